@@ -1,0 +1,29 @@
+# Two commands are the whole set-up: `make demo` and `make test`.
+# Both create .venv when it is missing and (re)install the project when
+# pyproject.toml changed (tracked by a stamp file).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/riskmodel demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --nbmake tests notebooks
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) out mlruns mlflow.db .pytest_cache

@@ -1,0 +1,99 @@
+"""riskmodel — early-leaving risk, explanations and support allocation.
+
+A map of the library (DESIGN.md has the whole picture):
+
+- Data contract: :class:`SchoolTables`, :func:`read_tables`, :func:`write_tables`,
+  :class:`DataValidationError`.
+- Synthetic school system (the embedded default): :func:`datasets.make_school_system`.
+- Point-in-time features and labels: :func:`build_features`,
+  :func:`build_feature_panel`, :func:`make_labels`, :func:`features.registry`.
+- Models: :class:`RiskModel` (LightGBM, calibrated) and the baselines
+  :class:`RuleBaseline`, :class:`SchoolBaseline`, :class:`LogisticBaseline`;
+  :func:`backtest` for temporal evaluation; :mod:`metrics` for ranking at capacity.
+- Explanations: ``RiskModel.explain`` returns an :class:`Explanation` (exact TreeSHAP).
+- Fairness: :func:`fairness.audit`.
+- Allocation: :class:`ProgrammeRules`, :func:`allocate`, :class:`Allocation`.
+- Privacy: :func:`pseudonymize`.
+
+``import riskmodel`` is light: submodules load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError, DataValidationError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (loaded lazily, PEP 562)
+_LAZY = {
+    "SchoolTables": "schema",
+    "read_tables": "schema",
+    "write_tables": "schema",
+    "build_features": "features",
+    "build_feature_panel": "features",
+    "make_labels": "labels",
+    "RiskModel": "model",
+    "RuleBaseline": "model",
+    "SchoolBaseline": "model",
+    "LogisticBaseline": "model",
+    "backtest": "splits",
+    "Explanation": "explain",
+    "ProgrammeRules": "allocation",
+    "allocate": "allocation",
+    "Allocation": "allocation",
+    "pseudonymize": "privacy",
+}
+_SUBMODULES = (
+    "datasets",
+    "features",
+    "metrics",
+    "fairness",
+    "explain",
+    "allocation",
+    "plotting",
+    "pipeline",
+    "tracking",
+    "schema",
+    "labels",
+    "splits",
+    "model",
+    "config",
+    "vocab",
+    "report",
+    "privacy",
+)
+
+__all__ = sorted(
+    ["ConfigError", "DataValidationError", "__version__", *_LAZY, *_SUBMODULES]
+)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'riskmodel' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .allocation import Allocation, ProgrammeRules, allocate
+    from .explain import Explanation
+    from .features import build_feature_panel, build_features
+    from .labels import make_labels
+    from .model import LogisticBaseline, RiskModel, RuleBaseline, SchoolBaseline
+    from .privacy import pseudonymize
+    from .schema import SchoolTables, read_tables, write_tables
+    from .splits import backtest

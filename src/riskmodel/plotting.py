@@ -1,0 +1,337 @@
+"""Figures for evaluators, following scikit-learn's *Display* pattern.
+
+Each display computes its numbers once (``from_*`` class methods or the
+constructor), and ``plot(ax=None)`` draws them, returning the display with
+``ax_`` and ``figure_`` set. matplotlib is imported only when plotting, and no
+function here calls ``plt.show()``.
+
+Examples
+--------
+>>> import numpy as np, riskmodel as rm
+>>> y = np.array([0, 1, 0, 1, 0, 0, 1, 0])
+>>> p = np.array([.1, .9, .2, .6, .3, .1, .4, .2])
+>>> disp = rm.plotting.PrecisionRecallAtKDisplay.from_predictions(y, {"model": p})
+>>> disp.table_.shape[1]
+4
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .vocab import DOMAINS
+
+__all__ = [
+    "PrecisionRecallAtKDisplay",
+    "CalibrationCurvesDisplay",
+    "BacktestDisplay",
+    "RiskDistributionDisplay",
+    "DomainReasonsDisplay",
+    "AuditDisplay",
+    "ValueCurveDisplay",
+    "ShortfallDisplay",
+]
+
+
+def _axes(ax):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots()
+    return ax, ax.figure
+
+
+class _Display:
+    ax_ = None
+    figure_ = None
+
+    def _set(self, ax):
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+def _as_scores(scores) -> dict[str, np.ndarray]:
+    if isinstance(scores, Mapping):
+        items = scores.items()
+    else:
+        items = [("model", scores)]
+    out = {str(k): np.asarray(v, dtype=float).ravel() for k, v in items}
+    if not out:
+        raise ValueError("The 'scores' parameter must hold at least one model's scores. Got none.")
+    return out
+
+
+@dataclass
+class PrecisionRecallAtKDisplay(_Display):
+    """Precision@k and recall@k against the number of pupils served, k.
+
+    ``table_`` is tidy: model, k, precision_at_k, recall_at_k. A vertical line marks
+    the programme's capacity when ``capacity_k`` is given.
+    """
+
+    table_: pd.DataFrame
+    capacity_k: int | None = None
+
+    @classmethod
+    def from_predictions(cls, y_true, scores, *, ks=None, capacity_k=None):
+        """Compute the curves for one or several models (``scores``: array or dict name → array)."""
+        from .metrics import precision_at_k, recall_at_k
+
+        y = np.asarray(y_true).ravel()
+        scores = _as_scores(scores)
+        n = len(y)
+        if ks is None:
+            ks = np.unique(np.linspace(1, n, num=min(n, 60)).round().astype(int))
+        rows = []
+        for name, s in scores.items():
+            if len(s) != n:
+                raise ValueError(
+                    f"Scores of model {name!r} have {len(s)} values; y_true has {n}."
+                )
+            for k in ks:
+                rows.append(
+                    (name, int(k), precision_at_k(y, s, k=int(k)), recall_at_k(y, s, k=int(k)))
+                )
+        table = pd.DataFrame(rows, columns=["model", "k", "precision_at_k", "recall_at_k"])
+        return cls(table_=table, capacity_k=capacity_k)
+
+    def plot(self, ax=None):
+        ax, _ = _axes(ax)
+        for name, g in self.table_.groupby("model", sort=False):
+            (line,) = ax.plot(g["k"], g["precision_at_k"], label=f"{name} precision@k")
+            ax.plot(g["k"], g["recall_at_k"], linestyle="--", color=line.get_color(),
+                    label=f"{name} recall@k")
+        if self.capacity_k is not None:
+            ax.axvline(self.capacity_k, color="grey", linewidth=1)
+            ax.annotate("capacity k", (self.capacity_k, 1.0), fontsize=8, ha="left", va="top")
+        ax.set_xlabel("pupils served (k)")
+        ax.set_ylabel("share")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8)
+        return self._set(ax)
+
+
+@dataclass
+class CalibrationCurvesDisplay(_Display):
+    """Reliability curves (quantile bins) for one or several models.
+
+    ``table_``: model, mean_predicted, observed_rate, n. Built on
+    :func:`sklearn.calibration.calibration_curve`.
+    """
+
+    table_: pd.DataFrame
+
+    @classmethod
+    def from_predictions(cls, y_true, scores, *, n_bins=10):
+        from sklearn.calibration import calibration_curve
+
+        y = np.asarray(y_true).ravel()
+        rows = []
+        for name, s in _as_scores(scores).items():
+            obs, pred = calibration_curve(y, s, n_bins=n_bins, strategy="quantile")
+            rows.append(pd.DataFrame({"model": name, "mean_predicted": pred, "observed_rate": obs}))
+        return cls(table_=pd.concat(rows, ignore_index=True))
+
+    def plot(self, ax=None):
+        ax, _ = _axes(ax)
+        hi = float(max(self.table_["mean_predicted"].max(), self.table_["observed_rate"].max()))
+        ax.plot([0, hi], [0, hi], color="grey", linewidth=1, linestyle=":", label="perfect")
+        for name, g in self.table_.groupby("model", sort=False):
+            ax.plot(g["mean_predicted"], g["observed_rate"], marker="o", label=name)
+        ax.set_xlabel("mean predicted risk")
+        ax.set_ylabel("observed early-leaving rate")
+        ax.legend(fontsize=8)
+        return self._set(ax)
+
+
+@dataclass
+class BacktestDisplay(_Display):
+    """A backtest metric over test dates, one line per model, with its bootstrap interval."""
+
+    table_: pd.DataFrame
+    metric: str = "precision_at_k"
+
+    @classmethod
+    def from_backtest(cls, backtest: pd.DataFrame, *, metric: str = "precision_at_k"):
+        """``backtest`` is the tidy frame returned by :func:`riskmodel.backtest`."""
+        need = {"model", "test_date", metric}
+        missing = need - set(backtest.columns)
+        if missing:
+            raise ValueError(
+                f"The 'backtest' frame must have the columns {sorted(need)}; "
+                f"missing {sorted(missing)}."
+            )
+        cols = ["model", "test_date", metric] + [
+            c for c in (f"{metric}_low", f"{metric}_high") if c in backtest.columns
+        ]
+        return cls(table_=backtest[cols].sort_values(["model", "test_date"]), metric=metric)
+
+    def plot(self, ax=None):
+        ax, _ = _axes(ax)
+        lo, hi = f"{self.metric}_low", f"{self.metric}_high"
+        for name, g in self.table_.groupby("model", sort=False):
+            x = pd.to_datetime(g["test_date"])
+            (line,) = ax.plot(x, g[self.metric], marker="o", label=name)
+            if lo in g and hi in g:
+                ax.fill_between(x, g[lo], g[hi], color=line.get_color(), alpha=0.15)
+        ax.set_xlabel("test as_of")
+        ax.set_ylabel(self.metric.replace("_", " "))
+        ax.legend(fontsize=8)
+        return self._set(ax)
+
+
+@dataclass
+class RiskDistributionDisplay(_Display):
+    """Histogram of risk, stacked by tier (e.g. high / elevated / low)."""
+
+    risk: np.ndarray
+    tier: np.ndarray | None = None
+    bins: int = 40
+
+    def plot(self, ax=None):
+        ax, _ = _axes(ax)
+        risk = np.asarray(self.risk, dtype=float)
+        edges = np.histogram_bin_edges(risk, bins=self.bins)
+        if self.tier is None:
+            ax.hist(risk, bins=edges)
+        else:
+            tier = pd.Series(np.asarray(self.tier))
+            labels = [t for t in pd.unique(tier) if pd.notna(t)]
+            ax.hist([risk[(tier == t).to_numpy()] for t in labels], bins=edges, stacked=True,
+                    label=[str(t) for t in labels])
+            ax.legend(title="tier", fontsize=8)
+        ax.set_xlabel("predicted risk of early leaving (1 year)")
+        ax.set_ylabel("pupils")
+        return self._set(ax)
+
+
+@dataclass
+class DomainReasonsDisplay(_Display):
+    """Which domain raises risk most, among a group of pupils (e.g. the top k).
+
+    ``table_``: domain, pupils (how many pupils have it as their top risk-raising
+    domain), share.
+    """
+
+    table_: pd.DataFrame
+
+    @classmethod
+    def from_explanation(cls, by_domain: pd.DataFrame, *, pupils=None):
+        """``by_domain`` is ``Explanation.by_domain()``; ``pupils`` optionally restricts rows."""
+        frame = by_domain if pupils is None else by_domain.loc[list(pupils)]
+        raising = frame.clip(lower=0)
+        top = raising.idxmax(axis=1).where(raising.max(axis=1) > 0, "none")
+        order = [d for d in (*DOMAINS, *frame.columns, "none") if d in set(top)]
+        counts = top.value_counts().reindex(list(dict.fromkeys(order)), fill_value=0)
+        table = pd.DataFrame({"domain": counts.index, "pupils": counts.to_numpy()})
+        table["share"] = table["pupils"] / max(int(table["pupils"].sum()), 1)
+        return cls(table_=table)
+
+    def plot(self, ax=None):
+        ax, _ = _axes(ax)
+        ax.barh(self.table_["domain"], self.table_["share"])
+        ax.invert_yaxis()
+        ax.set_xlabel("share of pupils whose main risk-raising domain it is")
+        return self._set(ax)
+
+
+@dataclass
+class AuditDisplay(_Display):
+    """One audit metric by group, with bootstrap intervals (from :func:`riskmodel.fairness.audit`).
+
+    Suppressed cells (fewer pupils than ``min_cell``) are left out and named in the title.
+    """
+
+    table_: pd.DataFrame
+    metric: str = "recall"
+
+    @classmethod
+    def from_audit(cls, audit: pd.DataFrame, *, metric: str = "recall", attributes=None):
+        if metric not in audit.columns:
+            raise ValueError(
+                f"The 'metric' parameter must be a column of the audit frame. Got {metric!r}."
+            )
+        table = audit if attributes is None else audit[audit["attribute"].isin(attributes)]
+        return cls(table_=table.reset_index(drop=True), metric=metric)
+
+    def plot(self, ax=None):
+        ax, _ = _axes(ax)
+        t = self.table_
+        hidden = t[t[self.metric].isna()]
+        t = t[t[self.metric].notna()]
+        labels = (t["attribute"].astype(str) + ": " + t["group"].astype(str)).to_numpy()
+        y = np.arange(len(t))
+        value = t[self.metric].to_numpy(dtype=float)
+        lo, hi = f"{self.metric}_low", f"{self.metric}_high"
+        if lo in t and hi in t:
+            err = np.vstack([value - t[lo].to_numpy(float), t[hi].to_numpy(float) - value])
+            ax.errorbar(value, y, xerr=np.clip(err, 0, None), fmt="o", capsize=3)
+        else:
+            ax.plot(value, y, "o")
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(self.metric.replace("_", " "))
+        if len(hidden):
+            ax.set_title(f"{len(hidden)} group(s) suppressed (too few pupils)", fontsize=9)
+        return self._set(ax)
+
+
+@dataclass
+class ValueCurveDisplay(_Display):
+    """Value added by each additional unit of capacity of one kind (from ``Allocation.value_curve``)."""
+
+    curve: pd.DataFrame
+    kind: str = "mentor"
+    x: str = field(default="")
+    y: str = field(default="")
+
+    @classmethod
+    def from_allocation(cls, allocation, kind: str = "mentor", **kwargs):
+        curve = allocation.value_curve(kind, **kwargs)
+        curve = curve.to_frame() if isinstance(curve, pd.Series) else curve
+        curve = curve.reset_index()
+        numeric = [c for c in curve.columns if pd.api.types.is_numeric_dtype(curve[c])]
+        if len(numeric) < 2:
+            raise ValueError("value_curve must give at least two numeric columns (units, value).")
+        return cls(curve=curve, kind=kind, x=numeric[0], y=numeric[-1])
+
+    def plot(self, ax=None):
+        ax, _ = _axes(ax)
+        ax.plot(self.curve[self.x], self.curve[self.y], marker=".")
+        ax.set_xlabel(self.x.replace("_", " "))
+        ax.set_ylabel(self.y.replace("_", " "))
+        ax.set_title(f"value of more {self.kind} capacity", fontsize=10)
+        return self._set(ax)
+
+
+@dataclass
+class ShortfallDisplay(_Display):
+    """Demand against capacity by municipality for one kind (from ``Allocation.shortfall``)."""
+
+    table_: pd.DataFrame
+    kind: str = "mentor"
+
+    @classmethod
+    def from_allocation(cls, allocation, kind: str = "mentor", top: int | None = 20):
+        sf = allocation.shortfall
+        sf = sf[sf["kind"] == kind].sort_values("unmet", ascending=False)
+        if top is not None:
+            sf = sf.head(top)
+        return cls(table_=sf.reset_index(drop=True), kind=kind)
+
+    def plot(self, ax=None):
+        ax, _ = _axes(ax)
+        t = self.table_
+        y = np.arange(len(t))
+        ax.barh(y - 0.2, t["demand"], height=0.4, label="eligible pupils in the risk group")
+        ax.barh(y + 0.2, t["capacity"], height=0.4, label="capacity")
+        ax.set_yticks(y, t["municipality_id"].astype(str), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("pupils")
+        ax.set_title(f"{self.kind}: demand and capacity by municipality", fontsize=10)
+        ax.legend(fontsize=8)
+        return self._set(ax)

@@ -1,0 +1,605 @@
+"""Model cards: what a trained model is, what it is for, and what it is not for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import importlib.metadata
+import logging
+import re
+from collections import Counter
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .. import vocab
+
+__all__ = ["ModelCardInfo", "model_card", "model_card_html", "build_model_card", "markdown_table"]
+
+logger = logging.getLogger(__name__)
+
+_TEMPLATE = "model_card.md.j2"
+_VERSION_PACKAGES = (
+    "riskmodel",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "lightgbm",
+    "scipy",
+    "shap",
+    "mlflow",
+    "pydantic",
+)
+DEFAULT_INTENDED_USE = (
+    "This model ranks pupils by their risk of leaving school early so that the scarce support "
+    "of programme 4.2.3.1 (mentors, pedagogues' consultations, support staff, family education "
+    "events) reaches first the pupils who need it most."
+)
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of riskmodel and the libraries that shape its results."""
+    out = {}
+    for name in _VERSION_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _to_date(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).date()
+    return value
+
+
+class ModelCardInfo(BaseModel):
+    """Everything a model card says about one trained model.
+
+    Parameters
+    ----------
+    model_name, model_version : str
+        Name and version (e.g. the MLflow registered model and its version).
+    created : datetime
+        When the model was trained (default: now, UTC).
+    data_start, data_end : date
+        First and last date of the records used.
+    as_of_dates : list of date
+        Prediction dates of the training (and backtest) panel.
+    outcome : str
+        Outcome definition in words.
+    horizon_days : int
+        How far after the prediction date an outcome counts.
+    features : dict of str to str
+        Feature name -> domain (``attendance``, ``grades``, ...). A Series
+        (index feature, values domain) or a DataFrame with columns ``feature`` and
+        ``domain`` is accepted too.
+    sensitive_attributes_excluded : list of str
+        Audit attributes not used as features (default: all of
+        ``vocab.AUDIT_ATTRIBUTES`` not in ``sensitive_attributes_included``).
+    sensitive_attributes_included : list of str
+        Sensitive attributes used as features after an explicit opt-in; the card
+        then says so at the top.
+    backtest : DataFrame, optional
+        Backtest results of the model and the baselines (one row per model, or
+        per model and fold); rendered as it is.
+    audit : DataFrame, optional
+        The table returned by :func:`riskmodel.fairness.audit` at the programme's
+        capacity.
+    capacity_k : int, optional
+        The programme's k used for the audit (default: ``audit.attrs["k"]``).
+    data_fingerprint : str
+        Fingerprint of the training data.
+    library_versions : dict of str to str
+        Default: the installed versions of riskmodel and its main dependencies.
+    synthetic_data : bool, default=False
+        True when trained on the synthetic school system; the card warns.
+    description : str
+        One line on the model type.
+    intended_use : str
+        Opening paragraph of "Intended use"; the allowed and forbidden uses are
+        always listed after it.
+    notes : list of str
+        Further known limits.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    model_name: str
+    model_version: str
+    created: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    data_start: dt.date
+    data_end: dt.date
+    as_of_dates: list[dt.date] = Field(default_factory=list)
+    outcome: str
+    horizon_days: int = Field(gt=0)
+    features: dict[str, str] = Field(default_factory=dict)
+    sensitive_attributes_excluded: list[str] | None = None
+    sensitive_attributes_included: list[str] = Field(default_factory=list)
+    backtest: pd.DataFrame | None = None
+    audit: pd.DataFrame | None = None
+    capacity_k: int | None = Field(default=None, gt=0)
+    data_fingerprint: str
+    library_versions: dict[str, str] = Field(default_factory=library_versions)
+    synthetic_data: bool = False
+    description: str = "LightGBM gradient-boosted trees with calibrated probabilities"
+    intended_use: str = DEFAULT_INTENDED_USE
+    notes: list[str] = Field(default_factory=list)
+
+    @field_validator("data_start", "data_end", mode="before")
+    @classmethod
+    def _date(cls, v):
+        return _to_date(v)
+
+    @field_validator("as_of_dates", mode="before")
+    @classmethod
+    def _dates(cls, v):
+        if isinstance(v, (str, pd.Timestamp, dt.date)):
+            v = [v]
+        return [_to_date(x) for x in v]
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _features(cls, v):
+        if isinstance(v, pd.DataFrame):
+            missing = {"feature", "domain"} - set(v.columns)
+            if missing:
+                raise ValueError(f"features DataFrame needs the columns feature and domain; lacks {sorted(missing)}")
+            return dict(zip(v["feature"].astype(str), v["domain"].astype(str)))
+        if isinstance(v, pd.Series):
+            return {str(k): str(x) for k, x in v.items()}
+        return v
+
+    @field_validator("data_end")
+    @classmethod
+    def _period(cls, v, info):
+        start = info.data.get("data_start")
+        if start is not None and v < start:
+            raise ValueError(f"data_end ({v}) is before data_start ({start})")
+        return v
+
+
+# ----------------------------------------------------------------------------- rendering
+def _cell(value: Any) -> str:
+    """Markdown-safe text of one table cell."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.3f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """Render a DataFrame as a pipe table (floats with 3 decimals, missing as "—")."""
+    if not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index()
+    header = "| " + " | ".join(_cell(str(c)) for c in df.columns) + " |"
+    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, sep, *rows])
+
+
+def _pct(v: float) -> str:
+    return "—" if pd.isna(v) else f"{100 * float(v):.1f} %"
+
+
+def _ci(row: pd.Series, m: str) -> str:
+    lo, hi = row.get(f"{m}_low", np.nan), row.get(f"{m}_high", np.nan)
+    if pd.isna(lo) or pd.isna(hi):
+        return _pct(row[m])
+    return f"{_pct(row[m])} ({100 * lo:.1f}–{100 * hi:.1f})"
+
+
+def _ratio(v: float) -> str:
+    return "—" if pd.isna(v) else f"{float(v):.2f}"
+
+
+def _audit_table(audit: pd.DataFrame, min_cell: int) -> str:
+    header = [
+        "Attribute", "Group", "n", "Base rate", "Selected", "Precision", "Recall (CI)",
+        "False positive rate (CI)", "False negative rate", "Recall ratio", "FPR ratio",
+        "Mean predicted", "Observed",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for _, r in audit.iterrows():
+        attr, group = _cell(r["attribute"]), _cell(r["group"])
+        if bool(r.get("suppressed", False)):
+            shown = f"<{min_cell}" if r.get("suppression_reason") == "small_cell" else "hidden"
+            cells = [attr, group, shown] + ["—"] * (len(header) - 3)
+        else:
+            ref = " (reference)" if bool(r.get("reference", False)) and r["attribute"] != "overall" else ""
+            cells = [
+                attr, group + ref, str(int(r["n"])), _pct(r["base_rate"]), _pct(r["selection_rate"]),
+                _pct(r["precision"]), _ci(r, "recall"), _ci(r, "false_positive_rate"),
+                _pct(r["false_negative_rate"]), _ratio(r.get("recall_ratio")),
+                _ratio(r.get("false_positive_rate_ratio")), _pct(r["mean_predicted"]),
+                _pct(r["observed_rate"]),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+_BACKTEST_COLUMNS = (
+    "test_date", "model", "n", "prevalence", "k", "precision_at_k", "recall_at_k",
+    "lift_at_k", "roc_auc", "average_precision", "brier",
+)
+
+
+def _backtest_table(bt: pd.DataFrame) -> str:
+    """The readable core of a backtest table (all columns when it is not
+    :func:`riskmodel.backtest`'s shape); precision at k with its interval."""
+    cols = [c for c in _BACKTEST_COLUMNS if c in bt.columns]
+    if "model" not in cols or "precision_at_k" not in cols:
+        return markdown_table(bt)
+    view = bt[cols].copy()
+    if {"precision_at_k_low", "precision_at_k_high"} <= set(bt.columns):
+        view["precision_at_k"] = [
+            f"{p:.3f} ({lo:.3f}–{hi:.3f})" if pd.notna(lo) else _cell(p)
+            for p, lo, hi in zip(bt["precision_at_k"], bt["precision_at_k_low"], bt["precision_at_k_high"])
+        ]
+    return markdown_table(view.reset_index(drop=True))
+
+
+def _latest_audit(audit: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """Rows of the latest test date when the audit carries a ``test_date`` column."""
+    if "test_date" not in audit.columns or audit.empty:
+        return audit, None
+    last = max(audit["test_date"].astype(str))
+    return audit[audit["test_date"].astype(str) == last], last
+
+
+def _small_groups_text(audit: pd.DataFrame | None, min_cell: int) -> str:
+    if audit is None:
+        return "No audit was supplied, so groups too small to audit are not known."
+    small = audit.loc[audit["suppression_reason"] == "small_cell", ["attribute", "group"]]
+    comp = audit.loc[audit["suppression_reason"] == "complementary", ["attribute", "group"]]
+    name = lambda df: ", ".join(f"{a} = {g}" for a, g in df.to_numpy())  # noqa: E731
+    if small.empty:
+        text = f"Every audited group had at least {min_cell} pupils."
+    else:
+        text = (
+            f"These groups had fewer than {min_cell} pupils and could not be audited: "
+            f"{name(small)}. The model's behaviour for them is unknown."
+        )
+    if not comp.empty:
+        text += f" Hidden so that the small groups cannot be worked out from totals: {name(comp)}."
+    return text
+
+
+def _context(info: ModelCardInfo) -> dict[str, Any]:
+    included = list(info.sensitive_attributes_included)
+    excluded = info.sensitive_attributes_excluded
+    if excluded is None:
+        excluded = [a for a in vocab.AUDIT_ATTRIBUTES if a not in included]
+    domains = Counter(info.features.values())
+    order = [d for d in vocab.DOMAINS if d in domains] + sorted(set(domains) - set(vocab.DOMAINS))
+    features_table = (
+        markdown_table(
+            pd.DataFrame({"feature": list(info.features), "domain": list(info.features.values())})
+            .assign(_o=lambda d: d["domain"].map({x: i for i, x in enumerate(order)}))
+            .sort_values(["_o", "feature"], kind="stable")
+            .drop(columns="_o")
+            .reset_index(drop=True)
+        )
+        if info.features
+        else "No feature list was supplied."
+    )
+    audit, audit_date = (None, None) if info.audit is None else _latest_audit(info.audit)
+    min_cell = int(info.audit.attrs.get("min_cell", 10)) if info.audit is not None else 10
+    audit_table = audit_intro = audit_note = ""
+    if audit is not None:
+        attrs = info.audit.attrs
+        k = info.capacity_k or attrs.get("k")
+        n = attrs.get("n_pupils")
+        conf = attrs.get("confidence", 0.95)
+        n_boot = attrs.get("n_boot", 0)
+        audit_intro = (
+            (f"Test date {audit_date}. " if audit_date else "")
+            + (f"The top {k} pupils by score" if k else "The top pupils by score")
+            + (f" of {n}" if n else "")
+            + " are selected (the number the programme can serve). Rates are shares of each "
+            "group; recall is the share of the group's leavers who were selected; ratios "
+            "compare each group with the reference group of its attribute"
+            + (f"; intervals are {100 * conf:.0f} % bootstrap intervals ({n_boot} draws)." if n_boot else ".")
+        )
+        audit_table = _audit_table(audit, min_cell)
+        audit_note = (
+            f"`<{min_cell}`: fewer than {min_cell} pupils, not shown. `hidden`: not shown so that "
+            "a small group cannot be worked out from the totals. Mean predicted beside observed "
+            "shows calibration in the large."
+        )
+    versions = pd.DataFrame(
+        {"library": list(info.library_versions), "version": list(info.library_versions.values())}
+    )
+    return {
+        "name": info.model_name,
+        "version": info.model_version,
+        "created": info.created.strftime("%Y-%m-%d %H:%M %Z").strip(),
+        "description": info.description,
+        "fingerprint": info.data_fingerprint,
+        "intended_use": info.intended_use,
+        "data_start": info.data_start.isoformat(),
+        "data_end": info.data_end.isoformat(),
+        "as_of": ", ".join(d.isoformat() for d in info.as_of_dates) or "not supplied",
+        "outcome": info.outcome,
+        "horizon_days": info.horizon_days,
+        "n_features": len(info.features),
+        "n_domains": len(domains),
+        "domain_counts": ", ".join(f"{d}: {domains[d]}" for d in order) or "none",
+        "features_table": features_table,
+        "sensitive_included": included,
+        "sensitive_excluded": excluded,
+        "backtest_table": _backtest_table(info.backtest) if info.backtest is not None else "",
+        "audit_table": audit_table,
+        "audit_intro": audit_intro,
+        "audit_note": audit_note,
+        "small_groups": _small_groups_text(audit, min_cell),
+        "synthetic": info.synthetic_data,
+        "notes": info.notes,
+        "versions_table": markdown_table(versions) if len(versions) else "Not recorded.",
+    }
+
+
+def model_card(info: ModelCardInfo) -> str:
+    """Render the model card as Markdown.
+
+    Parameters
+    ----------
+    info : ModelCardInfo
+        What to say about the model.
+
+    Returns
+    -------
+    str
+        Markdown with the sections Model details, Intended use, Data, Outcome,
+        Features, Sensitive attributes, Backtest results, Fairness audit, Known
+        limits and Versions. Suppressed audit cells show as ``<10`` (small
+        groups) or ``hidden`` (complementary suppression).
+
+    Examples
+    --------
+    >>> from riskmodel.report import ModelCardInfo, model_card
+    >>> info = ModelCardInfo(model_name="riskmodel", model_version="1",
+    ...     data_start="2021-09-01", data_end="2025-06-30", as_of_dates=["2024-10-01"],
+    ...     outcome="early leaving", horizon_days=365,
+    ...     features={"attendance_rate_28d": "attendance"}, data_fingerprint="abc123")
+    >>> text = model_card(info)
+    >>> "## Intended use" in text and "never" in text.lower()
+    True
+    """
+    import jinja2
+
+    if not isinstance(info, ModelCardInfo):
+        raise TypeError(
+            f"The 'info' parameter of model_card must be a ModelCardInfo. Got {type(info).__name__} instead."
+        )
+    source = resources.files(__package__).joinpath(_TEMPLATE).read_text(encoding="utf-8")
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # Markdown output; HTML escaping happens in model_card_html
+    )
+    text = env.from_string(source).render(**_context(info))
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+# ----------------------------------------------------------------------------- from a run
+EARLY_LEAVING_DEFINITION = (
+    "early leaving: an enrolment ends within the horizon with reason left, expelled or other "
+    "and the pupil is not enrolled again within 30 days, or the pupil finishes grade 9 with a "
+    "liecība (school report instead of the certificate) and does not continue within 120 days; "
+    "a transfer is never leaving"
+)
+
+
+def _data_period(tables) -> tuple[dt.date, dt.date]:
+    lo, hi = [], []
+    for name, cols in (
+        ("enrolments", ("start_date", "end_date")),
+        ("attendance", ("date",)),
+        ("grades", ("date",)),
+        ("engagement", ("date",)),
+        ("support", ("start_date", "end_date")),
+    ):
+        table = getattr(tables, name, None)
+        if table is None or len(table) == 0:
+            continue
+        for c in cols:
+            if c in table.columns:
+                v = pd.to_datetime(table[c])
+                if v.notna().any():
+                    lo.append(v.min())
+                    hi.append(v.max())
+    if not lo:
+        raise ValueError("build_model_card: the tables hold no dated records, so the data period is unknown.")
+    return min(lo).date(), max(hi).date()
+
+
+def build_model_card(
+    *,
+    cfg=None,
+    model=None,
+    backtest: pd.DataFrame | None = None,
+    audit: pd.DataFrame | None = None,
+    tables=None,
+    train_dates=(),
+    k: int | None = None,
+    fingerprint: str = "",
+    version: str | None = None,
+) -> tuple[str, str]:
+    """Model card (Markdown, HTML) of a training run, from what the run has at hand.
+
+    Collects a :class:`ModelCardInfo` from the pipeline's objects: the model's
+    features (``feature_names_in_``) with their domains and sensitivity from the
+    feature registry, the data period from the tables' dated records, the
+    outcome and horizon and the synthetic flag from the config (``cfg.data``
+    None means the synthetic system), then renders both forms.
+
+    Parameters
+    ----------
+    cfg : riskmodel.pipeline.TrainConfig, optional
+    model : RiskModel, optional
+    backtest, audit : DataFrame, optional
+    tables : SchoolTables
+    train_dates : sequence of dates
+    k : int, optional
+        The programme's capacity used for the audit.
+    fingerprint : str
+    version : str, optional
+        Registered model version ("unregistered" when None).
+
+    Returns
+    -------
+    (str, str)
+        Markdown and HTML.
+    """
+    names = [str(c) for c in getattr(model, "feature_names_in_", [])]
+    domains: dict[str, str] = {}
+    sensitive: list[str] = []
+    if names:
+        try:
+            from ..features import registry
+
+            reg = registry()
+        except ImportError:  # pragma: no cover - features package missing
+            reg = None
+        for f in names:
+            if reg is not None and f in reg.index:
+                domains[f] = str(reg.loc[f, "domain"])
+                if bool(reg.loc[f, "sensitive"]):
+                    sensitive.append(f)
+            else:
+                domains[f] = "unknown"
+    sensitive += [a for a in vocab.AUDIT_ATTRIBUTES if a in names and a not in sensitive]
+    start, end = _data_period(tables)
+    tracking = getattr(cfg, "tracking", None)
+    info = ModelCardInfo(
+        model_name=getattr(tracking, "registered_model_name", None) or "riskmodel",
+        model_version=str(version) if version is not None else "unregistered",
+        data_start=start,
+        data_end=end,
+        as_of_dates=list(train_dates),
+        outcome=EARLY_LEAVING_DEFINITION,
+        horizon_days=int(getattr(cfg, "horizon_days", 365)),
+        features=domains,
+        sensitive_attributes_included=sensitive,
+        backtest=backtest,
+        audit=audit,
+        capacity_k=int(k) if k is not None else None,
+        data_fingerprint=fingerprint or "not recorded",
+        synthetic_data=cfg is not None and getattr(cfg, "data", "") is None,
+    )
+    return model_card(info), model_card_html(info)
+
+
+# ----------------------------------------------------------------------------- HTML
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
+       color: #1b1b1b; line-height: 1.45; }
+h1 { border-bottom: 2px solid #333; padding-bottom: .3rem; }
+h2 { margin-top: 2rem; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0 1rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; }
+th { background: #f2f2f2; }
+blockquote { border-left: 4px solid #b00; background: #fff4f4; margin: 1rem 0; padding: .5rem 1rem; }
+code { background: #f4f4f4; padding: 0 .2rem; }
+""".strip()
+
+
+def _inline(text: str) -> str:
+    out = html.escape(text, quote=False)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return out
+
+
+def _split_row(line: str) -> list[str]:
+    cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+    return [c.strip().replace("\\|", "|") for c in cells]
+
+
+def markdown_to_html(text: str) -> str:
+    """Convert the Markdown subset the model card uses (headings, paragraphs,
+    bullet lists, pipe tables, block quotes, ``**bold**`` and backticks) to HTML."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip():
+            i += 1
+            continue
+        m = re.match(r"(#{1,6})\s+(.*)", line)
+        if m:
+            level = len(m.group(1))
+            out.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
+            i += 1
+        elif line.startswith("|") and i + 1 < len(lines) and re.match(r"\|\s*-", lines[i + 1]):
+            head = _split_row(line)
+            i += 2
+            body = []
+            while i < len(lines) and lines[i].startswith("|"):
+                body.append(_split_row(lines[i]))
+                i += 1
+            out.append("<table>")
+            out.append("<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead>")
+            out.append("<tbody>")
+            for row in body:
+                out.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
+            out.append("</tbody></table>")
+        elif line.startswith(">"):
+            quote = []
+            while i < len(lines) and lines[i].startswith(">"):
+                quote.append(lines[i][1:].strip())
+                i += 1
+            out.append(f"<blockquote><p>{_inline(' '.join(quote))}</p></blockquote>")
+        elif line.startswith("- "):
+            out.append("<ul>")
+            while i < len(lines) and lines[i].startswith("- "):
+                out.append(f"<li>{_inline(lines[i][2:])}</li>")
+                i += 1
+            out.append("</ul>")
+        else:
+            para = []
+            while i < len(lines) and lines[i].strip() and not re.match(r"(#|\||>|- )", lines[i]):
+                para.append(lines[i].strip())
+                i += 1
+            out.append(f"<p>{_inline(' '.join(para))}</p>")
+    return "\n".join(out)
+
+
+def model_card_html(info: ModelCardInfo) -> str:
+    """Render the model card as one standalone HTML page (no external files).
+
+    The page is the Markdown of :func:`model_card` converted by a small converter
+    for exactly the Markdown the card uses, so both forms always say the same.
+
+    Examples
+    --------
+    >>> from riskmodel.report import ModelCardInfo, model_card_html
+    >>> info = ModelCardInfo(model_name="riskmodel", model_version="1",
+    ...     data_start="2021-09-01", data_end="2025-06-30", outcome="early leaving",
+    ...     horizon_days=365, data_fingerprint="abc123")
+    >>> model_card_html(info).startswith("<!DOCTYPE html>")
+    True
+    """
+    body = markdown_to_html(model_card(info))
+    title = html.escape(f"Model card: {info.model_name} {info.model_version}")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{title}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )

@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (loaded lazily, PEP 562)
 _LAZY = {
     "SchoolTables": "schema",
+    "CodeMap": "schema",
     "read_tables": "schema",
     "write_tables": "schema",
     "build_features": "features",
@@ -95,5 +96,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .labels import make_labels
     from .model import LogisticBaseline, RiskModel, RuleBaseline, SchoolBaseline
     from .privacy import pseudonymize
-    from .schema import SchoolTables, read_tables, write_tables
+    from .schema import CodeMap, SchoolTables, read_tables, write_tables
     from .splits import backtest

@@ -1,0 +1,163 @@
+"""Parameters of the synthetic school system (private).
+
+All coefficients of the generator live in one frozen dataclass so that the
+mechanism is readable in one place and recorded in ``SchoolSystem.config``.
+Latent units: each latent process is on the scale of the log-hazard it adds
+(before its ``beta``), so a value of 1 multiplies the monthly hazard by about
+e = 2.7 (times beta).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["Params", "DOMAIN_NAMES", "SUBJECTS", "SUBJECT_RATES", "SUBJECT_OFFSET", "band_of"]
+
+#: latent processes, in the order of the arrays: attendance disengagement,
+#: academic difficulty, family disengagement, transition shocks
+DOMAIN_NAMES = ("attendance", "grades", "engagement", "transitions")
+
+SUBJECTS = (
+    "latvian", "mathematics", "english", "science", "social_studies", "history",
+    "second_language", "literature", "biology", "physics", "chemistry", "geography",
+    "computing", "design_technology", "sports", "arts", "music",
+)
+
+# formative/summative grades per month by grade band (1-3, 4-6, 7-9, 10-12)
+SUBJECT_RATES: dict[str, tuple[float, float, float, float]] = {
+    "latvian": (2.0, 1.6, 1.2, 1.0),
+    "mathematics": (2.0, 1.8, 1.6, 1.5),
+    "english": (0.8, 1.0, 1.0, 1.0),
+    "science": (0.8, 1.0, 0.0, 0.0),
+    "social_studies": (0.6, 0.6, 0.4, 0.5),
+    "history": (0.0, 0.6, 0.7, 0.7),
+    "second_language": (0.0, 0.8, 0.8, 0.7),
+    "literature": (0.0, 0.0, 0.8, 0.7),
+    "biology": (0.0, 0.0, 0.7, 0.6),
+    "physics": (0.0, 0.0, 0.7, 0.6),
+    "chemistry": (0.0, 0.0, 0.7, 0.6),
+    "geography": (0.0, 0.0, 0.6, 0.0),
+    "computing": (0.0, 0.5, 0.4, 0.4),
+    "design_technology": (0.4, 0.4, 0.0, 0.0),
+    "sports": (0.6, 0.6, 0.5, 0.5),
+    "arts": (0.5, 0.4, 0.3, 0.0),
+    "music": (0.5, 0.4, 0.3, 0.0),
+}
+# subject difficulty: added to the grade score
+SUBJECT_OFFSET: dict[str, float] = {
+    "latvian": -0.2, "mathematics": -0.6, "physics": -0.4, "chemistry": -0.4,
+    "second_language": -0.1, "computing": 0.3, "design_technology": 0.6,
+    "sports": 1.0, "arts": 0.8, "music": 0.8,
+}
+
+
+def band_of(grade):
+    """Grade band 0 (1-3), 1 (4-6), 2 (7-9), 3 (10-12); works on arrays."""
+    return (grade - 1) // 3
+
+
+@dataclass(frozen=True)
+class Params:
+    """Coefficients of the synthetic school system.
+
+    The latent processes (attendance disengagement ``A``, academic difficulty ``G``,
+    family disengagement ``F``) are ``x = mu + u`` with a persistent pupil mean
+    ``mu`` and a monthly AR(1) deviation ``u`` (``rho``, innovation sd ``sigma``).
+    ``mu = base_sd * z + B * bump * activation(grade)`` where ``B`` ~ Bernoulli(p)
+    marks a pupil as susceptible in that domain (p from the mechanisms below, on the
+    logit scale), ``bump`` ~ Gamma(``bump_shape``, ``bump_scale``), and the
+    activation is 0 before a pupil-specific onset grade (uniform in ``onset_*``), 1/2
+    in it and 1 after it: difficulties develop as pupils grow up, most of all
+    attendance disengagement in adolescence. The transition process ``T``
+    is a sum of shocks (mid-year transfer, summer transfer, repetition, change of
+    school stage) decaying by ``shock_decay`` a month, plus ``overage_weight`` per
+    year a pupil is older than the grade's age.
+
+    Monthly hazard of early leaving in a school month:
+    ``h = min(cap, exp(hazard_base[grade] + month_effect[m] + school effect
+    + sum(beta_d * x_d)))``.
+    """
+
+    rho: float = 0.85
+    sigma: float = 0.30
+    base_sd: float = 0.30
+    bump_shape: float = 4.0
+    bump_scale: float = 0.55
+    # grade from which a susceptibility shows (uniform between the bounds)
+    onset_A: tuple[int, int] = (4, 10)
+    onset_G: tuple[int, int] = (1, 6)
+    onset_F: tuple[int, int] = (1, 9)
+    # susceptibility logits
+    pA_intercept: float = -2.75
+    pG_intercept: float = -2.75
+    pF_intercept: float = -2.75
+    deprivation_A: float = 0.30
+    deprivation_F: float = 0.40
+    deprivation_G: float = 0.15
+    climate_A: float = 0.9
+    climate_F: float = 0.5
+    family_A: float = 0.3  # shared family factor
+    family_F: float = 0.5
+    sen_G: float = 1.1
+    sen_A: float = 0.3
+    language_mismatch_G: float = 0.6
+    male_G: float = 0.25
+    male_A: float = 0.1
+    migrant_F: float = 0.5
+    school_climate_sd: float = 0.35
+    school_hazard_sd: float = 0.25
+    school_grading_sd: float = 0.30
+    # hazard
+    beta: tuple[float, float, float, float] = (1.0, 0.9, 0.85, 1.0)
+    hazard_base: tuple[float, ...] = (
+        0.0, -9.8, -9.8, -9.7, -9.5, -9.4, -9.2, -7.95, -7.75, -7.65, -7.45, -7.55, -7.75,
+    )
+    month_effect: tuple[float, ...] = (-0.3, 0.0, 0.1, 0.15, 0.3, 0.1, 0.0, -0.1, -0.35)
+    hazard_cap: float = 0.9
+    # transitions
+    shock_decay: float = 0.85
+    shock_transfer: float = 2.1
+    shock_summer_transfer: float = 0.9
+    shock_repeat: float = 1.3
+    shock_stage: float = 0.3
+    overage_weight: float = 0.7
+    transfer_month: float = 0.0025
+    transfer_summer: float = 0.035
+    mobility_sd: float = 0.6
+    migrant_mobility: float = 0.7
+    emigration_month: float = 0.0008
+    migrant_emigration: float = 1.2
+    # grades
+    grade_intercept: float = 7.1
+    grade_gamma: float = 1.25
+    pupil_subject_sd: float = 0.7
+    formative_sd: float = 1.1
+    term_sd: float = 0.5
+    year_sd: float = 0.7
+    summative_share: float = 0.35
+    repeat_prob: float = 0.55
+    liecība_repeat: float = 0.35
+    continue_intercept: float = 0.75
+    continue_slope: float = -0.8
+    # attendance
+    absence_intercept: float = -4.4
+    absence_slope: float = 1.35
+    absence_age: float = 0.05
+    unexcused_share: float = 0.7
+    illness_start: float = 0.0105
+    illness_mean_days: float = 3.0
+    # engagement (events per month for an average family)
+    login_rate: float = 3.0
+    read_rate: float = 1.6
+    unanswered_rate: float = 0.25
+    invite_rate: float = 0.15
+    consultation_rate: float = 0.03
+    contact_failed_rate: float = 0.025
+    # population
+    cohort_decline: float = 0.975
+    immigration_share: float = 0.004
+
+    def to_dict(self) -> dict:
+        """Plain dict of all coefficients (for ``SchoolSystem.config``)."""
+        return asdict(self)
+

@@ -1,0 +1,326 @@
+"""The :class:`Allocation` result: assignments, waitlist, shortfall, value curve."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+
+import numpy as np
+import pandas as pd
+
+from ._data import NEUTRAL, Problem
+from ._rules import KINDS
+from ._solve import Edges, KindIndex, solve_edges
+
+logger = logging.getLogger(__name__)
+
+#: waitlist reasons, in the order they are tested
+REASONS = ("locality", "capacity", "school_cap", "budget", "not_selected")
+
+
+class Allocation:
+    """A support plan produced by :func:`allocate` (or the greedy baseline).
+
+    Attributes
+    ----------
+    assignments : DataFrame
+        One row per (pupil, resource): ``pupil_id, resource_id, kind,
+        municipality_id, school_id, risk, value, cost_per_pupil`` and ``reasons``
+        when the pupils table had a ``reasons`` column.
+    waitlist : DataFrame
+        One row per (pupil, kind) for every pupil in the risk group who is
+        eligible for the kind but got none: ``pupil_id, kind, municipality_id,
+        school_id, risk, reason``. The reason is decided in this order:
+        ``"locality"`` — no resource of the kind with capacity > 0 can reach the
+        pupil (none in the municipality, or only ones tied to other schools);
+        ``"capacity"`` — every resource that can reach the pupil is full;
+        ``"school_cap"`` — the pupil's school has used its cap for the kind;
+        ``"budget"`` — a reachable resource has free places but the budget is
+        spent. At an optimum nothing else can leave a risk-group pupil waiting
+        (every such pupil has a positive value); ``"not_selected"`` would flag a
+        solver tolerance artefact and is never expected.
+    shortfall : DataFrame
+        Per municipality and kind: ``demand`` (eligible risk-group pupils),
+        ``capacity`` (places), ``assigned`` (pupils served, any risk), ``unmet``
+        (risk-group demand left waiting) and ``idle`` (capacity - assigned).
+    objective_value : float
+        Total value of the assignments.
+    total_cost : float
+        Sum of ``cost_per_pupil`` over the assignments.
+    upper_bound, optimality_gap : float
+        An upper bound on the best possible value (the LP relaxation) and
+        ``upper_bound - objective_value``. The gap is 0 (up to rounding) without a
+        budget, where every block is solved to proven optimality; with a budget
+        it certifies how far from optimal the plan can be at most. For the greedy
+        baseline both are NaN (not computed).
+    method : str
+        ``"optimal"`` (HiGHS) or ``"greedy"`` (baseline).
+    """
+
+    def __init__(self, problem: Problem, chosen: Edges, method: str,
+                 indexes: dict | None = None, bound: float | None = None):
+        self._problem = problem
+        self._chosen = chosen
+        self._indexes = indexes if indexes is not None else {}
+        self.method = method
+        self.objective = problem.objective
+        self.rules = problem.rules
+        self.objective_value = float(chosen.v.sum())
+        self.total_cost = float(chosen.cost.sum())
+        self.upper_bound = np.nan if bound is None else max(float(bound),
+                                                            self.objective_value)
+        self.optimality_gap = self.upper_bound - self.objective_value
+        self.assignments = self._assignments()
+        self.waitlist = self._waitlist()
+        self.shortfall = self._shortfall()
+
+    # ------------------------------------------------------------------ tables
+    def _assignments(self) -> pd.DataFrame:
+        pr, e = self._problem, self._chosen
+        pup, res = pr.pupils, pr.resources
+        out = pd.DataFrame({
+            "pupil_id": pup["pupil_id"].take(e.p).array,
+            "resource_id": res["resource_id"].take(e.r).array,
+            "kind": res["kind"].take(e.r).array,
+            "municipality_id": res["municipality_id"].take(e.r).array,
+            "school_id": pup["school_id"].take(e.p).array,
+            "risk": pr.risk[e.p],
+            "value": e.v,
+            "cost_per_pupil": e.cost,
+        })
+        if "reasons" in pup.columns:
+            out["reasons"] = pup["reasons"].take(e.p).array
+        order = np.lexsort((-out["value"].to_numpy(), out["resource_id"].to_numpy(),
+                            pd.Categorical(out["kind"], categories=KINDS).codes))
+        return out.iloc[order].reset_index(drop=True)
+
+    def _served(self, j: int) -> np.ndarray:
+        pr, e = self._problem, self._chosen
+        served = np.zeros(len(pr.risk), dtype=bool)
+        served[e.p[pr.r_kind[e.r] == j]] = True
+        return served
+
+    def _waitlist(self) -> pd.DataFrame:
+        pr, e = self._problem, self._chosen
+        n_m, n_s = len(pr.munis), max(len(pr.schools), 1)
+        used = np.bincount(e.r, minlength=len(pr.r_cap))
+        caps = pr.rules.max_pupils_per_school or {}
+        frames = []
+        for j, kind in enumerate(KINDS):
+            wait = np.flatnonzero(pr.eligible[:, j] & pr.risk_group & ~self._served(j))
+            if len(wait) == 0:
+                continue
+            rk = (pr.r_kind == j) & (pr.r_cap > 0)
+            tied = rk & (pr.r_school >= 0)
+            untied = rk & (pr.r_school < 0)
+            spare = (pr.r_cap - used).clip(min=0)
+            cap_m = np.bincount(pr.r_muni[untied], pr.r_cap[untied], minlength=n_m)
+            spare_m = np.bincount(pr.r_muni[untied], spare[untied], minlength=n_m)
+            key_r = pr.r_muni[tied] * n_s + pr.r_school[tied]
+            key_p = pr.p_muni[wait] * n_s + pr.p_school[wait]
+            cap_t = pd.Series(pr.r_cap[tied]).groupby(key_r).sum()
+            spare_t = pd.Series(spare[tied]).groupby(key_r).sum()
+            reach = cap_m[pr.p_muni[wait]] + cap_t.reindex(key_p, fill_value=0).to_numpy()
+            free = spare_m[pr.p_muni[wait]] + spare_t.reindex(key_p, fill_value=0).to_numpy()
+            school_full = np.zeros(len(wait), dtype=bool)
+            if kind in caps:
+                sel = pr.r_kind[e.r] == j
+                s_used = np.bincount(pr.p_school[e.p[sel]], minlength=len(pr.schools))
+                school_full = s_used[pr.p_school[wait]] >= caps[kind]
+            reason = np.select(
+                [reach <= 0, free <= 0, school_full,
+                 np.full(len(wait), pr.rules.budget_eur is not None)],
+                ["locality", "capacity", "school_cap", "budget"], default="not_selected")
+            frames.append(pd.DataFrame({
+                "pupil_id": pr.pupils["pupil_id"].take(wait).array,
+                "kind": kind,
+                "municipality_id": pr.munis[pr.p_muni[wait]],
+                "school_id": pr.pupils["school_id"].take(wait).array,
+                "risk": pr.risk[wait],
+                "reason": reason,
+            }))
+        if not frames:
+            return pd.DataFrame({"pupil_id": pd.Series(dtype="str"),
+                                 "kind": pd.Series(dtype="str"),
+                                 "municipality_id": pd.Series(dtype="str"),
+                                 "school_id": pd.Series(dtype="str"),
+                                 "risk": pd.Series(dtype="float64"),
+                                 "reason": pd.Series(dtype="str")})
+        out = pd.concat(frames, ignore_index=True)
+        if (out["reason"] == "not_selected").any():
+            logger.warning("%d waiting pupils have no binding rule (solver tolerance)",
+                           int((out["reason"] == "not_selected").sum()))
+        order = np.lexsort((-out["risk"].to_numpy(),
+                            pd.Categorical(out["kind"], categories=KINDS).codes))
+        return out.iloc[order].reset_index(drop=True)
+
+    def _shortfall(self) -> pd.DataFrame:
+        pr, e = self._problem, self._chosen
+        n_m, nk = len(pr.munis), len(KINDS)
+        demand = np.zeros((n_m, nk), dtype=np.int64)
+        capacity = np.zeros((n_m, nk), dtype=np.int64)
+        assigned = np.zeros((n_m, nk), dtype=np.int64)
+        unmet = np.zeros((n_m, nk), dtype=np.int64)
+        np.add.at(capacity, (pr.r_muni, pr.r_kind), pr.r_cap)
+        np.add.at(assigned, (pr.r_muni[e.r], pr.r_kind[e.r]), 1)
+        for j in range(nk):
+            need = pr.eligible[:, j] & pr.risk_group
+            demand[:, j] = np.bincount(pr.p_muni[need], minlength=n_m)
+            unmet[:, j] = np.bincount(pr.p_muni[need & ~self._served(j)], minlength=n_m)
+        mm, kk = np.nonzero((demand > 0) | (capacity > 0))
+        return pd.DataFrame({
+            "municipality_id": pr.munis[mm],
+            "kind": np.asarray(KINDS, dtype=object)[kk].astype(str),
+            "demand": demand[mm, kk],
+            "capacity": capacity[mm, kk],
+            "assigned": assigned[mm, kk],
+            "unmet": unmet[mm, kk],
+            "idle": capacity[mm, kk] - assigned[mm, kk],
+        })
+
+    # ------------------------------------------------------------------ views
+    def summary(self) -> pd.DataFrame:
+        """Totals per kind (and a ``total`` row).
+
+        Columns: ``capacity, assigned, demand, unmet, idle, waitlist_capacity,
+        waitlist_locality, waitlist_school_cap, waitlist_budget, value, cost``.
+
+        Examples
+        --------
+        >>> plan.summary().loc["mentor", "assigned"]  # doctest: +SKIP
+        """
+        sf = self.shortfall.groupby("kind")[["capacity", "assigned", "demand", "unmet",
+                                             "idle"]].sum()
+        sf = sf.reindex(list(KINDS), fill_value=0)
+        wl = pd.crosstab(self.waitlist["kind"], self.waitlist["reason"])
+        for reason in ("capacity", "locality", "school_cap", "budget"):
+            col = wl[reason] if reason in wl.columns else pd.Series(dtype="int64")
+            sf[f"waitlist_{reason}"] = col.reindex(sf.index, fill_value=0).astype("int64")
+        g = self.assignments.groupby("kind")
+        sf["value"] = g["value"].sum().reindex(sf.index, fill_value=0.0)
+        sf["cost"] = g["cost_per_pupil"].sum().reindex(sf.index, fill_value=0.0)
+        sf.loc["total"] = sf.sum()
+        sf.index.name = "kind"
+        return sf
+
+    def __repr__(self) -> str:
+        return (f"Allocation(method={self.method!r}, objective={self.objective!r}, "
+                f"assigned={len(self.assignments)}, waiting={len(self.waitlist)}, "
+                f"objective_value={self.objective_value:.3f}, cost={self.total_cost:.2f})")
+
+    # ------------------------------------------------------------- value curve
+    def _block_value(self, j: int, m: int, extra_cap: int, extra_cost: float,
+                     budget: float | None) -> float:
+        pr = self._problem
+        idx = self._indexes.get(j) or KindIndex(pr, j)
+        self._indexes[j] = idx
+        res = np.flatnonzero((pr.r_kind == j) & (pr.r_muni == m))
+        r_muni = np.r_[pr.r_muni[res], m]
+        r_school = np.r_[pr.r_school[res], -1]
+        r_cap = np.r_[pr.r_cap[res], extra_cap]
+        r_spec = np.r_[pr.r_spec[res], NEUTRAL]
+        r_cost = np.r_[pr.r_cost[res], extra_cost]
+        e = idx.edges(r_muni, r_school, r_cap, r_spec, r_cost)
+        x, _ = solve_edges(e, pr, np.full(len(e.p), j), r_cap, budget)
+        return float(e.v[x].sum())
+
+    def value_curve(self, kind: str, n_units: int = 10, unit_capacity: int | None = None,
+                    unit_cost: float | None = None) -> pd.DataFrame:
+        """Value that each additional unit of capacity of ``kind`` would add.
+
+        A *unit* is one more resource of the kind: not tied to a school, without
+        a specialty (neutral fit), with ``unit_capacity`` places (default: the
+        median capacity of the kind's resources, e.g. one more mentor with a
+        caseload of 25) and ``unit_cost`` per pupil (default: the median cost).
+        Each unit goes to the municipality where it adds most; the gain of a
+        unit in municipality ``m`` is computed honestly by re-solving that
+        municipality's block to optimality with the extra places,
+        ``V_m(c + 1) - V_m(c)``.
+
+        Without a budget the blocks are independent and each ``V_m`` is the
+        value function of a linear programme in its right-hand side, hence
+        concave in the extra capacity, so placing units one at a time where they
+        gain most is optimal for every number of units, and the marginal values
+        never increase. With a budget each added unit brings its own funding
+        (``unit_capacity * unit_cost``) and the municipality's block is re-solved
+        with its current spending plus that funding while the other blocks keep
+        theirs — a lower bound on the gain, since the rest of the plan is not
+        re-optimised.
+
+        Parameters
+        ----------
+        kind : str
+            One of ``mentor, literacy, subject, support_staff, family``.
+        n_units : int, default 10
+            Number of additional units.
+        unit_capacity, unit_cost : optional
+            Size and cost per pupil of a unit.
+
+        Returns
+        -------
+        DataFrame
+            ``unit`` (1..n_units), ``municipality_id`` (where the unit goes; NaN
+            once no unit adds value), ``marginal_value``, ``cumulative_value``
+            and ``objective_value`` (the plan's total with the units added).
+
+        Examples
+        --------
+        >>> plan.value_curve("mentor", n_units=5)  # doctest: +SKIP
+        """
+        if self.method != "optimal":
+            raise ValueError("value_curve needs an optimal plan from allocate(); this plan "
+                             f"was made by the {self.method!r} baseline.")
+        if kind not in KINDS:
+            raise ValueError(f"The 'kind' parameter of value_curve must be one of {KINDS}. "
+                             f"Got {kind!r} instead.")
+        if not isinstance(n_units, (int, np.integer)) or n_units < 1:
+            raise ValueError("The 'n_units' parameter of value_curve must be a positive int. "
+                             f"Got {n_units!r} instead.")
+        pr = self._problem
+        j = KINDS.index(kind)
+        rk = pr.r_kind == j
+        if unit_capacity is None:
+            if not rk.any():
+                raise ValueError(f"There are no {kind!r} resources to take a unit size from; "
+                                 "pass unit_capacity.")
+            unit_capacity = max(int(np.median(pr.r_cap[rk])), 1)
+        if (not isinstance(unit_capacity, (int, np.integer))) or unit_capacity < 1:
+            raise ValueError("The 'unit_capacity' parameter of value_curve must be a positive "
+                             f"int. Got {unit_capacity!r} instead.")
+        if unit_cost is None:
+            unit_cost = float(np.median(pr.r_cost[rk])) if rk.any() else 0.0
+        unit_cost = float(unit_cost)
+        if not np.isfinite(unit_cost) or unit_cost < 0:
+            raise ValueError("The 'unit_cost' parameter of value_curve must be a non-negative "
+                             f"number. Got {unit_cost!r} instead.")
+        budget = pr.rules.budget_eur
+        e = self._chosen
+        sel = pr.r_kind[e.r] == j
+        spend = np.bincount(pr.r_muni[e.r[sel]], e.cost[sel], minlength=len(pr.munis))
+        munis = np.unique(pr.p_muni[pr.eligible[:, j]])
+
+        def value(m, c):
+            b = None if budget is None else spend[m] + c * unit_capacity * unit_cost
+            return self._block_value(j, m, c * unit_capacity, unit_cost, b)
+
+        current = {int(m): value(m, 0) for m in munis}
+        added = dict.fromkeys(current, 0)
+        heap = []
+        for m in current:
+            nxt = value(m, 1)
+            heapq.heappush(heap, (-(nxt - current[m]), m, nxt))
+        rows, cum = [], 0.0
+        for u in range(1, n_units + 1):
+            if not heap or -heap[0][0] <= 1e-12:
+                rows.append((u, None, 0.0, cum))
+                continue
+            gain, m, nxt = heapq.heappop(heap)
+            cum += -gain
+            current[m], added[m] = nxt, added[m] + 1
+            rows.append((u, pr.munis[m], -gain, cum))
+            nxt2 = value(m, added[m] + 1)
+            heapq.heappush(heap, (-(nxt2 - nxt), m, nxt2))
+        out = pd.DataFrame(rows, columns=["unit", "municipality_id", "marginal_value",
+                                          "cumulative_value"])
+        out["objective_value"] = self.objective_value + out["cumulative_value"]
+        return out

@@ -1,0 +1,115 @@
+"""Attendance features (private)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import vocab
+from . import _kernels as K
+from ._common import (
+    Bins,
+    frozen,
+    raw_codes,
+    raw_dates,
+    ratio,
+    require_columns,
+    small_codes,
+    table_present,
+)
+
+
+def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
+    """Attendance features of every as_of in ``ctxs`` from one pass over the table.
+
+    Only records dated in ``[lo, hi)`` are read; ``lo`` must be at or before the
+    earliest window start.  Each dict also holds ``_att90_all``/``_tot90_all``
+    (per pupil row, all pupils) for the school-level context feature.
+    """
+    if not table_present(tables, "attendance"):
+        return None
+    df = tables.attendance
+    require_columns(df, "attendance", ["pupil_id", "date", "status"])
+    n = len(tables.pupils)
+    pupil = raw_codes(df, tables, "attendance")
+    ticks, per_day = raw_dates(df["date"])
+    status = small_codes(df["status"], vocab.ATTENDANCE_STATUSES)
+    if "lessons" in df.columns:
+        lessons = df["lessons"].to_numpy()
+        if lessons.dtype.kind not in "iu":
+            lessons = df["lessons"].fillna(1).to_numpy(dtype=np.int64)
+        if lessons.dtype != np.int16:
+            lessons = np.clip(lessons, 0, np.iinfo(np.int16).max)
+    else:
+        lessons = np.ones(len(df), dtype=np.int16)
+    bins = Bins(lo, hi, [x for c in ctxs for x in (c.ys_day, c.as_day - 90, c.as_day - 28,
+                                                    c.as_day)])
+    acc, bitmap = K.attendance_pass(
+        frozen(pupil, np.int32), frozen(ticks, np.int64), np.int64(per_day),
+        frozen(status, np.int8), frozen(lessons, np.int16), frozen(bins.bin_of, np.int32),
+        np.int64(lo), np.int64(hi), np.int64(n), np.int64(bins.n),
+    )
+    order = np.argsort([c.as_day for c in ctxs], kind="stable")
+    a_rel = np.array([ctxs[k].as_day - lo for k in order], dtype=np.int64)
+    ys_rel = np.array([ctxs[k].ys_day - lo for k in order], dtype=np.int64)
+    days = K.attendance_days(bitmap, frozen(a_rel, np.int64), frozen(ys_rel, np.int64))
+    del bitmap
+    out: list[dict] = [{} for _ in ctxs]
+    for j, k in enumerate(order):
+        out[k] = _features(acc, days[:, j, :], ctxs[k], bins, config)
+    return out
+
+
+def _features(acc, D, ctx, bins, config) -> dict[str, np.ndarray]:
+    rows = ctx.rows
+    a, ys = ctx.as_day, ctx.ys_day
+    D = D[rows]
+    # windows: school year, 90 days, 28 days, the school year before the last 28 days
+    bounds = [(ys, a), (a - 90, a), (a - 28, a), (ys, max(ys, a - 28))]
+    starts = np.array([bins.idx(x) for x, _ in bounds], dtype=np.int64)
+    ends = np.array([bins.idx(y) for _, y in bounds], dtype=np.int64)
+    every = np.arange(acc.shape[1], dtype=np.int64)
+    Wall = K.window_sums(acc, frozen(every, np.int64), frozen(starts[1:2], np.int64),
+                         frozen(ends[1:2], np.int64))
+    Wn = K.window_sums(acc, frozen(rows, np.int64), frozen(starts, np.int64),
+                       frozen(ends, np.int64)).astype(np.float64)
+    col = {(ys, a): 0, (a - 90, a): 1, (a - 28, a): 2, (ys, a - 28): 3}
+
+    def w(q, x, y):  # lessons of quantity q in [x, y)
+        return Wn[:, col[(x, y)], q]
+
+    def counted(q, x, rec):  # a count; NaN when no record in the window
+        v = w(q, x, a)
+        v[D[:, rec] == 0] = np.nan
+        return v
+
+    def day_count(i, rec):
+        v = D[:, i].astype(np.float64)
+        v[D[:, rec] == 0] = np.nan
+        return v
+
+    out: dict[str, np.ndarray] = {}
+    tot_ys, att_ys = w(K.A_TOT, ys, a), w(K.A_ATT, ys, a)
+    out["attendance_rate_ytd"] = ratio(att_ys, tot_ys)
+    out["attendance_rate_90d"] = ratio(w(K.A_ATT, a - 90, a), w(K.A_TOT, a - 90, a))
+    out["attendance_rate_28d"] = ratio(w(K.A_ATT, a - 28, a), w(K.A_TOT, a - 28, a))
+    rest = ratio(w(K.A_ATT, ys, a - 28), w(K.A_TOT, ys, a - 28))
+    out["attendance_trend_28d"] = out["attendance_rate_28d"] - rest
+    out["excused_lessons_28d"] = counted(K.A_EXC, a - 28, K.D_REC28)
+    out["excused_lessons_90d"] = counted(K.A_EXC, a - 90, K.D_REC90)
+    out["unexcused_lessons_28d"] = counted(K.A_UNX, a - 28, K.D_REC28)
+    out["unexcused_lessons_90d"] = counted(K.A_UNX, a - 90, K.D_REC90)
+    out["excused_days_28d"] = day_count(K.D_EXC28, K.D_REC28)
+    out["excused_days_90d"] = day_count(K.D_EXC90, K.D_REC90)
+    out["unexcused_days_28d"] = day_count(K.D_UNX28, K.D_REC28)
+    out["unexcused_days_90d"] = day_count(K.D_UNX90, K.D_REC90)
+    out["late_lessons_28d"] = counted(K.A_LATE, a - 28, K.D_REC28)
+    out["late_lessons_90d"] = counted(K.A_LATE, a - 90, K.D_REC90)
+    out["longest_absence_run_days_ytd"] = day_count(K.D_RUN, K.D_RECYS)
+    out["monday_friday_absence_share_ytd"] = ratio(w(K.A_ABSMF, ys, a), tot_ys - att_ys)
+    rate = out["attendance_rate_ytd"]
+    chronic = (rate < config.chronic_absence_threshold).astype(np.float64)
+    chronic[np.isnan(rate)] = np.nan
+    out["chronic_absence_ytd"] = chronic
+    out["_att90_all"] = Wall[:, 0, K.A_ATT].astype(np.float64)
+    out["_tot90_all"] = Wall[:, 0, K.A_TOT].astype(np.float64)
+    return out

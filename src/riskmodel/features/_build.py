@@ -1,0 +1,398 @@
+"""Orchestration: build the stores once, evaluate them at each as_of (private)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import vocab
+from ..config import load_config
+from . import _attendance, _context, _engagement, _grades, _transitions
+from ._common import parse_as_of, school_year_start_day, to_day, ts_day
+from ._config import FeatureConfig
+from ._enrol import LIECIBA_CODE, OPEN_DAY, Enrolments
+from ._registry import feature_names, registry
+
+logger = logging.getLogger(__name__)
+
+SENSITIVE = ("sex_female", "home_language", "migrant_background", "special_needs")
+
+
+class _NoPupils(ValueError):
+    """No pupil is enrolled on the date."""
+
+
+@dataclass
+class AsOfContext:
+    as_day: int
+    ys_day: int
+    enr: Enrolments  # known view at as_of
+    cur: np.ndarray  # enrolment index of each pupil in the population
+    all_cur: np.ndarray  # enrolment index of every enrolled pupil (any grade)
+    rows: np.ndarray  # pupil row numbers of the population (ascending)
+    grade: np.ndarray  # current grade of the population
+
+
+class _Prepared:
+    """Everything that does not depend on as_of, built once per call."""
+
+    def __init__(self, tables, config: FeatureConfig, dates: list[pd.Timestamp]):
+        self.tables = tables
+        self.config = config
+        if getattr(tables, "pupils", None) is None or getattr(tables, "enrolments", None) is None:
+            raise TypeError(
+                "The 'tables' parameter must be a riskmodel.SchoolTables with 'pupils' and "
+                f"'enrolments' tables. Got {type(tables).__name__} instead."
+            )
+        self.pupil_ids = pd.Index(tables.pupils["pupil_id"].astype("str"), name="pupil_id")
+        self.enrolments = Enrolments.from_tables(tables)
+        domains = set(config.domains)
+        self.transitions = _transitions.prepare(tables, config)
+        self.context = _context.prepare(tables, config, self.enrolments)
+        names = feature_names(include_sensitive=config.include_sensitive)
+        reg = registry()
+        self.columns = [c for c in names if reg.loc[c, "domain"] in domains or c in SENSITIVE]
+        self.domain_of = reg["domain"].to_dict()
+        # who is enrolled on each date; dates without pupils are kept as errors
+        self.contexts: dict[pd.Timestamp, AsOfContext | _NoPupils] = {}
+        for d in dates:
+            try:
+                self.contexts[d] = self.context_at(d)
+            except _NoPupils as exc:
+                self.contexts[d] = exc
+        ctxs = [c for c in self.contexts.values() if isinstance(c, AsOfContext)]
+        self.results: dict[int, dict[str, np.ndarray]] = {id(c): {} for c in ctxs}
+        if not ctxs:
+            return
+        # one pass over each event table serves all dates; only the records some
+        # window can reach are read: [earliest window start, last as_of)
+        a = [c.as_day for c in ctxs]
+        lo_ys = min(c.ys_day for c in ctxs)
+        hi = max(a)
+        passes = []
+        if domains & {"attendance", "context"}:
+            passes.append((_attendance, min(lo_ys, min(a) - 90)))
+        if "grades" in domains:
+            passes.append((_grades, min(lo_ys, min(a) - 365)))
+        if "engagement" in domains:
+            passes.append((_engagement, min(a) - 365))
+        for module, lo in passes:
+            res = module.compute_all(tables, config, ctxs, lo, hi)
+            if res is not None:
+                for c, r in zip(ctxs, res):
+                    self.results[id(c)].update(r)
+
+    def context_at(self, as_of: pd.Timestamp) -> AsOfContext:
+        a = ts_day(as_of)
+        ys, _ = school_year_start_day(a, self.config.school_year_start_month)
+        enr = self.enrolments.known_at(a)
+        all_cur = enr.current_rows()
+        g = enr.grade[all_cur]
+        sel = (g >= self.config.min_grade) & (g <= self.config.max_grade)
+        cur = all_cur[sel]
+        if len(all_cur) == 0:
+            first = self.enrolments.start.min() if len(self.enrolments.start) else None
+            last = self.enrolments.last_date()
+            span = (
+                f"the enrolments run from {np.datetime64(int(first), 'D')} "
+                f"to {np.datetime64(int(last), 'D')}"
+                if first is not None
+                else "the enrolments table is empty"
+            )
+            raise _NoPupils(
+                f"No pupil is enrolled on as_of={as_of.date()}; {span}. "
+                "Choose an as_of inside the enrolment period (not a summer break)."
+            )
+        return AsOfContext(
+            as_day=a,
+            ys_day=ys,
+            enr=enr,
+            cur=cur,
+            all_cur=all_cur,
+            rows=enr.pupil[cur],
+            grade=enr.grade[cur],
+        )
+
+    def columns_at(self, as_of: pd.Timestamp) -> tuple[pd.Index, dict]:
+        """The pupil index and the feature arrays of one as_of."""
+        ctx = self.contexts[as_of]
+        if isinstance(ctx, _NoPupils):
+            raise ctx
+        cfg = self.config
+        domains = set(cfg.domains)
+        res = self.results[id(ctx)]
+        cols: dict[str, np.ndarray] = {k: v for k, v in res.items() if not k.startswith("_")}
+        if "transitions" in domains:
+            cols.update(_transitions.compute(self.transitions, ctx, cfg))
+        if "context" in domains:
+            cols.update(_context.compute(self.context, ctx, cfg, res))
+        if cfg.include_sensitive:
+            cols.update(_sensitive(self.tables, ctx.rows))
+        n = len(ctx.rows)
+        data = {}
+        for c in self.columns:
+            v = cols.get(c)
+            if v is None:  # the domain's table is missing or empty
+                v = np.full(n, np.nan)
+            elif not isinstance(v, pd.Categorical):
+                v = np.asarray(v, dtype=np.float64)
+            data[c] = v
+        return self.pupil_ids.take(ctx.rows), data
+
+    def features_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        index, data = self.columns_at(as_of)
+        return _assemble([data], self.columns, index)
+
+
+def _assemble(datas: list[dict], columns: list[str], index: pd.Index) -> pd.DataFrame:
+    """One DataFrame from per-date column dicts, writing each value once into a
+    column-major float matrix (no concat, no block consolidation copies)."""
+    sizes = [len(next(iter(d.values()))) if d else 0 for d in datas]
+    total = sum(sizes)
+    cats = [c for c in columns if datas and isinstance(datas[0][c], pd.Categorical)]
+    floats = [c for c in columns if c not in cats]
+    matrix = np.empty((total, len(floats)), dtype=np.float64, order="F")
+    start = 0
+    for d, size in zip(datas, sizes):
+        for j, c in enumerate(floats):
+            matrix[start : start + size, j] = d[c]
+        start += size
+    df = pd.DataFrame(matrix, index=index, columns=floats, copy=False)
+    for c in cats:
+        first = datas[0][c]
+        codes = np.concatenate([np.asarray(d[c].codes) for d in datas])
+        df.insert(columns.index(c), c, pd.Categorical.from_codes(codes, dtype=first.dtype))
+    return df
+
+
+def _sensitive(tables, rows) -> dict:
+    pupils = tables.pupils
+    out: dict = {}
+    n = len(rows)
+
+    def flag(col):
+        if col not in pupils.columns:
+            return np.full(n, np.nan)
+        return pupils[col].astype("float64").to_numpy()[rows]
+
+    sex = pupils["sex"].astype("str").to_numpy()[rows] if "sex" in pupils.columns else None
+    if sex is None:
+        out["sex_female"] = np.full(n, np.nan)
+    else:
+        f = (sex == "F").astype(np.float64)
+        f[~np.isin(sex, ["F", "M"])] = np.nan
+        out["sex_female"] = f
+    if "home_language" in pupils.columns:
+        out["home_language"] = pd.Categorical(pupils["home_language"]).take(rows)
+    else:
+        out["home_language"] = pd.Categorical([np.nan] * n)
+    out["migrant_background"] = flag("migrant_background")
+    out["special_needs"] = flag("special_needs")
+    return out
+
+
+def _check_config(config) -> FeatureConfig:
+    if config is not None and not isinstance(config, (FeatureConfig, dict, str)) and not hasattr(
+        config, "__fspath__"
+    ):
+        raise TypeError(
+            "The 'config' parameter of build_features must be a FeatureConfig, a mapping, "
+            f"a path to a YAML file or None. Got {type(config).__name__} instead."
+        )
+    return load_config(FeatureConfig, config)
+
+
+def build_features(tables, as_of, config=None) -> pd.DataFrame:
+    """Point-in-time features, one row per pupil enrolled on ``as_of``.
+
+    Only records dated strictly before ``as_of`` are used, and enrolments that
+    end on or after ``as_of`` are treated as open, so the result is the same
+    whether or not later records exist.
+
+    Parameters
+    ----------
+    tables : riskmodel.SchoolTables
+        Validated school records (normalised table form).
+    as_of : str, datetime.date or pandas.Timestamp
+        The prediction date (a day, no time of day).
+    config : FeatureConfig, dict, path or None
+        Grade range, domains, sensitive attributes and definitions; see
+        :class:`FeatureConfig`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``pupil_id`` (pupils enrolled on ``as_of`` whose current
+        grade is in the configured range), one float column per feature in
+        :func:`registry` order (``home_language`` is categorical).  A domain whose
+        table is missing or empty is all NaN.
+
+    Raises
+    ------
+    ValueError
+        When ``as_of`` is not a date, or no pupil is enrolled on it.
+
+    Examples
+    --------
+    >>> import riskmodel as rm
+    >>> world = rm.datasets.make_school_system(n_pupils=500, n_years=2, seed=0)  # doctest: +SKIP
+    >>> X = rm.build_features(world.tables, as_of="2025-10-01")                 # doctest: +SKIP
+    >>> X["attendance_rate_28d"].between(0, 1).all()                          # doctest: +SKIP
+    True
+    """
+    ts = parse_as_of(as_of, "build_features")
+    cfg = _check_config(config)
+    prepared = _Prepared(tables, cfg, [ts])
+    _warn_beyond_data(prepared, ts)
+    return prepared.features_at(ts)
+
+
+def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
+    """Features at several dates, stacked: index ``(as_of, pupil_id)``.
+
+    The event tables are sorted and summed once; every date then costs a few
+    look-ups per pupil, so ten dates cost far less than ten
+    :func:`build_features` calls.  Each block equals ``build_features(tables, d)``;
+    a date on which no pupil is enrolled (a summer break) is left out with a
+    logged warning.
+
+    Parameters
+    ----------
+    tables : riskmodel.SchoolTables
+    as_of_dates : sequence of dates
+        Distinct dates (a day each); the result is in the given order.
+    config : FeatureConfig, dict, path or None
+
+    Returns
+    -------
+    pandas.DataFrame
+        MultiIndex ``(as_of, pupil_id)``.
+
+    Examples
+    --------
+    >>> import pandas as pd, riskmodel as rm
+    >>> dates = pd.date_range("2025-10-01", periods=3, freq="MS")              # doctest: +SKIP
+    >>> panel = rm.build_feature_panel(world.tables, dates)                     # doctest: +SKIP
+    >>> panel.loc[dates[0]].equals(rm.build_features(world.tables, dates[0]))  # doctest: +SKIP
+    True
+    """
+    if isinstance(as_of_dates, (str, pd.Timestamp)) or not hasattr(as_of_dates, "__iter__"):
+        raise TypeError(
+            "The 'as_of_dates' parameter of build_feature_panel must be a sequence of dates. "
+            f"Got {type(as_of_dates).__name__} instead."
+        )
+    dates = [parse_as_of(d, "build_feature_panel", "as_of_dates") for d in as_of_dates]
+    if len(dates) == 0:
+        raise ValueError(
+            "The 'as_of_dates' parameter of build_feature_panel must hold at least one date. "
+            "Got an empty sequence instead."
+        )
+    if len(set(dates)) != len(dates):
+        raise ValueError(
+            "The 'as_of_dates' parameter of build_feature_panel must not repeat a date. "
+            f"Got {[str(d.date()) for d in dates]} instead."
+        )
+    cfg = _check_config(config)
+    prepared = _Prepared(tables, cfg, dates)
+    datas, indexes, kept = [], [], []
+    for d in dates:
+        _warn_beyond_data(prepared, d)
+        try:
+            index, data = prepared.columns_at(d)
+        except _NoPupils as exc:
+            logger.warning("build_feature_panel: %s; the date is left out of the panel.", exc)
+            continue
+        datas.append(data)
+        indexes.append(index)
+        kept.append(d)
+    if not datas:
+        raise ValueError(
+            "No pupil is enrolled on any of the 'as_of_dates' of build_feature_panel "
+            f"({', '.join(str(d.date()) for d in dates)})."
+        )
+    sizes = [len(i) for i in indexes]
+    index = pd.MultiIndex.from_arrays(
+        [
+            pd.DatetimeIndex(np.repeat(np.array(kept, dtype="datetime64[ns]"), sizes)),
+            indexes[0].append(indexes[1:]) if len(indexes) > 1 else indexes[0],
+        ],
+        names=["as_of", "pupil_id"],
+    )
+    return _assemble(datas, prepared.columns, index)
+
+
+def _warn_beyond_data(prepared: _Prepared, ts: pd.Timestamp) -> None:
+    last = prepared.enrolments.last_date()
+    if last is not None and ts_day(ts) > last + 366:
+        logger.warning(
+            "as_of=%s is more than a year after the last enrolment change (%s); "
+            "event features will mostly be NaN.",
+            ts.date(),
+            np.datetime64(last, "D"),
+        )
+
+
+def pupil_frame(tables, as_of, config=None) -> pd.DataFrame:
+    """Who the pupils enrolled on ``as_of`` are: school, grade, age, audit attributes.
+
+    The rows are exactly those of :func:`build_features` with the same
+    ``config``; these columns are not model features.  They serve allocation
+    (eligibility by age and grade, the liecība rule), fairness audits and
+    scoring jobs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``pupil_id`` with ``school_id``, ``municipality_id``
+        (category), ``school_year``, ``grade`` (int8), ``age`` (completed years
+        on ``as_of``, float, NaN when the birth date is unknown), ``liecība``
+        (bool: finished grade 9 with a liecība before ``as_of``) and the audit
+        attributes present in ``pupils`` (``sex``, ``home_language``,
+        ``migrant_background``, ``special_needs``).
+
+    Examples
+    --------
+    >>> from riskmodel.features import pupil_frame
+    >>> info = pupil_frame(world.tables, "2025-10-01")                     # doctest: +SKIP
+    >>> info.loc[info["age"] >= 13].shape[0] > 0                           # doctest: +SKIP
+    True
+    """
+    ts = parse_as_of(as_of, "pupil_frame")
+    cfg = _check_config(config)
+    enrolments = Enrolments.from_tables(tables)
+    pupils = tables.pupils
+    prep = _Prepared.__new__(_Prepared)
+    prep.enrolments, prep.config = enrolments, cfg
+    ctx = _Prepared.context_at(prep, ts)
+    enr, cur, rows = ctx.enr, ctx.cur, ctx.rows
+    ids = pupils["pupil_id"].astype("str").to_numpy()[rows]
+    out = pd.DataFrame(index=pd.Index(ids, name="pupil_id", dtype="str"))
+    out["school_id"] = pd.Categorical.from_codes(enr.school[cur], categories=enr.school_ids)
+    out["municipality_id"] = pd.Categorical.from_codes(
+        enr.municipality[cur], categories=enr.municipality_ids
+    )
+    out["school_year"] = enr.school_year[cur].astype(np.int16)
+    out["grade"] = enr.grade[cur].astype(np.int8)
+    bd = to_day(pupils["birth_date"])[rows]
+    out["age"] = _age_years(bd, ts)
+    liec = (enr.end != OPEN_DAY) & (enr.reason == LIECIBA_CODE) & (enr.grade == 9)
+    out["liecība"] = np.bincount(enr.pupil[liec], minlength=enr.n_pupils)[rows] > 0
+    for col in vocab.AUDIT_ATTRIBUTES:
+        if col in pupils.columns:
+            out[col] = pupils[col].iloc[rows].set_axis(out.index)
+    return out
+
+
+def _age_years(birth_day: np.ndarray, ts: pd.Timestamp) -> np.ndarray:
+    nat = birth_day == np.iinfo(np.int64).min
+    safe = np.where(nat, 0, birth_day).astype("datetime64[D]")
+    by = safe.astype("datetime64[Y]").astype(np.int64) + 1970
+    bm = safe.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    bday = (safe - safe.astype("datetime64[M]")).astype(np.int64) + 1
+    age = ts.year - by - ((ts.month < bm) | ((ts.month == bm) & (ts.day < bday)))
+    out = age.astype(np.float64)
+    out[nat] = np.nan
+    return out

@@ -1,0 +1,103 @@
+"""Grade features (private)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import vocab
+from . import _kernels as K
+from ._common import (
+    Bins,
+    frozen,
+    raw_codes,
+    raw_dates,
+    ratio,
+    require_columns,
+    small_codes,
+    table_present,
+)
+
+_G = {g: i for i, g in enumerate(vocab.GRADE_VALUES)}
+assert vocab.GRADE_VALUES[:10] == vocab.NUMERIC_GRADES and _G["S"] == 10 and _G["nv"] == 14
+assert vocab.GRADE_KINDS.index("term") == 2 and vocab.GRADE_KINDS.index("year") == 3
+
+
+def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
+    if not table_present(tables, "grades"):
+        return None
+    df = tables.grades
+    require_columns(df, "grades", ["pupil_id", "date", "subject", "grade"])
+    n = len(tables.pupils)
+    pupil = raw_codes(df, tables, "grades")
+    ticks, per_day = raw_dates(df["date"])
+    subj = df["subject"]
+    if not isinstance(subj.dtype, pd.CategoricalDtype):
+        subj = subj.astype("category")
+    subjects = [str(s).lower() for s in subj.cat.categories]
+    n_slots = len(subjects) + 1  # the last slot: grades without a subject
+    subject = subj.cat.codes.to_numpy()
+    grade = small_codes(df["grade"], vocab.GRADE_VALUES)
+    if "kind" in df.columns:
+        kind = small_codes(df["kind"], vocab.GRADE_KINDS)
+    else:
+        kind = np.zeros(len(df), dtype=np.int8)
+    bins = Bins(lo, hi, [x for c in ctxs for x in (c.ys_day, c.as_day - 365, c.as_day - 90,
+                                                    c.as_day)])
+    # per-subject sums only need the school-year starts and the as_of dates
+    sbins = Bins(lo, hi, [x for c in ctxs for x in (c.ys_day, c.as_day)])
+    acc, low, subj_acc = K.grades_pass(
+        frozen(pupil, np.int32), frozen(ticks, np.int64), np.int64(per_day),
+        frozen(subject, np.int32), frozen(grade, np.int8), frozen(kind, np.int8),
+        frozen(bins.bin_of, np.int32), np.int64(lo), np.int64(hi), np.int64(n),
+        np.int64(bins.n), np.int64(n_slots), frozen(sbins.bin_of, np.int32),
+        np.int64(sbins.n),
+    )
+    core = {s: (subjects.index(s) if s in subjects else None) for s in vocab.CORE_SUBJECTS}
+    return [_features(acc, low, subj_acc, ctx, bins, sbins, core) for ctx in ctxs]
+
+
+def _features(acc, low, subj_acc, ctx, bins, sbins, core) -> dict[str, np.ndarray]:
+    rows, a, ys = ctx.rows, ctx.as_day, ctx.ys_day
+    i_a, i90 = bins.idx(a), bins.idx(a - 90)
+    starts = np.array([i90, bins.idx(ys)], dtype=np.int64)
+    ends = np.array([i_a, i_a], dtype=np.int64)
+    W = K.window_sums(acc, frozen(rows, np.int64), frozen(starts, np.int64),
+                      frozen(ends, np.int64))
+    W90, Wys = W[:, 0, :], W[:, 1, :]  # (pupils, quantities)
+    out: dict[str, np.ndarray] = {}
+    out["grade_mean_90d"] = ratio(W90[:, K.G_VAL], W90[:, K.G_NUM])
+    mn = K.window_extreme(low, frozen(rows, np.int64), np.int64(i90), np.int64(i_a),
+                          np.int64(99), False).astype(np.float64)
+    mn[mn == 99] = np.nan
+    out["grade_min_90d"] = mn
+    n_, v_ = Wys[:, K.G_NUM], Wys[:, K.G_VAL]
+    out["grade_mean_ytd"] = ratio(v_, n_)
+    t_, t2_, tv_ = Wys[:, K.G_T], Wys[:, K.G_T2], Wys[:, K.G_TV]
+    slope = ratio(n_ * tv_ - t_ * v_, n_ * t2_ - t_ * t_) * 30.0
+    slope[n_ < 3] = np.nan
+    out["grade_trend_ytd"] = slope
+    # per subject: this school year, and the latest term/year grade within 365 days
+    num, val, code = K.grades_subjects(
+        subj_acc, frozen(rows, np.int64), np.int64(sbins.idx(ys)), np.int64(sbins.idx(a)),
+        np.int64(a - 365 - bins.lo),
+    )
+    for subject, slot in core.items():
+        col = f"grade_mean_{subject}_ytd"
+        out[col] = np.full(len(rows), np.nan) if slot is None else ratio(val[:, slot], num[:, slot])
+    named_num, named_val = num[:, :-1], val[:, :-1]
+    has_num = n_ > 0
+    below = ((named_val < vocab.PASS_MARK * named_num) & (named_num > 0)).sum(1)
+    out["subjects_below_pass_ytd"] = np.where(has_num, below, np.nan)
+    # projected year grade below 4: the subject mean rounds below 4 (mean < 3.5)
+    proj = ((2 * named_val < (2 * vocab.PASS_MARK - 1) * named_num) & (named_num > 0)).sum(1)
+    out["grade9_subjects_below_pass_projected"] = np.where(
+        (ctx.grade == 9) & has_num, proj, np.nan
+    )
+    out["nv_marks_ytd"] = np.where(Wys[:, K.G_ANY] > 0, Wys[:, K.G_NV], np.nan)
+    out["learning_level_s_share_ytd"] = ratio(Wys[:, K.G_SLVL], Wys[:, K.G_LVL])
+    code = code[:, :-1]  # named subjects only
+    has_term = code >= 0
+    fail = has_term & ((code < vocab.PASS_MARK - 1) | (code == _G["nv"]) | (code == _G["ni"]))
+    out["subjects_below_pass_last_term"] = np.where(has_term.any(1), fail.sum(1), np.nan)
+    return out

@@ -1,0 +1,271 @@
+"""Outcome labels at a horizon: early leaving, liecība, grade repetition.
+
+:func:`make_labels` looks only at what happens *after* ``as_of`` (enrolment
+ends, new enrolments); who is labelled is decided by who is enrolled on
+``as_of`` (as in :func:`riskmodel.build_features`).
+
+Definitions (DESIGN.md, section 2):
+
+``"early_leaving"`` (default)
+    One of the pupil's enrolments ends within ``[as_of, as_of + horizon_days]``
+    (an end on ``as_of`` itself is not yet known on ``as_of``)
+    with reason ``left``, ``expelled`` or ``other`` (``emigrated`` too when
+    ``LabelConfig.emigration_is_leaving``; off by default because emigration is
+    a move the school cannot act on, and a pupil abroad is not out of school) and
+    the pupil is not enrolled again anywhere within ``reenrolment_grace_days``
+    (30) after the end; or ends grade 9 with ``completed_liecība`` and is not
+    enrolled again within ``lieciba_grace_days`` (120, to bridge the summer).
+    A ``transferred`` end is never leaving.
+``"liecība"``
+    The pupil finishes grade 9 with ``completed_liecība`` within the horizon.
+``"repetition"``
+    The pupil is enrolled in the next school year (an enrolment with
+    ``school_year`` one more than the current one, starting within the
+    horizon) in the same or a lower grade.
+
+Pupils whose outcome window is not yet observed are left out (not labelled 0):
+when ``as_of + horizon_days`` (plus the 30-day re-enrolment grace period for
+early leaving) lies after the last date recorded in the tables (or
+``LabelConfig.observed_until``), the result is empty and a warning is logged.
+A pupil whose grade-9 liecība falls so close to the end of the records that a
+new enrolment within ``lieciba_grace_days`` could still come is left out too.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from . import vocab
+from .config import StrictModel, load_config
+from .features._common import parse_as_of, table_present, to_day, ts_day
+from .features._enrol import LIECIBA_CODE, OPEN_DAY, Enrolments, continuing, leaving_codes
+
+__all__ = ["make_labels", "LabelConfig", "OUTCOMES"]
+
+logger = logging.getLogger(__name__)
+
+OUTCOMES = ("early_leaving", "liecība", "repetition")
+_ALIASES = {"lieciba": "liecība"}
+
+
+class LabelConfig(StrictModel):
+    """Options of :func:`make_labels` (YAML keys of the same names).
+
+    Parameters
+    ----------
+    min_grade, max_grade : int, default 1 and 12
+        Only pupils whose current enrolment is in this grade range are labelled
+        (keep equal to :class:`riskmodel.features.FeatureConfig`).
+    emigration_is_leaving : bool, default False
+        Count ``emigrated`` as early leaving.
+    reenrolment_grace_days : int, default 30
+        A leaving followed by a new enrolment within this many days is not leaving
+        (a transfer or re-enrolment).
+    lieciba_grace_days : int, default 120
+        The same for a grade-9 liecība (the summer break lies in between).
+    observed_until : date or None
+        Last date the records are complete for; default: the last date in the tables.
+
+    Examples
+    --------
+    >>> from riskmodel.labels import LabelConfig
+    >>> LabelConfig(emigration_is_leaving=True).reenrolment_grace_days
+    30
+    """
+
+    min_grade: int = Field(vocab.MIN_GRADE_LEVEL, ge=vocab.MIN_GRADE_LEVEL, le=vocab.MAX_GRADE_LEVEL)
+    max_grade: int = Field(vocab.MAX_GRADE_LEVEL, ge=vocab.MIN_GRADE_LEVEL, le=vocab.MAX_GRADE_LEVEL)
+    emigration_is_leaving: bool = False
+    reenrolment_grace_days: int = Field(30, ge=0, le=366)
+    lieciba_grace_days: int = Field(120, ge=0, le=366)
+    observed_until: date | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min_grade > self.max_grade:
+            raise ValueError(
+                f"min_grade ({self.min_grade}) must not exceed max_grade ({self.max_grade})"
+            )
+        return self
+
+
+def _last_recorded_day(tables) -> int | None:
+    """The latest date in any table (enrolment starts/ends, event dates)."""
+    last = None
+
+    def upd(values):
+        nonlocal last
+        d = to_day(values)
+        d = d[d != np.iinfo(np.int64).min]
+        if len(d):
+            m = int(d.max())
+            last = m if last is None else max(last, m)
+
+    enr = tables.enrolments
+    upd(enr["start_date"])
+    if "end_date" in enr.columns:
+        upd(enr["end_date"])
+    for name in ("attendance", "grades", "engagement"):
+        if table_present(tables, name):
+            upd(getattr(tables, name)["date"])
+    if table_present(tables, "support"):
+        upd(tables.support["start_date"])
+        if "end_date" in tables.support.columns:
+            upd(tables.support["end_date"])
+    return last
+
+
+def make_labels(
+    tables, as_of, horizon_days: int = 365, outcome: str = "early_leaving", config=None
+) -> pd.Series:
+    """Outcome labels (0/1) for the pupils enrolled on ``as_of``.
+
+    Parameters
+    ----------
+    tables : riskmodel.SchoolTables
+    as_of : str, datetime.date or pandas.Timestamp
+        The prediction date; the outcome window is ``[as_of, as_of + horizon_days]``
+        (enrolment ends dated ``as_of`` are not known on ``as_of``).
+    horizon_days : int, default 365
+        Length of the outcome window in days.
+    outcome : {"early_leaving", "liecība", "repetition"}, default "early_leaving"
+        See the module docstring for the definitions.
+    config : LabelConfig, dict, path or None
+
+    Returns
+    -------
+    pandas.Series
+        int8 0/1 named ``outcome``, indexed by ``pupil_id`` (pupils enrolled on
+        ``as_of`` in the configured grade range, same order as
+        :func:`riskmodel.build_features`).  Empty when the window is not yet
+        observed in the data.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad parameter, or when no pupil is enrolled on ``as_of``.
+
+    Examples
+    --------
+    >>> import riskmodel as rm
+    >>> y = rm.make_labels(world.tables, "2025-10-01", horizon_days=365)  # doctest: +SKIP
+    >>> set(y.unique()) <= {0, 1}                                        # doctest: +SKIP
+    True
+    """
+    if isinstance(horizon_days, (bool, np.bool_)) or not isinstance(horizon_days, numbers.Integral):
+        raise TypeError(
+            "The 'horizon_days' parameter of make_labels must be a positive int. "
+            f"Got {horizon_days!r} instead."
+        )
+    if horizon_days <= 0:
+        raise ValueError(
+            "The 'horizon_days' parameter of make_labels must be a positive int. "
+            f"Got {horizon_days!r} instead."
+        )
+    if not isinstance(outcome, str) or _ALIASES.get(outcome, outcome) not in OUTCOMES:
+        raise ValueError(
+            f"The 'outcome' parameter of make_labels must be one of {', '.join(map(repr, OUTCOMES))}. "
+            f"Got {outcome!r} instead."
+        )
+    outcome = _ALIASES.get(outcome, outcome)
+    ts = parse_as_of(as_of, "make_labels")
+    if config is not None and not isinstance(config, (LabelConfig, dict, str)) and not hasattr(
+        config, "__fspath__"
+    ):
+        raise TypeError(
+            "The 'config' parameter of make_labels must be a LabelConfig, a mapping, a path "
+            f"or None. Got {type(config).__name__} instead."
+        )
+    cfg = load_config(LabelConfig, config)
+    horizon = int(horizon_days)
+    a = ts_day(ts)
+
+    enr = Enrolments.from_tables(tables)
+    known = enr.known_at(a)
+    all_cur = known.current_rows()
+    if len(all_cur) == 0:
+        raise ValueError(
+            f"No pupil is enrolled on as_of={ts.date()}; choose an as_of inside the "
+            "enrolment period."
+        )
+    g = known.grade[all_cur]
+    cur = all_cur[(g >= cfg.min_grade) & (g <= cfg.max_grade)]
+    rows = known.pupil[cur]
+    ids = tables.pupils["pupil_id"].astype("str").to_numpy()
+    index = pd.Index(ids[rows], name="pupil_id", dtype="str")
+
+    observed = (
+        ts_day(pd.Timestamp(cfg.observed_until))
+        if cfg.observed_until is not None
+        else _last_recorded_day(tables)
+    )
+    need = a + horizon
+    if outcome == "early_leaving":
+        need += cfg.reenrolment_grace_days
+    if observed is None or need > observed:
+        logger.warning(
+            "make_labels: the %s window of as_of=%s (%d days%s) reaches %s, after the last "
+            "observed date %s; returning no labels.",
+            outcome,
+            ts.date(),
+            horizon,
+            " plus the re-enrolment grace period" if outcome == "early_leaving" else "",
+            np.datetime64(need, "D"),
+            None if observed is None else np.datetime64(observed, "D"),
+        )
+        return pd.Series(
+            np.zeros(0, dtype=np.int8),
+            index=pd.Index([], name="pupil_id", dtype="str"),
+            name=outcome,
+        )
+
+    hi = a + horizon
+    # an end on as_of itself is not known on as_of (the pupil counts as enrolled)
+    in_window = (enr.end != OPEN_DAY) & (enr.end >= a) & (enr.end <= hi)
+    if outcome == "early_leaving":
+        leave = in_window & np.isin(enr.reason, leaving_codes(cfg.emigration_is_leaving))
+        liec = in_window & (enr.reason == LIECIBA_CODE) & (enr.grade == 9)
+        cand = np.flatnonzero(leave | liec)
+        grace = np.where(liec[cand], cfg.lieciba_grace_days, cfg.reenrolment_grace_days)
+        cont = continuing(enr, cand, grace.astype(np.int64))
+        hit = cand[~cont]
+        # a liecība at the very end of the records: whether the pupil continues
+        # is not observed yet -> that pupil's label is unknown and left out
+        unknown_pupils = enr.pupil[hit[enr.end[hit] + grace[~cont] > observed]]
+        hit = hit[enr.end[hit] + grace[~cont] <= observed]
+        pos = enr.pupil[hit]
+    elif outcome == "liecība":
+        pos = enr.pupil[in_window & (enr.reason == LIECIBA_CODE) & (enr.grade == 9)]
+    else:  # repetition
+        year = np.full(enr.n_pupils, -10**6, dtype=np.int64)
+        grade = np.zeros(enr.n_pupils, dtype=np.int64)
+        year[rows] = known.school_year[cur]
+        grade[rows] = known.grade[cur]
+        nxt = (
+            (enr.school_year == year[enr.pupil] + 1)
+            & (enr.start <= hi)
+            & (enr.grade <= grade[enr.pupil])
+        )
+        pos = enr.pupil[nxt]
+    flag = np.zeros(enr.n_pupils, dtype=bool)
+    flag[pos] = True
+    y = pd.Series(flag[rows].astype(np.int8), index=index, name=outcome)
+    if outcome == "early_leaving" and len(unknown_pupils):
+        unknown = np.zeros(enr.n_pupils, dtype=bool)
+        unknown[unknown_pupils] = True
+        unknown[pos] = False  # a confirmed leaving elsewhere in the window decides
+        drop = unknown[rows]
+        if drop.any():
+            logger.warning(
+                "make_labels: %d pupils left out: their grade-9 liecība at the end of the "
+                "records may still be followed by a new enrolment.",
+                int(drop.sum()),
+            )
+            y = y[~drop]
+    return y

@@ -49,6 +49,9 @@ class _Display:
     ax_ = None
     figure_ = None
 
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
     def _set(self, ax):
         self.ax_, self.figure_ = ax, ax.figure
         return self
@@ -65,7 +68,7 @@ def _as_scores(scores) -> dict[str, np.ndarray]:
     return out
 
 
-@dataclass
+@dataclass(repr=False)
 class PrecisionRecallAtKDisplay(_Display):
     """Precision@k and recall@k against the number of pupils served, k.
 
@@ -115,7 +118,7 @@ class PrecisionRecallAtKDisplay(_Display):
         return self._set(ax)
 
 
-@dataclass
+@dataclass(repr=False)
 class CalibrationCurvesDisplay(_Display):
     """Reliability curves (quantile bins) for one or several models.
 
@@ -148,7 +151,7 @@ class CalibrationCurvesDisplay(_Display):
         return self._set(ax)
 
 
-@dataclass
+@dataclass(repr=False)
 class BacktestDisplay(_Display):
     """A backtest metric over test dates, one line per model, with its bootstrap interval."""
 
@@ -184,7 +187,7 @@ class BacktestDisplay(_Display):
         return self._set(ax)
 
 
-@dataclass
+@dataclass(repr=False)
 class RiskDistributionDisplay(_Display):
     """Histogram of risk, stacked by tier (e.g. high / elevated / low)."""
 
@@ -209,7 +212,7 @@ class RiskDistributionDisplay(_Display):
         return self._set(ax)
 
 
-@dataclass
+@dataclass(repr=False)
 class DomainReasonsDisplay(_Display):
     """Which domain raises risk most, among a group of pupils (e.g. the top k).
 
@@ -239,7 +242,7 @@ class DomainReasonsDisplay(_Display):
         return self._set(ax)
 
 
-@dataclass
+@dataclass(repr=False)
 class AuditDisplay(_Display):
     """One audit metric by group, with bootstrap intervals (from :func:`riskmodel.fairness.audit`).
 
@@ -280,7 +283,7 @@ class AuditDisplay(_Display):
         return self._set(ax)
 
 
-@dataclass
+@dataclass(repr=False)
 class ValueCurveDisplay(_Display):
     """Value added by each additional unit of capacity of one kind (from ``Allocation.value_curve``)."""
 
@@ -308,7 +311,7 @@ class ValueCurveDisplay(_Display):
         return self._set(ax)
 
 
-@dataclass
+@dataclass(repr=False)
 class ShortfallDisplay(_Display):
     """Demand against capacity by municipality for one kind (from ``Allocation.shortfall``)."""
 

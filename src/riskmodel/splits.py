@@ -1,0 +1,347 @@
+"""Temporal backtest: train on earlier cohorts, test on a later one, at capacity.
+
+:func:`backtest` is the honest test of a risk model: for every test date it
+trains each model only on as_of cohorts whose outcomes were fully known by that
+date (``train_as_of + horizon_days <= test_as_of``), scores the test cohort and
+reports ranking metrics at the programme's capacity with bootstrap intervals,
+including the paired interval of each model's precision@k minus each
+baseline's.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from .metrics import metrics_at_k, resolve_k
+
+__all__ = ["backtest", "temporal_splits"]
+
+logger = logging.getLogger(__name__)
+
+_METRICS = (
+    "roc_auc",
+    "average_precision",
+    "brier",
+    "ece",
+    "mean_predicted",
+    "precision_at_k",
+    "recall_at_k",
+    "lift_at_k",
+)
+
+
+def temporal_splits(as_of_dates, horizon_days=365):
+    """Pairs ``(train_dates, test_date)`` where every training outcome is known by the test date.
+
+    Parameters
+    ----------
+    as_of_dates : sequence of date-like
+    horizon_days : int, default=365
+
+    Returns
+    -------
+    list of (list of Timestamp, Timestamp)
+        Test dates without any eligible training cohort are left out.
+
+    Examples
+    --------
+    >>> [(len(tr), str(te.date())) for tr, te in temporal_splits(["2022-09-01", "2023-09-01", "2024-09-01"])]
+    [(1, '2023-09-01'), (2, '2024-09-01')]
+    """
+    if not (isinstance(horizon_days, numbers.Integral) and not isinstance(horizon_days, bool) and horizon_days > 0):
+        raise ValueError(
+            f"The 'horizon_days' parameter of backtest must be a positive int. Got {horizon_days!r} instead."
+        )
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    horizon = pd.Timedelta(days=int(horizon_days))
+    out = []
+    for test in dates:
+        train = [d for d in dates if d + horizon <= test]
+        if train:
+            out.append((train, test))
+    return out
+
+
+def _cohorts(tables, dates, horizon_days):
+    """{date: (X, y)} from SchoolTables (features + labels) or from a given mapping."""
+    if isinstance(tables, Mapping):
+        cohorts = {}
+        by_ts = {pd.Timestamp(d): v for d, v in tables.items()}
+        for d in dates:
+            if d not in by_ts:
+                raise ValueError(f"backtest got a mapping of cohorts without the as_of date {d.date()}.")
+            X, y = by_ts[d]
+            cohorts[d] = (X, pd.Series(y, index=X.index) if not isinstance(y, pd.Series) else y)
+        return cohorts
+    from .features import build_feature_panel
+    from .labels import make_labels
+
+    panel = build_feature_panel(tables, list(dates))
+    cohorts = {}
+    for d in dates:
+        X = panel.xs(d, level="as_of")
+        y = make_labels(tables, as_of=d, horizon_days=horizon_days)
+        cohorts[d] = (X, y)
+    return cohorts
+
+
+def _align(X, y, when):
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"The features of cohort {when} must be a DataFrame. Got {type(X).__name__} instead.")
+    y = pd.Series(y)
+    if len(X) == len(y) and X.index.equals(y.index):
+        pass
+    else:
+        common = X.index.intersection(y.index)
+        if len(common) == 0:
+            raise ValueError(f"Cohort {when}: features and labels share no pupil_id.")
+        X, y = X.loc[common], y.loc[common]
+    keep = y.notna().to_numpy()
+    if not keep.all():
+        logger.info("Cohort %s: %d pupils without a known outcome left out", when, int((~keep).sum()))
+        X, y = X[keep], y[keep]
+    return X, y.astype(int)
+
+
+def _default_models(random_state):
+    from .model import LogisticBaseline, RiskModel, RuleBaseline, SchoolBaseline
+
+    return {
+        "RiskModel": RiskModel(random_state=random_state),
+        "RuleBaseline": RuleBaseline(),
+        "SchoolBaseline": SchoolBaseline(),
+        "LogisticBaseline": LogisticBaseline(),
+    }
+
+
+class _Ranked:
+    """One model's scores on one cohort, sorted once for fast weighted (bootstrap) metrics."""
+
+    def __init__(self, y, p, n_bins):
+        self.order = np.argsort(-p, kind="stable")
+        self.y = y[self.order]
+        self.p = p[self.order]
+        new = np.r_[True, self.p[1:] != self.p[:-1]]
+        self.gid = np.cumsum(new) - 1
+        self.ng = int(self.gid[-1]) + 1
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+        self.bin = np.clip(np.searchsorted(edges[1:-1], self.p, side="right"), 0, n_bins - 1)
+        self.n_bins = n_bins
+
+    def metrics(self, weight, kk):
+        """Metrics with row multiplicities ``weight`` (in original row order)."""
+        w = weight[self.order].astype(np.float64)
+        y, p = self.y, self.p
+        wy = w * y
+        total, pos = w.sum(), wy.sum()
+        neg = total - pos
+        before = np.cumsum(w) - w
+        take = np.clip(kk - before, 0.0, w)
+        hits = float((y * take).sum())
+        gp = np.bincount(self.gid, weights=wy, minlength=self.ng)
+        gn = np.bincount(self.gid, weights=w - wy, minlength=self.ng)
+        cn = np.cumsum(gn)
+        tp = np.cumsum(gp)
+        if pos > 0 and neg > 0:
+            auc = float((gp * ((neg - cn) + 0.5 * gn)).sum() / (pos * neg))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                prec = np.where(tp + cn > 0, tp / (tp + cn), 0.0)
+            ap = float((gp / pos * prec).sum())
+        else:
+            auc = ap = float("nan")
+        by_bin_y = np.bincount(self.bin, weights=wy, minlength=self.n_bins)
+        by_bin_p = np.bincount(self.bin, weights=w * p, minlength=self.n_bins)
+        prevalence = pos / total
+        precision = hits / kk
+        return {
+            "roc_auc": auc,
+            "average_precision": ap,
+            "brier": float((w * (p - y) ** 2).sum() / total),
+            "ece": float(np.abs(by_bin_y - by_bin_p).sum() / total),
+            "mean_predicted": float((w * p).sum() / total),
+            "precision_at_k": precision,
+            "recall_at_k": hits / pos if pos > 0 else float("nan"),
+            "lift_at_k": precision / prevalence if prevalence > 0 else float("nan"),
+        }
+
+
+def backtest(
+    tables,
+    as_of_dates,
+    horizon_days=365,
+    models=None,
+    k=0.05,
+    n_boot=200,
+    random_state=0,
+    *,
+    baselines=None,
+    ci=0.95,
+    n_bins=10,
+    return_predictions=False,
+):
+    """Temporal backtest of risk models against baselines at capacity ``k``.
+
+    For each test date ``t`` in ``as_of_dates`` every model is trained (a fresh
+    clone) on all cohorts ``s`` with ``s + horizon_days <= t`` -- their outcomes
+    were fully known at ``t`` -- stacked into one table (the same pupil may appear
+    in several cohorts; :class:`~riskmodel.RiskModel` keeps a pupil's rows in one
+    internal fold), and scored on the cohort of ``t``. Dates without an eligible
+    training cohort are only used for training.
+
+    Parameters
+    ----------
+    tables : SchoolTables or mapping
+        School records; features come from :func:`riskmodel.build_features` and
+        labels from :func:`riskmodel.make_labels` at each as_of date. Or a mapping
+        ``{as_of: (X, y)}`` of ready pupil-level cohorts (index pupil_id).
+    as_of_dates : sequence of date-like
+    horizon_days : int, default=365
+    models : dict of name -> estimator, optional
+        Unfitted scikit-learn classifiers with ``predict_proba``. Default:
+        RiskModel, RuleBaseline, SchoolBaseline and LogisticBaseline.
+    k : int, float or sequence of them, default=0.05
+        Capacity: a number of pupils or a share of the cohort (see
+        :func:`riskmodel.metrics.resolve_k`); one block of rows per value.
+    n_boot : int, default=200
+        Bootstrap resamples of the test cohort (pupils drawn with replacement,
+        the same draws for every model, so differences are paired). 0: no intervals.
+    random_state : int, default=0
+        Seeds the bootstrap and the default models.
+    baselines : list of str, optional
+        Names in ``models`` that are baselines; default: the models that are
+        instances of riskmodel's baseline classes.
+    ci : float, default=0.95
+        Coverage of the percentile intervals.
+    n_bins : int, default=10
+        Bins of the expected calibration error.
+    return_predictions : bool, default=False
+        Also return a long DataFrame (test_date, model, pupil_id, y_true, y_prob).
+
+    Returns
+    -------
+    DataFrame
+        One row per (test_date, model, k): model, test_date, train_dates, n_train,
+        n, prevalence, k, k_share, roc_auc, average_precision, brier, ece,
+        mean_predicted, precision_at_k, recall_at_k, lift_at_k, each metric with
+        ``*_low`` / ``*_high`` bootstrap bounds, and for every baseline B the
+        paired difference ``precision_at_k_minus_B`` with ``*_low`` / ``*_high``
+        (NaN on B's own row).
+
+    Examples
+    --------
+    >>> import riskmodel as rm
+    >>> world = rm.datasets.make_school_system(n_pupils=2_000, n_years=4, seed=0)  # doctest: +SKIP
+    >>> result = rm.backtest(world.tables, ["2022-10-01", "2023-10-01"], k=0.05)  # doctest: +SKIP
+    """
+    from .model import _Baseline
+
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    splits = temporal_splits(dates, horizon_days)
+    if not splits:
+        raise ValueError(
+            f"backtest needs a test date at least horizon_days={horizon_days} after another as_of date; "
+            f"got {[str(d.date()) for d in dates]}."
+        )
+    if not (isinstance(n_boot, numbers.Integral) and not isinstance(n_boot, bool) and n_boot >= 0):
+        raise ValueError(f"The 'n_boot' parameter of backtest must be an int >= 0. Got {n_boot!r} instead.")
+    if not (isinstance(ci, float) and 0 < ci < 1):
+        raise ValueError(f"The 'ci' parameter of backtest must be a float in (0, 1). Got {ci!r} instead.")
+    ks = list(k) if isinstance(k, (list, tuple, np.ndarray)) else [k]
+    if not ks:
+        raise ValueError("The 'k' parameter of backtest must not be empty.")
+    models = _default_models(random_state) if models is None else dict(models)
+    if not models:
+        raise ValueError("The 'models' parameter of backtest must name at least one model.")
+    if baselines is None:
+        baselines = [name for name, m in models.items() if isinstance(m, _Baseline)]
+    unknown = sorted(set(baselines) - set(models))
+    if unknown:
+        raise ValueError(f"The 'baselines' parameter names models that are not in 'models': {unknown}.")
+
+    used = sorted({d for tr, te in splits for d in (*tr, te)})
+    raw = _cohorts(tables, used, horizon_days)
+    empty = [d for d, (_, y) in raw.items() if len(y) == 0]
+    if empty:
+        logger.warning(
+            "backtest: no observed outcome at as_of %s (horizon not yet over); these dates are left out",
+            [str(d.date()) for d in empty],
+        )
+        splits = temporal_splits([d for d in used if d not in empty], horizon_days)
+        if not splits:
+            raise ValueError(
+                "backtest has no test date with observed outcomes and an earlier training cohort; "
+                f"dates without outcomes: {[str(d.date()) for d in empty]}."
+            )
+    cohorts = {d: _align(X, y, d.date()) for d, (X, y) in raw.items() if d not in empty}
+    rng = np.random.default_rng(random_state)
+    alpha = (1.0 - ci) / 2.0
+    rows, predictions = [], []
+    for train_dates, test_date in splits:
+        X_train = pd.concat([cohorts[d][0] for d in train_dates])
+        y_train = pd.concat([cohorts[d][1] for d in train_dates])
+        X_test, y_test = cohorts[test_date]
+        y = y_test.to_numpy(dtype=np.float64)
+        n = len(y)
+        probs = {}
+        for name, estimator in models.items():
+            logger.info("backtest %s: fitting %s on %d rows", test_date.date(), name, len(X_train))
+            fitted = clone(estimator).fit(X_train, y_train)
+            probs[name] = np.asarray(fitted.predict_proba(X_test)[:, 1], dtype=np.float64)
+            if return_predictions:
+                predictions.append(
+                    pd.DataFrame(
+                        {
+                            "test_date": test_date,
+                            "model": name,
+                            "pupil_id": X_test.index,
+                            "y_true": y_test.to_numpy(),
+                            "y_prob": probs[name],
+                        }
+                    )
+                )
+        ranked = {name: _Ranked(y, p, n_bins) for name, p in probs.items()}
+        draws = [np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)]
+        for kv in ks:
+            kk = resolve_k(kv, n)
+            boot = {name: [r.metrics(w, kk) for w in draws] for name, r in ranked.items()}
+            for name, p in probs.items():
+                row = {
+                    "model": name,
+                    "test_date": test_date,
+                    "train_dates": ",".join(str(d.date()) for d in train_dates),
+                    "n_train": len(y_train),
+                }
+                point = metrics_at_k(y, p, k=kk, n_bins=n_bins)
+                row.update(point)
+                for metric in _METRICS:
+                    values = np.array([b[metric] for b in boot[name]], dtype=np.float64)
+                    row.update(_interval(metric, values, alpha))
+                for base in baselines:
+                    col = f"precision_at_k_minus_{base}"
+                    if base == name:
+                        row.update({col: np.nan, f"{col}_low": np.nan, f"{col}_high": np.nan})
+                        continue
+                    row[col] = point["precision_at_k"] - metrics_at_k(y, probs[base], k=kk)["precision_at_k"]
+                    diff = np.array(
+                        [a["precision_at_k"] - b["precision_at_k"] for a, b in zip(boot[name], boot[base])]
+                    )
+                    row.update(_interval(col, diff, alpha))
+                rows.append(row)
+    result = pd.DataFrame(rows)
+    if return_predictions:
+        return result, pd.concat(predictions, ignore_index=True)
+    return result
+
+
+def _interval(name, values, alpha):
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return {f"{name}_low": np.nan, f"{name}_high": np.nan}
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return {f"{name}_low": float(low), f"{name}_high": float(high)}

@@ -65,6 +65,7 @@ _SUBMODULES = (
     "vocab",
     "report",
     "privacy",
+    "pyfunc",
 )
 
 __all__ = sorted(

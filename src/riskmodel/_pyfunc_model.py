@@ -1,0 +1,37 @@
+"""The MLflow pyfunc model of riskmodel, logged *from code*.
+
+MLflow copies this file into the logged model and runs it when the model is
+loaded; ``mlflow.models.set_model`` names the model object. Its only artifact
+is a folder saved by :meth:`riskmodel.RiskModel.save` (LightGBM text model plus
+JSON), loaded with :meth:`riskmodel.RiskModel.load`: nothing is pickled.
+
+The model is row-local: each input row is one pupil's features, and output row
+``i`` (risk and the top reasons in Latvian and English) depends on input row
+``i`` only, so ``mlflow.pyfunc.spark_udf`` can score it in any batches.
+"""
+
+# no ``from __future__ import annotations``: MLflow reads the type hints of ``predict``
+# at runtime and would see strings.
+import pandas as pd
+from mlflow.models import set_model
+from mlflow.pyfunc import PythonModel
+
+
+class RiskModelPyfunc(PythonModel):
+    """Risk and top reasons for each row of pupil features."""
+
+    def load_context(self, context):
+        from riskmodel.model import RiskModel
+
+        self.model = RiskModel.load(context.artifacts["riskmodel"])
+        config = context.model_config or {}
+        self.reasons_k = int(config.get("reasons_k", 3))
+
+    def predict(self, context, model_input: pd.DataFrame,
+                params: dict | None = None) -> pd.DataFrame:
+        from riskmodel.pyfunc import predict_rows
+
+        return predict_rows(self.model, model_input, k=self.reasons_k)
+
+
+set_model(RiskModelPyfunc())

@@ -1,0 +1,506 @@
+"""The ``riskmodel`` command line: a thin layer over :mod:`riskmodel.pipeline`.
+
+Subcommands: ``generate``, ``validate``, ``pseudonymize``, ``train``, ``score``,
+``evaluate``, ``allocate`` and ``demo``. Options come from a YAML config
+(``--config``), validated by pydantic (unknown keys fail), and are overridden by
+command-line options and by ``--set key.sub=value`` (the value is read as YAML).
+
+Exit codes: 0 success; 2 invalid input or config (data that break the contract,
+a bad config or option, a missing file, model or alias); 1 any other failure;
+130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Errors are one message on
+stderr that says what to fix (``-v`` adds the traceback).
+
+Only the standard library is imported at module level, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+logger = logging.getLogger("riskmodel.cli")
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives, so that cleanup code runs."""
+
+
+def _on_sigterm(signum, frame):  # pragma: no cover - exercised in a subprocess test
+    raise Terminated()
+
+
+# ---------------------------------------------------------------------- parser
+def _common(p: argparse.ArgumentParser, *, config: bool = True) -> None:
+    if config:
+        p.add_argument("--config", "-c", type=Path, metavar="YAML",
+                       help="YAML config (see configs/); options below override it")
+        p.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE",
+                       help="override any config key, e.g. --set tracking.alias=null "
+                            "(repeatable; VALUE is read as YAML)")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log progress (-v) or debug details (-vv); show tracebacks")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _synthetic_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-pupils", type=int, help="pupils of the synthetic system (no --data)")
+    p.add_argument("--n-years", type=int, help="school years of the synthetic system")
+    p.add_argument("--seed", type=int, help="seed of the synthetic system")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``riskmodel`` (no heavy imports)."""
+    parser = argparse.ArgumentParser(
+        prog="riskmodel",
+        description="Early-leaving risk, explanations and support allocation for schools "
+                    "(programme 4.2.3.1).",
+        epilog="Exit codes: 0 ok, 2 invalid input/config/model, 1 other failure.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"riskmodel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("generate", help="write a synthetic school system as Parquet/CSV")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the tables into")
+    p.add_argument("--n-pupils", type=int, default=20_000)
+    p.add_argument("--n-years", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--overwrite", action="store_true", help="replace table files in --out")
+    _common(p, config=False)
+
+    p = sub.add_parser("validate", help="check a data folder against the data contract")
+    p.add_argument("--data", type=Path, required=True, help="folder of table files")
+    p.add_argument("--codes", type=Path, help="YAML map of local codes to contract codes")
+    _common(p, config=False)
+
+    p = sub.add_parser("pseudonymize",
+                       help="replace pupil ids by keyed hashes (key from an environment variable)")
+    p.add_argument("--data", type=Path, required=True, help="folder of table files")
+    p.add_argument("--out", type=Path, required=True, help="folder for the pseudonymised tables")
+    p.add_argument("--key-env", default="RISKMODEL_PSEUDONYM_KEY",
+                   help="environment variable holding the secret key (default: %(default)s)")
+    p.add_argument("--codes", type=Path, help="YAML map of local codes to contract codes")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    _common(p, config=False)
+
+    p = sub.add_parser("train", help="backtest, audit, train and register a model")
+    p.add_argument("--data", type=Path, help="folder of table files (default: synthetic)")
+    _synthetic_opts(p)
+    p.add_argument("--horizon-days", type=int)
+    p.add_argument("--experiment", help="MLflow experiment name")
+    p.add_argument("--no-register", action="store_true", help="do not register the model")
+    p.add_argument("--alias", help="registry alias to move to the new version (e.g. champion)")
+    p.add_argument("--no-alias", action="store_true", help="register without moving any alias")
+    p.add_argument("--save-model", type=Path, help="also save the model into this folder")
+    _common(p)
+
+    p = sub.add_parser("score", help="score, explain and allocate; write outputs atomically")
+    p.add_argument("--data", type=Path, help="folder of table files")
+    p.add_argument("--as-of", help="scoring date YYYY-MM-DD (default: day after the last record)")
+    p.add_argument("--model", help="models:/riskmodel@champion (default), models:/NAME/VERSION "
+                                   "or a model folder")
+    p.add_argument("--out", type=Path, help="output folder")
+    p.add_argument("--rules", type=Path, help="programme rules YAML")
+    p.add_argument("--no-allocate", action="store_true", help="skip the allocation")
+    _common(p)
+
+    p = sub.add_parser("evaluate", help="temporal backtest against baselines and fairness audit")
+    p.add_argument("--data", type=Path, help="folder of table files (default: synthetic)")
+    _synthetic_opts(p)
+    p.add_argument("--horizon-days", type=int)
+    p.add_argument("--out", type=Path, help="folder for backtest.csv and audit.csv")
+    p.add_argument("--no-tracking", action="store_true", help="do not log an MLflow run")
+    _common(p)
+
+    p = sub.add_parser("allocate", help="allocate support from an existing scores.parquet")
+    p.add_argument("--data", type=Path, help="folder of table files")
+    p.add_argument("--scores", type=Path, help="scores.parquet of a score run")
+    p.add_argument("--as-of", help="date of the scores (default: from their manifest.json)")
+    p.add_argument("--out", type=Path, help="output folder")
+    p.add_argument("--rules", type=Path, help="programme rules YAML")
+    _common(p)
+
+    p = sub.add_parser("demo", help="generate, train, register and score a synthetic system")
+    p.add_argument("--out", type=Path, help="demo folder (default: out/demo)")
+    _synthetic_opts(p)
+    _common(p)
+    return parser
+
+
+# ------------------------------------------------------------------- configs
+def _parse_override(text: str) -> tuple[list[str], object]:
+    import yaml
+
+    from .errors import ConfigError
+
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}.")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set expects KEY=VALUE with a dotted KEY, got {text!r}.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML: {exc}") from None
+    return key.split("."), value
+
+
+def _assign(d: dict, path: list[str], value) -> None:
+    for part in path[:-1]:
+        nxt = d.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            d[part] = nxt
+        d = nxt
+    d[path[-1]] = value
+
+
+def _config(model, args, options: dict, default_path: Path | None = None):
+    """Config file (or default) + explicit options + --set overrides, validated."""
+    from .config import load_config, load_yaml
+    from .errors import ConfigError
+
+    path = getattr(args, "config", None)
+    if path is None and default_path is not None and default_path.is_file():
+        path = default_path
+    data = load_yaml(path) if path is not None else {}
+    for key, value in options.items():
+        if value is not None:
+            _assign(data, key.split("."), value)
+    for text in getattr(args, "overrides", []):
+        keys, value = _parse_override(text)
+        _assign(data, keys, value)
+    try:
+        return load_config(model, data)
+    except ConfigError as exc:
+        where = f" (from {path} and the command line)" if path else " (from the command line)"
+        raise ConfigError(str(exc).replace(" config:", f" config{where}:", 1)) from None
+
+
+def _path(p) -> str | None:
+    return None if p is None else str(p)
+
+
+def _progress(args) -> bool:
+    return (not args.quiet) and sys.stderr.isatty()
+
+
+# ------------------------------------------------------------------- commands
+def _cmd_generate(args) -> int:
+    from .datasets import make_school_system
+    from .schema import write_tables
+
+    from .errors import ConfigError
+
+    try:
+        world = make_school_system(n_pupils=args.n_pupils, n_years=args.n_years, seed=args.seed)
+    except (TypeError, ValueError) as exc:  # a bad --n-pupils, --n-years or --seed
+        raise ConfigError(str(exc).replace("The 'n_pupils' parameter", "--n-pupils")
+                          .replace("The 'n_years' parameter", "--n-years")) from None
+    try:
+        folder = write_tables(world.tables, args.out, format=args.format,
+                              overwrite=args.overwrite)
+    except FileExistsError as exc:
+        raise ConfigError(f"{exc} (use --overwrite)") from None
+    print(f"Wrote a synthetic school system ({args.n_pupils:,} pupils, {args.n_years} years, "
+          f"seed {args.seed}) to {folder}")
+    dates = [str(getattr(d, "date", lambda: d)()) for d in world.as_of_dates]
+    if dates:
+        print(f"{len(dates)} as_of dates from {dates[0]} to {dates[-1]}")
+    return EXIT_OK
+
+
+def _cmd_validate(args) -> int:
+    from .schema import read_tables
+
+    tables = read_tables(args.data, codes=args.codes)
+    print(f"{args.data}: valid ({tables!r})")
+    print(tables.summary().to_string(index=False))
+    print(f"fingerprint: {tables.fingerprint()}")
+    return EXIT_OK
+
+
+def _cmd_pseudonymize(args) -> int:
+    from .privacy import pseudonymize
+    from .schema import read_tables, write_tables
+
+    key = os.environ.get(args.key_env)
+    if not key:
+        from .errors import ConfigError
+
+        raise ConfigError(f"Set the secret key in the environment variable {args.key_env} "
+                          "(it is never written anywhere).")
+    tables = read_tables(args.data, codes=args.codes)
+    out = pseudonymize(tables, env_var=args.key_env)
+    try:
+        folder = write_tables(out, args.out, format=args.format)
+    except FileExistsError as exc:
+        from .errors import ConfigError
+
+        raise ConfigError(str(exc)) from None
+    print(f"Wrote pseudonymised tables ({len(out.pupils):,} pupils) to {folder}")
+    return EXIT_OK
+
+
+def _train_options(args) -> dict:
+    opts = {
+        "data": _path(args.data),
+        "synthetic.n_pupils": args.n_pupils,
+        "synthetic.n_years": args.n_years,
+        "synthetic.seed": args.seed,
+        "horizon_days": args.horizon_days,
+    }
+    return opts
+
+
+def _cmd_train(args) -> int:
+    from .pipeline import TrainConfig, train_run
+
+    opts = _train_options(args)
+    opts.update({"tracking.experiment": args.experiment, "tracking.alias": args.alias,
+                 "save_model": _path(args.save_model)})
+    if args.no_register:
+        opts["tracking.register_model"] = False
+    if args.no_alias:
+        opts["tracking.set_alias"] = False
+    cfg = _config(TrainConfig, args, opts)
+    res = train_run(cfg, progress=_progress(args))
+    print(f"Trained on {len(res.train_dates)} as_of dates "
+          f"({', '.join(str(d.date()) for d in res.train_dates)}); data fingerprint "
+          f"{res.fingerprint[:12]}")
+    _print_backtest(res.backtest)
+    if res.run_id:
+        from .tracking import tracking_uri
+
+        print(f"MLflow run {res.run_id} in {tracking_uri(cfg.tracking.tracking_uri)}")
+        print(f"Model card: {res.artifact_uri}/model_card.html")
+    if res.model_version:
+        alias = cfg.tracking.alias if cfg.tracking.set_alias and cfg.tracking.alias else None
+        name = cfg.tracking.registered_model_name
+        print(f"Registered models:/{name}/{res.model_version}"
+              + (f" (alias {alias}: models:/{name}@{alias})" if alias else ""))
+    if cfg.save_model:
+        print(f"Saved the model to {cfg.save_model}")
+    return EXIT_OK
+
+
+def _print_backtest(bt) -> None:
+    if bt is None or len(bt) == 0:
+        return
+    cols = [c for c in ("precision_at_k", "recall_at_k", "roc_auc", "average_precision", "brier")
+            if c in bt.columns]
+    if "model" in bt.columns and cols:
+        print("Backtest (mean over test dates):")
+        print(bt.groupby("model")[cols].mean().round(3).to_string())
+
+
+def _cmd_score(args) -> int:
+    from .pipeline import ScoreConfig, score_run
+
+    opts = {"data": _path(args.data), "as_of": args.as_of, "model": args.model,
+            "out": _path(args.out), "rules": _path(args.rules)}
+    if args.no_allocate:
+        opts["allocate"] = False
+    cfg = _config(ScoreConfig, args, opts)
+    res = score_run(cfg, progress=_progress(args))
+    _print_score(res)
+    return EXIT_OK
+
+
+def _print_score(res) -> None:
+    m = res.manifest
+    model = m.get("model", {})
+    print(f"Scored {m.get('n_pupils', 0):,} pupils as of {m.get('as_of')} with "
+          f"{model.get('uri')}" + (f" (version {model['version']})" if model.get("version")
+                                   else ""))
+    print(f"Outputs in {res.out}/:")
+    for name, path in res.paths.items():
+        print(f"  {path}")
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
+    print(f"Stage times: {timing}")
+
+
+def _cmd_evaluate(args) -> int:
+    from .pipeline import EvaluateConfig, evaluate_run
+
+    opts = _train_options(args)
+    opts["out"] = _path(args.out)
+    if args.no_tracking:
+        opts["tracking.enabled"] = False
+    cfg = _config(EvaluateConfig, args, opts)
+    res = evaluate_run(cfg, progress=_progress(args))
+    _print_backtest(res.backtest)
+    if res.audit is not None:
+        print(f"Audit: {len(res.audit)} group rows"
+              + (f" (written to {cfg.out}/audit.csv)" if cfg.out else ""))
+    if res.run_id:
+        print(f"MLflow run {res.run_id}")
+    return EXIT_OK
+
+
+def _cmd_allocate(args) -> int:
+    from .pipeline import AllocateConfig, allocate_run
+
+    opts = {"data": _path(args.data), "scores": _path(args.scores), "as_of": args.as_of,
+            "out": _path(args.out), "rules": _path(args.rules)}
+    cfg = _config(AllocateConfig, args, opts)
+    res = allocate_run(cfg, progress=_progress(args))
+    print(f"Allocation written to {res.out}/:")
+    for path in res.paths.values():
+        print(f"  {path}")
+    return EXIT_OK
+
+
+def _cmd_demo(args) -> int:
+    import time
+
+    from .pipeline import DemoConfig, demo_run
+
+    opts = {"out": _path(args.out), "synthetic.n_pupils": args.n_pupils,
+            "synthetic.n_years": args.n_years, "synthetic.seed": args.seed}
+    cfg = _config(DemoConfig, args, opts, default_path=Path("configs/demo.yaml"))
+    syn = cfg.synthetic
+    print(f"riskmodel demo: a synthetic school system of {syn.n_pupils:,} pupils over "
+          f"{syn.n_years} years (seed {syn.seed}) -> {cfg.out}/", flush=True)
+    start = time.perf_counter()
+    res = demo_run(cfg, progress=_progress(args))
+    tr, sc = res.train, res.score
+    print(f"\n1. Data (Parquet, one file per table): {res.data}")
+    print(f"2. Trained on as_of dates {', '.join(str(d.date()) for d in tr.train_dates)}")
+    _print_backtest(tr.backtest)
+    print(f"   MLflow run {tr.run_id} in {res.tracking_uri}")
+    if tr.artifact_uri:
+        print(f"   Model card: {tr.artifact_uri}/model_card.html")
+    if tr.model_version:
+        print(f"   Registered model version {tr.model_version} = {res.model_uri}")
+    print(f"3. Scored the latest as_of {sc.manifest.get('as_of')}: "
+          f"{sc.manifest.get('n_pupils', 0):,} "
+          f"pupils -> {sc.out}/")
+    for path in sc.paths.values():
+        print(f"     {path}")
+    print(f"   Open the report: {sc.paths.get('report', sc.out / 'report.html')}")
+    print(f"4. Browse runs and the registry: mlflow ui --backend-store-uri {res.tracking_uri}")
+    print(f"Done in {time.perf_counter() - start:.0f} s.")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "generate": _cmd_generate,
+    "validate": _cmd_validate,
+    "pseudonymize": _cmd_pseudonymize,
+    "train": _cmd_train,
+    "score": _cmd_score,
+    "evaluate": _cmd_evaluate,
+    "allocate": _cmd_allocate,
+    "demo": _cmd_demo,
+}
+
+
+# ----------------------------------------------------------------------- main
+def _setup_logging(verbose: int):
+    """Send riskmodel's log records to stderr; returns a function that undoes it."""
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("riskmodel")
+    saved = (list(root.handlers), root.level, root.propagate)
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+    def restore():
+        root.handlers[:], root.level, root.propagate = saved[0], saved[1], saved[2]
+
+    return restore
+
+
+#: warnings MLflow raises about its own code (import-time schema inference, sqlalchemy and
+#: pandas deprecations); they say nothing a riskmodel user can act on.
+_MLFLOW_NOISE = (
+    (r".*Any type hint is inferred as AnyType", UserWarning),
+    (r"The ``noload`` loader strategy is deprecated", DeprecationWarning),
+    (r"Operation with range is deprecated", DeprecationWarning),
+)
+
+
+def _quiet_third_party() -> None:
+    import warnings
+
+    for message, category in _MLFLOW_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+def _error(message: str) -> None:
+    print(f"riskmodel: error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Examples
+    --------
+    >>> from riskmodel.cli import main
+    >>> main(["validate", "--data", "data/2025"])  # doctest: +SKIP
+    0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (argparse exits 2)
+        return int(exc.code or 0)
+    restore_logging = _setup_logging(args.verbose)
+    if args.verbose < 2:
+        _quiet_third_party()
+    if args.quiet or not sys.stderr.isatty():
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        return _COMMANDS[args.command](args)
+    except Terminated:
+        _error("terminated (SIGTERM); no partial output was left.")
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        _error("interrupted; no partial output was left.")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the CLI turns every error into an exit code
+        from .errors import ConfigError, DataValidationError
+
+        if args.verbose:
+            logger.exception("%s failed", args.command)
+        if isinstance(exc, DataValidationError):
+            _error(f"the data do not meet the contract; nothing was written.\n{exc}")
+            return EXIT_INVALID
+        if isinstance(exc, ConfigError):
+            _error(str(exc))
+            return EXIT_INVALID
+        if isinstance(exc, FileNotFoundError):
+            _error(f"{exc}. Check the path.")
+            return EXIT_INVALID
+        _error(f"{args.command} failed: {type(exc).__name__}: {exc}"
+               + ("" if args.verbose else " (run with -v for the traceback)"))
+        return EXIT_FAILURE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        restore_logging()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

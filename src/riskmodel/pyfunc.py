@@ -1,0 +1,255 @@
+"""riskmodel as one MLflow pyfunc model, logged from code.
+
+:func:`log_model` logs ``_pyfunc_model.py`` (a file that calls
+``mlflow.models.set_model``) with the fitted :class:`~riskmodel.RiskModel`
+saved as LightGBM text plus JSON as its only artifact — nothing is
+cloudpickled — with an explicit signature (integer-like and boolean columns
+declared as doubles, categorical columns as strings), an input example built
+from the feature registry (a synthetic row, never a pupil's) and explicit
+pip requirements.
+
+The pyfunc is row-local: :func:`predict_rows` turns each row of pupil features
+into its risk and top reasons, independently of the other rows, so that
+``mlflow.pyfunc.spark_udf`` can score it on a cluster. Ranking, tiers and the
+allocation happen after scoring.
+
+Examples
+--------
+>>> import mlflow
+>>> from riskmodel import pyfunc
+>>> with mlflow.start_run():  # doctest: +SKIP
+...     info = pyfunc.log_model(model, registered_model_name="riskmodel")
+>>> scorer = mlflow.pyfunc.load_model(info.model_uri)  # doctest: +SKIP
+>>> scorer.predict(pyfunc.as_signature_frame(model, X)).head()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = [
+    "MODEL_CODE",
+    "ARTIFACT_KEY",
+    "output_columns",
+    "predict_rows",
+    "input_schema",
+    "signature",
+    "input_example",
+    "as_signature_frame",
+    "pip_requirements",
+    "log_model",
+]
+
+logger = logging.getLogger(__name__)
+
+#: the model-from-code file logged with every riskmodel pyfunc
+MODEL_CODE = Path(__file__).with_name("_pyfunc_model.py")
+#: key of the RiskModel folder among the pyfunc's artifacts
+ARTIFACT_KEY = "riskmodel"
+
+_REQUIREMENTS = ("mlflow", "lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
+                 "numba", "pydantic", "pyyaml")
+
+
+def output_columns(k: int = 3) -> list[str]:
+    """Columns of the pyfunc's output: ``risk``, ``reason_1_lv`` … ``reason_k_en``."""
+    return ["risk"] + [f"reason_{i}_{lang}" for lang in ("lv", "en") for i in range(1, k + 1)]
+
+
+def _feature_names(model) -> list[str]:
+    names = getattr(model, "feature_names_in_", None)
+    return [str(n) for n in (names if names is not None else model.feature_names_)]
+
+
+def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """Risk and top ``k`` reasons (lv, en) of each row of ``frame``; row ``i`` → row ``i``.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model.
+    frame : DataFrame
+        One row per pupil with (at least) the model's feature columns; other
+        columns are ignored. Integer-like and boolean features may come as doubles.
+    k : int, default 3
+
+    Returns
+    -------
+    DataFrame
+        Columns :func:`output_columns`, a RangeIndex in the order of ``frame``.
+
+    Examples
+    --------
+    >>> out = predict_rows(model, X.head(2))  # doctest: +SKIP
+    >>> out.columns[:2].tolist()  # doctest: +SKIP
+    ['risk', 'reason_1_lv']
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"The 'frame' parameter of predict_rows must be a pandas DataFrame. "
+                        f"Got {type(frame).__name__} instead.")
+    names = _feature_names(model)
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise ValueError(f"The input lacks {len(missing)} feature column(s) of the model, "
+                         f"e.g. {missing[:5]}.")
+    X = frame[names].reset_index(drop=True)
+    X.index = pd.RangeIndex(len(X), name="pupil_id")
+    out = pd.DataFrame({"risk": model.predict_proba(X)[:, 1]}, index=X.index)
+    ex = model.explain(X)
+    for lang in ("lv", "en"):
+        r = ex.reasons(k=k, lang=lang)
+        wide = r.pivot(index="pupil_id", columns="rank", values="text").reindex(
+            index=X.index, columns=range(1, k + 1))
+        for i in range(1, k + 1):
+            col = wide[i].astype(object)
+            out[f"reason_{i}_{lang}"] = col.where(col.notna(), None).to_numpy()
+    out = out[output_columns(k)].reset_index(drop=True)
+    return out
+
+
+def _kind(model, name: str) -> str:
+    kinds = getattr(model, "_kinds", {})
+    return kinds.get(name, "numeric")
+
+
+def input_schema(model):
+    """MLflow input schema: numeric and boolean features as doubles, categorical as strings."""
+    from mlflow.types import ColSpec, Schema
+
+    cols = []
+    for name in _feature_names(model):
+        kind = _kind(model, name)
+        cols.append(ColSpec("string" if kind == "categorical" else "double", name,
+                            required=True))
+    return Schema(cols)
+
+
+def signature(model, k: int = 3):
+    """The pyfunc's :class:`mlflow.models.ModelSignature`."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    outputs = Schema([ColSpec("double", "risk")]
+                     + [ColSpec("string", c, required=False) for c in output_columns(k)[1:]])
+    return ModelSignature(inputs=input_schema(model), outputs=outputs)
+
+
+def as_signature_frame(model, X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` with the model's columns in the signature's types (doubles and strings).
+
+    What a caller of the served model sends; the risks it gets back equal the
+    library's ``model.predict_proba(X)``.
+    """
+    names = _feature_names(model)
+    out = {}
+    for name in names:
+        col = X[name]
+        if _kind(model, name) == "categorical":
+            values = col.astype(object)
+            out[name] = values.where(values.notna(), None).map(
+                lambda v: v if v is None else str(v))
+        else:
+            out[name] = col.astype("float64") if not isinstance(col.dtype, pd.CategoricalDtype) \
+                else pd.to_numeric(col.astype(object)).astype("float64")
+    return pd.DataFrame(out, index=X.index)
+
+
+#: typical value of a feature by words of its registry unit (first match wins)
+_UNIT_VALUES = (
+    ("difference", 0.0), (" per ", 0.0), ("flag", 0.0), ("share", 0.9), ("rate", 0.9),
+    ("grade points", 6.0), ("grade", 6.0), ("pupils", 300.0), ("teaching days", 30.0),
+    ("days", 30.0), ("lessons", 2.0), ("years", 1.0),
+)
+
+
+def input_example(model, registry: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One synthetic row built from the feature registry — never a pupil's values.
+
+    Numeric features get a typical value for their unit (a share 0.9, a grade
+    6, a flag or a difference 0, a count 1, …; 0 when the feature is not in the
+    registry); categorical features their first level learned at fit.
+    """
+    if registry is None:
+        try:
+            from .features import registry as _registry
+
+            registry = _registry()
+        except Exception:  # pragma: no cover - registry unavailable
+            registry = pd.DataFrame()
+    units = registry["unit"] if "unit" in getattr(registry, "columns", ()) else pd.Series(dtype=str)
+    row = {}
+    for name in _feature_names(model):
+        if _kind(model, name) == "categorical":
+            levels = getattr(model, "categories_", {}).get(name) or [""]
+            row[name] = str(levels[0])
+            continue
+        unit = str(units.get(name, "")).lower()
+        value = 1.0 if unit else 0.0  # a count of events, messages, subjects, ...
+        for key, v in _UNIT_VALUES:
+            if key in f" {unit} ":
+                value = v
+                break
+        row[name] = float(value)
+    return pd.DataFrame([row])
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the serving environment (riskmodel and its runtime deps)."""
+    from . import __version__
+
+    reqs = [f"riskmodel=={__version__}"]
+    for dist in _REQUIREMENTS:
+        try:
+            reqs.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            reqs.append(dist)
+    return reqs
+
+
+def log_model(model, *, name: str = "model", registered_model_name: str | None = None,
+              reasons_k: int = 3, registry: pd.DataFrame | None = None):
+    """Log ``model`` as a pyfunc model from code in the active MLflow run.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model; saved as LightGBM text plus JSON into the model's artifacts.
+    name : str, default "model"
+        Name of the logged model inside the run.
+    registered_model_name : str or None
+        Register the logged model under this name (a new version).
+    reasons_k : int, default 3
+        Number of reasons the pyfunc returns per pupil.
+    registry : DataFrame, optional
+        Feature registry for the input example (default: ``features.registry()``).
+
+    Returns
+    -------
+    mlflow.models.model.ModelInfo
+    """
+    import mlflow
+
+    from . import __version__
+
+    with tempfile.TemporaryDirectory(prefix="riskmodel-pyfunc-") as tmp:
+        folder = model.save(Path(tmp) / ARTIFACT_KEY)
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(MODEL_CODE),
+            artifacts={ARTIFACT_KEY: str(folder)},
+            signature=signature(model, reasons_k),
+            input_example=input_example(model, registry),
+            pip_requirements=pip_requirements(),
+            model_config={"reasons_k": int(reasons_k)},
+            registered_model_name=registered_model_name,
+            metadata={"riskmodel_version": __version__, "row_local": True},
+        )
+    logger.info("Logged pyfunc model %s (registered: %s)", info.model_uri,
+                getattr(info, "registered_model_version", None))
+    return info
+

@@ -1,0 +1,455 @@
+"""MLflow runs and the model registry for riskmodel.
+
+Tracking store: ``MLFLOW_TRACKING_URI`` when it is set (a real MLflow server,
+see ``docs/mlflow_server.md``), else an embedded ``sqlite:///mlflow.db`` in the
+working directory. The registry uses the same store.
+
+A training run records the config, the parameters, the backtest metrics
+(means over the test dates, and the whole table), figures, the data
+fingerprint and summary, the feature registry, the fairness audit at capacity
+(aggregates only; groups smaller than 10 pupils suppressed), the model card
+(HTML and Markdown) and the model as a pyfunc from code
+(:mod:`riskmodel.pyfunc`), registered as ``riskmodel`` with the alias
+``champion`` moved to the new version when asked. No pupil-level row is
+logged.
+
+Examples
+--------
+>>> from riskmodel import tracking
+>>> tracking.tracking_uri()  # doctest: +SKIP
+'sqlite:///mlflow.db'
+>>> resolved = tracking.resolve_model("models:/riskmodel@champion")  # doctest: +SKIP
+>>> resolved.info["version"]  # doctest: +SKIP
+'3'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "MIN_CELL",
+    "tracking_uri",
+    "configure",
+    "LoggedRun",
+    "ResolvedModel",
+    "log_training_run",
+    "log_evaluation_run",
+    "set_alias",
+    "resolve_model",
+    "suppress_small_groups",
+    "backtest_metrics",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+#: smallest group whose numbers may be logged
+MIN_CELL = 10
+
+
+def tracking_uri(uri: str | None = None) -> str:
+    """The tracking URI: ``uri``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def configure(uri: str | None = None) -> str:
+    """Point MLflow's tracking and registry at :func:`tracking_uri` and return it."""
+    import mlflow
+
+    uri = tracking_uri(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+@dataclass
+class LoggedRun:
+    """Identifiers of a logged run (and of its registered model, if any)."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    model_uri: str | None = None
+    model_version: str | None = None
+    registered_model_uri: str | None = None
+    artifact_uri: str | None = None
+
+
+@dataclass
+class ResolvedModel:
+    """A fitted RiskModel and where it came from (``info`` goes into the run manifest)."""
+
+    model: Any
+    info: dict
+
+
+# ------------------------------------------------------------------- helpers
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _param_value(v) -> str:
+    text = json.dumps(v, default=str) if isinstance(v, (list, dict)) else str(v)
+    return text if len(text) <= 6000 else text[:5997] + "..."
+
+
+def _metric_key(*parts: str) -> str:
+    return "/".join(re.sub(r"[^A-Za-z0-9_\-. ]", "_", str(p)) for p in parts)
+
+
+_ID_COLUMNS = {"model", "fold", "test_date", "train_end", "as_of", "k", "k_share", "n", "n_train",
+               "n_test", "positives", "n_positive"}
+
+
+def backtest_metrics(backtest: pd.DataFrame) -> dict[str, float]:
+    """Mean of every numeric backtest metric over the test dates, per model.
+
+    Keys are ``backtest/<model>/<metric>``; interval bounds (``*_low``, ``*_high``)
+    and counts are left out.
+    """
+    if backtest is None or len(backtest) == 0 or "model" not in backtest.columns:
+        return {}
+    metrics = [c for c in backtest.columns
+               if c not in _ID_COLUMNS and pd.api.types.is_numeric_dtype(backtest[c])
+               and not c.endswith(("_low", "_high"))]
+    means = backtest.groupby("model", sort=True)[metrics].mean(numeric_only=True)
+    out = {}
+    for model, row in means.iterrows():
+        for metric, value in row.items():
+            if pd.notna(value) and np.isfinite(value):
+                out[_metric_key("backtest", model, metric)] = float(value)
+    return out
+
+
+def suppress_small_groups(table: pd.DataFrame | None, min_cell: int = MIN_CELL):
+    """Blank every number of groups with fewer than ``min_cell`` pupils (and their ``n``).
+
+    Belt and braces before anything leaves for MLflow: :func:`riskmodel.fairness.audit`
+    already suppresses small cells.
+    """
+    if table is None or "n" not in table.columns:
+        return table
+    table = table.copy()
+    n = pd.to_numeric(table["n"], errors="coerce")
+    small = (n < min_cell).to_numpy()
+    if small.any():
+        numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
+                   and not pd.api.types.is_bool_dtype(table[c])]
+        for c in numeric:
+            table[c] = table[c].astype("float64")
+            table.loc[small, c] = np.nan
+    return table
+
+
+def _log_figures(backtest, audit) -> None:
+    import mlflow
+    from matplotlib.figure import Figure
+
+    from .plotting import AuditDisplay, BacktestDisplay
+
+    figs = []
+    for metric in ("precision_at_k", "roc_auc"):
+        if backtest is not None and metric in backtest.columns:
+            fig = Figure(figsize=(6, 4), dpi=80)
+            BacktestDisplay.from_backtest(backtest, metric=metric).plot(ax=fig.subplots())
+            fig.tight_layout()
+            figs.append((fig, f"figures/backtest_{metric}.png"))
+    if audit is not None and len(audit):
+        for metric in ("recall", "false_positive_rate"):
+            if metric in audit.columns and audit[metric].notna().any():
+                n_rows = int(audit[metric].notna().sum())
+                fig = Figure(figsize=(6, max(3.0, 0.22 * n_rows + 1)), dpi=80)
+                AuditDisplay.from_audit(audit, metric=metric).plot(ax=fig.subplots())
+                fig.tight_layout()
+                figs.append((fig, f"figures/audit_{metric}.png"))
+    for fig, path in figs:
+        mlflow.log_figure(fig, path)
+
+
+def _start(cfg, kind: str):
+    import mlflow
+
+    uri = configure(cfg.tracking.tracking_uri)
+    mlflow.set_experiment(cfg.tracking.experiment)
+    run = mlflow.start_run(run_name=cfg.tracking.run_name)
+    mlflow.set_tags({"riskmodel.kind": kind})
+    return run, uri
+
+
+def _log_common(cfg, *, backtest, audit, tables, train_dates, k, fingerprint) -> None:
+    import mlflow
+
+    from . import __version__
+
+    config = cfg.model_dump(mode="json")
+    mlflow.log_dict(config, "config.json")
+    params = {key: _param_value(v) for key, v in _flatten(config).items()}
+    params.update({
+        "k": str(k),
+        "train_dates": ",".join(str(pd.Timestamp(d).date()) for d in train_dates),
+        "data_fingerprint": fingerprint,
+        "riskmodel_version": __version__,
+    })
+    mlflow.log_params(params)
+    mlflow.set_tags({"data_fingerprint": fingerprint, "riskmodel.version": __version__})
+    summary = tables.summary()
+    # the first and last birth dates would be single pupils' values: leave them out
+    pupils_row = (summary["table"] == "pupils").to_numpy()
+    summary.loc[pupils_row, ["first_date", "last_date"]] = pd.NaT
+    mlflow.log_text(summary.to_csv(index=False, lineterminator="\n"), "data/summary.csv")
+    if backtest is not None:
+        mlflow.log_metrics(backtest_metrics(backtest))
+        mlflow.log_text(backtest.to_csv(index=False, lineterminator="\n"), "backtest.csv")
+    if audit is not None:
+        safe = suppress_small_groups(audit, max(MIN_CELL, getattr(cfg.audit, "min_cell", MIN_CELL)))
+        mlflow.log_text(safe.to_csv(index=False, lineterminator="\n"), "audit.csv")
+    try:
+        from .features import registry
+
+        reg = registry()
+        mlflow.log_text(reg.reset_index().to_csv(index=False, lineterminator="\n"),
+                        "feature_registry.csv")
+    except ImportError:  # pragma: no cover - features package missing
+        logger.warning("Feature registry not available; not logged.")
+    _log_figures(backtest, audit)
+
+
+OUTCOME_TEXT = (
+    "Early leaving: an enrolment ends within the horizon for a reason other than completion or "
+    "transfer (left, expelled, other) and the pupil is not enrolled again within 30 days, or "
+    "the pupil finishes grade 9 with a liecība (not the basic-education certificate) and does "
+    "not continue."
+)
+_BACKTEST_CARD_COLUMNS = ("model", "test_date", "n", "k", "prevalence", "roc_auc",
+                          "average_precision", "brier", "precision_at_k", "precision_at_k_low",
+                          "precision_at_k_high", "recall_at_k", "recall_at_k_low",
+                          "recall_at_k_high")
+
+
+def _model_card(cfg, *, model, backtest, audit, tables, train_dates, k, fingerprint,
+                version=None, synthetic=False):
+    """The model card as (Markdown, HTML), built by :mod:`riskmodel.report`."""
+    from . import vocab
+    from .report import ModelCardInfo, model_card, model_card_html
+
+    summary = tables.summary()
+    first = pd.to_datetime(summary["first_date"])
+    last = pd.to_datetime(summary["last_date"])
+    dated = ~summary["table"].isin(["pupils", "schools"])
+    features = dict(getattr(model, "feature_domains_", {}) or {})
+    included = [a for a in vocab.AUDIT_ATTRIBUTES if a in features]
+    bt = None
+    if backtest is not None:
+        bt = backtest[[c for c in _BACKTEST_CARD_COLUMNS if c in backtest.columns]]
+    info = ModelCardInfo(
+        model_name=cfg.tracking.registered_model_name,
+        model_version=str(version) if version is not None else "unregistered",
+        data_start=first[dated].min().date(),
+        data_end=last[dated].max().date(),
+        as_of_dates=[pd.Timestamp(d).date() for d in train_dates],
+        outcome=OUTCOME_TEXT,
+        horizon_days=cfg.horizon_days,
+        features=features,
+        sensitive_attributes_included=included,
+        backtest=bt,
+        audit=audit,
+        capacity_k=int(k),
+        data_fingerprint=fingerprint,
+        synthetic_data=bool(synthetic),
+    )
+    return model_card(info), model_card_html(info)
+
+
+def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, k, fingerprint,
+                     register: bool = True, synthetic: bool = False) -> LoggedRun:
+    """Log a training run (see the module docstring) and register the model.
+
+    Parameters
+    ----------
+    cfg : riskmodel.pipeline.TrainConfig
+    model : RiskModel
+        The final fitted model.
+    X, y : DataFrame, Series
+        Training features and labels (only their shape and base rate are logged).
+    backtest, audit : DataFrame
+    tables : SchoolTables
+    train_dates : list of Timestamp
+    k : int
+        Capacity used for metrics at k and the audit.
+    fingerprint : str
+    register : bool
+        Register the model as ``cfg.tracking.registered_model_name`` and, when
+        ``cfg.tracking.set_alias``, move ``cfg.tracking.alias`` to the new version.
+    synthetic : bool
+        The data are the synthetic school system (the model card says so).
+
+    Returns
+    -------
+    LoggedRun
+    """
+    import mlflow
+
+    from . import pyfunc
+
+    run, uri = _start(cfg, "train")
+    with run:
+        _log_common(cfg, backtest=backtest, audit=audit, tables=tables, train_dates=train_dates,
+                    k=k, fingerprint=fingerprint)
+        mlflow.log_params({"n_train_rows": str(len(X)), "n_features": str(X.shape[1]),
+                           "n_iter": str(getattr(model, "n_iter_", ""))})
+        mlflow.log_metric("train_base_rate", float(np.mean(y)))
+        name = cfg.tracking.registered_model_name if register else None
+        info = pyfunc.log_model(model, registered_model_name=name)
+        version = getattr(info, "registered_model_version", None)
+        version = None if version is None else str(version)
+        card = _model_card(cfg, model=model, backtest=backtest, audit=audit, tables=tables,
+                           train_dates=train_dates, k=k, fingerprint=fingerprint,
+                           version=version, synthetic=synthetic)
+        markdown, html = card
+        mlflow.log_text(markdown, "model_card.md")
+        mlflow.log_text(html, "model_card.html")
+        logged = LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
+                           tracking_uri=uri, model_uri=info.model_uri, model_version=version,
+                           artifact_uri=run.info.artifact_uri)
+        if version is not None:
+            logged.registered_model_uri = f"models:/{name}/{version}"
+            mlflow.set_tag("registered_model", logged.registered_model_uri)
+            if cfg.tracking.set_alias and cfg.tracking.alias:
+                set_alias(name, cfg.tracking.alias, version)
+    return logged
+
+
+def log_evaluation_run(cfg, *, backtest, audit, tables, train_dates, k, fingerprint) -> LoggedRun:
+    """Log an evaluation run: config, backtest metrics and table, audit, figures; no model."""
+    run, uri = _start(cfg, "evaluate")
+    with run:
+        _log_common(cfg, backtest=backtest, audit=audit, tables=tables, train_dates=train_dates,
+                    k=k, fingerprint=fingerprint)
+    return LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
+                     tracking_uri=uri, artifact_uri=run.info.artifact_uri)
+
+
+def set_alias(name: str, alias: str, version: str | int) -> None:
+    """Move registry alias ``alias`` of model ``name`` to ``version``."""
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+    logger.info("Alias %s@%s now points to version %s", name, alias, version)
+
+
+# ------------------------------------------------------------------ resolving
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?/?$")
+
+
+def _load_local(path: Path):
+    from .model import RiskModel
+
+    if (path / "MLmodel").is_file():
+        folder = path / "artifacts" / "riskmodel"
+        if not folder.is_dir():
+            raise ConfigError(f"{path} is an MLflow model but not a riskmodel pyfunc "
+                              "(no artifacts/riskmodel folder).")
+        return RiskModel.load(folder), "mlflow model folder"
+    try:
+        return RiskModel.load(path), "riskmodel folder"
+    except FileNotFoundError:
+        raise ConfigError(
+            f"Model folder {str(path)!r} holds neither a saved RiskModel (model.txt and "
+            "riskmodel.json) nor an MLflow model (MLmodel). Give a registry URI such as "
+            "models:/riskmodel@champion or a folder written by RiskModel.save."
+        ) from None
+
+
+def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
+    """Load the RiskModel behind a registry URI, a run URI or a local folder.
+
+    Parameters
+    ----------
+    uri : str
+        ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``models:/<model_id>``,
+        ``runs:/<run_id>/<path>``, or a local folder (saved RiskModel or MLflow model).
+    tracking_uri : str or None
+        See :func:`tracking_uri`.
+
+    Returns
+    -------
+    ResolvedModel
+        ``info`` holds ``uri``, and for registry URIs ``name``, ``version`` and
+        ``run_id``, plus the ``tracking_uri``.
+
+    Raises
+    ------
+    ConfigError
+        When the folder, registered model, version or alias does not exist.
+    """
+    if not isinstance(uri, str) or not uri:
+        raise ConfigError(f"The model must be a registry URI or a folder. Got {uri!r} instead.")
+    if "://" not in uri and not uri.startswith(("models:/", "runs:/")):
+        path = Path(uri)
+        if not path.exists():
+            raise ConfigError(
+                f"Model folder {uri!r} does not exist. Give a registry URI such as "
+                "models:/riskmodel@champion or the folder of a saved model."
+            )
+        model, source = _load_local(path)
+        return ResolvedModel(model, {"uri": str(path.resolve()), "source": source,
+                                     "name": None, "version": None, "run_id": None})
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    turi = configure(tracking_uri)
+    client = MlflowClient()
+    info: dict[str, Any] = {"uri": uri, "tracking_uri": turi, "name": None, "version": None,
+                            "run_id": None, "source": "mlflow"}
+    m = _MODELS_URI.match(uri)
+    download_uri = uri
+    if m and (m.group("alias") or m.group("version")):
+        name = m.group("name")
+        try:
+            if m.group("alias"):
+                mv = client.get_model_version_by_alias(name, m.group("alias"))
+            else:
+                mv = client.get_model_version(name, m.group("version"))
+        except MlflowException as exc:
+            what = (f"alias {m.group('alias')!r}" if m.group("alias")
+                    else f"version {m.group('version')}")
+            raise ConfigError(
+                f"The model registry at {turi} has no registered model {name!r} with {what} "
+                f"({exc.message.splitlines()[0] if exc.message else exc}). Train and register "
+                "one with `riskmodel train`, check MLFLOW_TRACKING_URI, or pass --model with "
+                "an existing version or a model folder."
+            ) from None
+        info.update(name=name, version=str(mv.version), run_id=mv.run_id)
+        download_uri = f"models:/{name}/{mv.version}"
+    with tempfile.TemporaryDirectory(prefix="riskmodel-model-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=download_uri, dst_path=tmp)
+        except MlflowException as exc:
+            raise ConfigError(
+                f"Cannot load model {uri!r} from {turi}: {exc.message.splitlines()[0]}. Check "
+                "the URI and MLFLOW_TRACKING_URI."
+            ) from None
+        model, _ = _load_local(Path(local))
+    return ResolvedModel(model, info)

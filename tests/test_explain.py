@@ -1,0 +1,296 @@
+"""Tests of riskmodel.explain: exact fast TreeSHAP, domains, reasons, plots."""
+
+from __future__ import annotations
+
+import logging
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskmodel.explain import Explanation, reason_texts, tree_shap
+from riskmodel.explain import _treeshap as ts
+
+TOL = 1e-9
+
+# shap's plots call Colormap.set_bad / set_over / set_under, which matplotlib marks as
+# pending deprecation; nothing in riskmodel can avoid it.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The set_.* function will be deprecated:PendingDeprecationWarning"
+)
+
+
+def _data(n=2500, p=8, seed=0, nan_share=0.1, n_cat=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    X[:, 1] = rng.poisson(2.0, size=n)  # counts with many zeros
+    X[:, 2] = np.round(rng.uniform(0, 1, size=n), 2)
+    for j in range(n_cat):
+        X[:, p - 1 - j] = rng.integers(0, 12, size=n)
+    logit = X[:, 0] + 0.5 * (X[:, 1] > 2) - 1.5 * X[:, 2] + 0.3 * X[:, 3] * X[:, 4]
+    if n_cat:
+        logit += np.isin(X[:, p - 1], [1, 4, 7, 9])
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    mask = rng.random(X.shape) < nan_share
+    X[mask] = np.nan
+    return X, y
+
+
+def _train(X, y, rounds=30, **params):
+    base = {"objective": "binary", "verbose": -1, "num_threads": 1, "seed": 0}
+    base.update(params)
+    cat = base.pop("categorical_feature", "auto")
+    return lgb.train(base, lgb.Dataset(X, y, categorical_feature=cat), rounds)
+
+
+def _check(booster, X):
+    values, base = tree_shap(booster, X)
+    ref = booster.predict(X, pred_contrib=True)
+    assert values.shape == (X.shape[0], X.shape[1])
+    assert np.max(np.abs(values - ref[:, :-1])) <= TOL
+    assert abs(base - ref[0, -1]) <= TOL
+    raw = booster.predict(X, raw_score=True)
+    assert np.max(np.abs(values.sum(1) + base - raw)) <= TOL
+    return values, base
+
+
+def _test_rows(X, seed=1):
+    """Training rows plus edge values: NaN, exact zeros, tiny values, negatives."""
+    rng = np.random.default_rng(seed)
+    extra = X[rng.integers(0, len(X), 400)].copy()
+    extra[:50] = np.nan
+    extra[50:100] = 0.0
+    extra[100:150] = 1e-40
+    extra[150:200] = -extra[150:200]
+    return np.vstack([X, extra])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    ts._CACHE.clear()
+    yield
+    ts._CACHE.clear()
+
+
+def test_depth_limited_with_nan_missing():
+    X, y = _data(seed=0)
+    booster = _train(X, y, num_leaves=15, max_depth=4)
+    _check(booster, _test_rows(X))
+
+
+def test_small_trees_use_decision_tables_and_equal_pred_contrib():
+    X, y = _data(seed=2)
+    booster = _train(X, y, num_leaves=7)
+    parsed, plans = ts._prepared(booster)
+    _check(booster, _test_rows(X))
+    kt_off = plans["plan"][14]
+    assert (kt_off >= 0).all()  # every tree took the decision-table path
+
+
+def test_leaf_wise_deep_63_leaves_all_leaf_modes(monkeypatch):
+    X, y = _data(n=4000, p=10, seed=3)
+    booster = _train(X, y, rounds=15, num_leaves=63, max_depth=-1, min_data_in_leaf=5)
+    rows = _test_rows(X)
+    _check(booster, rows)  # tables for every leaf, hashed distinct keys per block
+    # force quadrature leaves (m > 2) and no decision tables
+    ts._CACHE.clear()
+    monkeypatch.setattr(ts, "_MAX_TABLE_M", 2)
+    monkeypatch.setattr(ts, "_MAX_KEY_BITS", 0)
+    _check(booster, rows)
+    parsed, plans = ts._prepared(booster)
+    assert (plans["plan"][0] == 1).any()
+
+
+def test_trees_larger_than_64_splits_per_sample_path():
+    X, y = _data(n=4000, p=10, seed=4)
+    booster = _train(X, y, rounds=5, num_leaves=90, min_data_in_leaf=3)
+    parsed, _ = ts._prepared(booster)
+    assert parsed.max_internal > 64
+    _check(booster, _test_rows(X))
+
+
+def test_categorical_splits_with_nan_negative_and_unseen_codes():
+    X, y = _data(n=3000, p=8, seed=5, n_cat=2)
+    booster = _train(X, y, num_leaves=31, categorical_feature=[6, 7], min_data_per_group=5,
+                     cat_smooth=1.0)
+    assert "cat_threshold" in booster.model_to_string()
+    rows = _test_rows(X)
+    rows[200:220, 7] = -1.0
+    rows[220:240, 7] = 40.0  # beyond every bitset
+    rows[240:260, 6] = 3.7  # truncated like LightGBM does
+    _check(booster, rows)
+
+
+def test_zero_as_missing_and_missing_type_none():
+    X, y = _data(seed=6)
+    X[:, 1][np.isnan(X[:, 1])] = 0.0
+    for params in ({"zero_as_missing": True}, {"use_missing": False}):
+        booster = _train(X, y, num_leaves=15, **params)
+        mtypes = ts._prepared(booster)[0].missing_type
+        assert (mtypes == (1 if "zero_as_missing" in params else 0)).any()
+        _check(booster, _test_rows(X))
+
+
+def test_single_leaf_trees_only_move_the_base_value():
+    X, y = _data(n=500, seed=7)
+    booster = _train(X, y, rounds=3, min_data_in_leaf=400)
+    values, base = _check(booster, X)
+    assert np.all(values == 0.0)
+    assert base == pytest.approx(booster.predict(X[:1], raw_score=True)[0], abs=TOL)
+
+
+def test_threads_agree_and_model_is_parsed_once():
+    X, y = _data(n=3000, seed=8)
+    booster = _train(X, y, num_leaves=31)
+    v1, b1 = tree_shap(booster, X, n_threads=1)
+    v2, b2 = tree_shap(booster, X, n_threads=2)
+    assert np.max(np.abs(v1 - v2)) <= 1e-12 and b1 == b2
+    assert len(ts._CACHE) == 1
+
+
+def test_regression_objective_and_empty_input():
+    X, y = _data(seed=9)
+    booster = _train(X, X[:, 0] * 2.0 + y, objective="regression", num_leaves=15)
+    _check(booster, X)
+    values, base = tree_shap(booster, X[:0])
+    assert values.shape == (0, X.shape[1]) and np.isfinite(base)
+
+
+def test_linear_trees_are_refused_multiclass_falls_back_with_a_log(caplog):
+    X, y = _data(n=800, seed=10, nan_share=0.0)
+    booster = _train(X, y, rounds=5, linear_tree=True, num_leaves=7)
+    with pytest.raises(ValueError, match="linear trees"):
+        tree_shap(booster, X)
+    y3 = (X[:, 0] > 0).astype(int) + (X[:, 1] > 2).astype(int)
+    multi = _train(X, y3, rounds=3, num_leaves=7, objective="multiclass", num_class=3)
+    with caplog.at_level(logging.INFO, logger="riskmodel.explain._treeshap"):
+        values, base = tree_shap(multi, X)
+    assert "multiclass" in caplog.text
+    np.testing.assert_array_equal(values, multi.predict(X, pred_contrib=True))
+    assert np.isnan(base)
+
+
+def test_bad_input_is_named():
+    X, y = _data(n=300, seed=11)
+    booster = _train(X, y, rounds=2, num_leaves=4)
+    with pytest.raises(TypeError, match="'booster'"):
+        tree_shap("model", X)
+    with pytest.raises(ValueError, match="must have 8 columns"):
+        tree_shap(booster, X[:, :3])
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        tree_shap(booster, pd.DataFrame(X))
+    with pytest.raises(ValueError, match="'n_threads'"):
+        tree_shap(booster, X, n_threads=0)
+
+
+# ---------------------------------------------------------------- Explanation
+
+
+def _explanation():
+    idx = pd.Index(["P1", "P2", "P3"], name="pupil_id")
+    values = pd.DataFrame(
+        {
+            "unexcused_lessons_28d": [0.9, -0.2, 0.05],
+            "attendance_rate_28d": [0.4, 0.1, -0.3],
+            "grade_mean_ytd": [-0.1, 0.6, 0.2],
+            "sex_female": [2.0, 2.0, 2.0],
+            "my_custom_score": [0.3, 0.0, 0.7],
+        },
+        index=idx,
+    )
+    data = pd.DataFrame(
+        {
+            "unexcused_lessons_28d": [14.0, 0.0, np.nan],
+            "attendance_rate_28d": [0.8, 0.95, 1.0],
+            "grade_mean_ytd": [7.2, 3.5, 5.0],
+            "sex_female": [1.0, 0.0, 1.0],
+            "my_custom_score": [2.5, 1.0, 3.0],
+        },
+        index=idx,
+    )
+    domains = {
+        "unexcused_lessons_28d": "attendance",
+        "attendance_rate_28d": "attendance",
+        "grade_mean_ytd": "grades",
+    }
+    return Explanation(values, -2.5, data, domains)
+
+
+def test_by_domain_sums_in_domain_order():
+    ex = _explanation()
+    bd = ex.by_domain()
+    assert list(bd.columns) == ["attendance", "grades", "other"]
+    assert bd.loc["P1", "attendance"] == pytest.approx(1.3)
+    np.testing.assert_allclose(bd.sum(axis=1), ex.values.sum(axis=1), atol=1e-12)
+    assert ex.top_domain().tolist() == ["other", "other", "other"]
+
+
+def test_reasons_latvian_registry_text_sensitive_never_offered():
+    ex = _explanation()
+    r = ex.reasons(k=3, lang="lv")
+    assert list(r.columns) == ["pupil_id", "rank", "feature", "domain", "value", "contribution", "text"]
+    assert "sex_female" not in set(r["feature"])  # largest contribution, but sensitive
+    p1 = r[r["pupil_id"] == "P1"].set_index("rank")
+    assert p1.loc[1, "text"] == "Neattaisnoti kavējumi pēdējās 4 nedēļās: 14 stundas — paaugstina risku"
+    assert p1.loc[1, "value"] == 14.0
+    assert p1.loc[2, "feature"] == "attendance_rate_28d" and p1.loc[2, "value"] == pytest.approx(80.0)
+    assert p1.loc[2, "text"].startswith("Stundu apmeklējums pēdējās 4 nedēļās: 80%")
+    assert p1.loc[3, "text"] == "my custom score: 2.50 — paaugstina risku"  # fallback template
+    assert (r["contribution"] > 0).all()
+    # P2 has only two raising non-sensitive features
+    assert r[r["pupil_id"] == "P2"]["rank"].tolist() == [1, 2]
+    # missing value
+    p3 = r[r["pupil_id"] == "P3"]
+    assert p3[p3["feature"] == "unexcused_lessons_28d"]["text"].iloc[0].startswith(
+        "Neattaisnoti kavējumi pēdējās 4 nedēļās: nav datu"
+    )
+
+
+def test_reasons_english_and_not_only_raising():
+    ex = _explanation()
+    r = ex.reasons(k=1, lang="en", only_raising=False)
+    p3 = r[r["pupil_id"] == "P3"].iloc[0]
+    assert p3["feature"] == "my_custom_score"
+    r2 = ex.reasons(k=5, lang="en", only_raising=False)
+    lowered = r2[(r2["pupil_id"] == "P3") & (r2["feature"] == "attendance_rate_28d")]["text"].iloc[0]
+    assert lowered.endswith(" — lowers risk")
+    assert reason_texts()["domains"]["engagement"]["lv"] == "Ģimenes iesaiste"
+
+
+def test_reasons_validate_parameters():
+    ex = _explanation()
+    with pytest.raises(ValueError, match="'k'"):
+        ex.reasons(k=0)
+    with pytest.raises(ValueError, match="'lang'"):
+        ex.reasons(lang="de")
+    with pytest.raises(ValueError, match="same index"):
+        Explanation(ex.values, 0.0, ex.data.iloc[:2], {})
+
+
+def test_explanation_from_tree_shap_shap_and_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X, y = _data(n=600, p=5, seed=12)
+    booster = _train(X, y, rounds=10, num_leaves=7)
+    values, base = tree_shap(booster, X)
+    cols = ["unexcused_lessons_28d", "grade_mean_ytd", "attendance_rate_28d", "a", "b"]
+    idx = pd.Index([f"P{i}" for i in range(len(X))], name="pupil_id")
+    ex = Explanation(pd.DataFrame(values, index=idx, columns=cols), base,
+                     pd.DataFrame(X, index=idx, columns=cols),
+                     {"unexcused_lessons_28d": "attendance", "grade_mean_ytd": "grades"})
+    np.testing.assert_allclose(ex.by_domain().sum(axis=1) + ex.base_value,
+                               booster.predict(X, raw_score=True), atol=TOL)
+    sx = ex.to_shap()
+    assert sx.values.shape == values.shape and sx.base_values[0] == base
+    ax = ex.plot_importance(by="domain")
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] in {"attendance", "grades", "other"}
+    assert ex.plot_beeswarm(max_display=5) is not None
+    fig = ex.plot_waterfall("P3")
+    assert fig.axes
+    with pytest.raises(ValueError, match="'by'"):
+        ex.plot_importance(by="school")
+    plt.close("all")

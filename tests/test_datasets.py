@@ -314,3 +314,23 @@ def test_driver_domains_are_varied_and_match_the_records(world):
     last = top[top["as_of"] == d].set_index(top.loc[top["as_of"] == d, "pupil_id"].astype(str))
     by_driver = absent.reindex(last.index).groupby(last["driver_domain"].to_numpy()).mean()
     assert by_driver["attendance"] > 2 * by_driver["grades"]
+
+
+@pytest.mark.parametrize("n_pupils, n_years", [(200, 1), (500, 1), (1_000, 2)])
+def test_small_systems_generate_and_validate(n_pupils, n_years):
+    """Small systems keep only a few municipalities and schools; every grade must
+    still have a school, and the records must pass validation."""
+    world = rm.datasets.make_school_system(n_pupils=n_pupils, n_years=n_years, seed=0)
+    t = world.tables
+    # re-validating plain copies accepts the tables unchanged
+    again = rm.SchoolTables(**{k: v.copy() for k, v in t.to_dict().items()})
+    for name in ("pupils", "enrolments", "attendance", "grades", "engagement"):
+        assert len(again[name]) == len(t[name]) > 0, name
+    en = t.enrolments
+    first = en[en["school_year"] == 2022]
+    assert first["pupil_id"].nunique() == n_pupils
+    assert set(first["grade"]) == set(range(1, 13))
+    assert set(en["school_id"].astype(str)) <= set(t.schools["school_id"].astype(str))
+    assert "Rīga" in set(t.schools["municipality_id"])
+    assert len(world.truth) > 0 and world.truth["p_leave"].between(0, 1).all()
+    assert len(world.as_of_dates) == 9 * n_years

@@ -488,6 +488,69 @@ def test_panel_equals_single_dates(world):
         )
 
 
+def _assert_index_as_from_arrays(index: pd.MultiIndex) -> None:
+    """The panel index equals, level by level, what MultiIndex.from_arrays builds."""
+    ref = pd.MultiIndex.from_arrays(
+        [index.get_level_values(0), index.get_level_values(1)], names=index.names
+    )
+    for got, exp in zip(index.levels, ref.levels, strict=True):
+        assert got.equals(exp) and got.dtype == exp.dtype and got.name == exp.name
+    for got, exp in zip(index.codes, ref.codes, strict=True):
+        np.testing.assert_array_equal(got, exp)
+
+
+@pytest.mark.parametrize("min_grade, max_grade", [(1, 12), (1, 6)])
+def test_panel_across_years_in_any_date_order(world, min_grade, max_grade):
+    """Dates over two school years, unsorted, some with no pupil in the grade range
+    (grades 1-6): each block equals the single-date call, and the index is the one
+    MultiIndex.from_arrays gives."""
+    dates = list(pd.date_range("2022-09-05", "2024-06-01", freq="33D"))[::-1]
+    cfg = FeatureConfig(min_grade=min_grade, max_grade=max_grade, include_sensitive=True)
+    panel = build_feature_panel(world, dates, cfg)
+    _assert_index_as_from_arrays(panel.index)
+    blocks = panel.index.get_level_values("as_of")
+    assert blocks.unique().tolist() == [d for d in dates if d in set(blocks)]
+    n_checked = 0
+    for d in dates:
+        try:
+            single = build_features(world, d, cfg)
+        except ValueError:  # nobody enrolled (summer)
+            assert d not in set(blocks)
+            continue
+        if len(single):
+            pd.testing.assert_frame_equal(
+                panel.loc[d], single, check_exact=True, check_names=False
+            )
+            n_checked += 1
+        else:
+            assert d not in set(blocks)
+    assert n_checked >= 10
+
+
+def test_panel_with_unsorted_pupil_ids(world):
+    """Pupils listed in descending id order (the index is then built by
+    factorising the ids): blocks still equal the single-date calls."""
+    pupils = world.pupils.iloc[::-1].reset_index(drop=True)
+    other = {
+        name: getattr(world, name).assign(
+            pupil_id=lambda df: df["pupil_id"].astype("str")
+        )
+        for name in ("enrolments", "attendance", "grades", "engagement")
+    }
+    t2 = rm.SchoolTables(pupils, **other)
+    assert not t2.pupils["pupil_id"].is_monotonic_increasing
+    dates = [D("2024-03-04"), D("2023-10-02")]
+    panel = build_feature_panel(t2, dates)
+    _assert_index_as_from_arrays(panel.index)
+    for d in dates:
+        single = build_features(t2, d)
+        pd.testing.assert_frame_equal(panel.loc[d], single, check_exact=True, check_names=False)
+        # the same pupils and values as with the sorted pupils table
+        pd.testing.assert_frame_equal(
+            single.sort_index(), build_features(world, d).sort_index(), check_exact=True
+        )
+
+
 def test_panel_leaves_out_dates_without_pupils(hand, caplog):
     # the hand-made enrolments: nobody is enrolled in the summer of 2024 before 2024-09-02
     with pytest.raises(ValueError, match="No pupil is enrolled on as_of=2024-07-01"):

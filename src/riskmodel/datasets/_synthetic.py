@@ -248,6 +248,11 @@ def _choose_school(rng, geo: Geography, mun, grade, avoid=None) -> np.ndarray:
         cand = np.flatnonzero(serves & (geo.school_mun == m))
         if len(cand) == 0:
             cand = np.flatnonzero(serves)
+        if len(cand) == 0:  # build_geography gives every municipality a secondary school
+            raise RuntimeError(
+                f"internal error: no school of the synthetic system teaches grade {g} "
+                f"({geo.n_schools} schools)"
+            )
         w = geo.school_size[cand] * geo.school_grade_weight[cand, g]
         if avoid is None:
             out[sel] = cand[rng.choice(len(cand), size=len(sel), p=w / w.sum())]

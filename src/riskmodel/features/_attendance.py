@@ -75,7 +75,7 @@ def _features(acc, D, ctx, bins, config) -> dict[str, np.ndarray]:
     col = {(ys, a): 0, (a - 90, a): 1, (a - 28, a): 2, (ys, a - 28): 3}
 
     def w(q, x, y):  # lessons of quantity q in [x, y)
-        return Wn[:, col[(x, y)], q]
+        return Wn[col[(x, y)], q]
 
     def counted(q, x, rec):  # a count; NaN when no record in the window
         v = w(q, x, a)
@@ -110,6 +110,6 @@ def _features(acc, D, ctx, bins, config) -> dict[str, np.ndarray]:
     chronic = (rate < config.chronic_absence_threshold).astype(np.float64)
     chronic[np.isnan(rate)] = np.nan
     out["chronic_absence_ytd"] = chronic
-    out["_att90_all"] = Wall[:, 0, K.A_ATT].astype(np.float64)
-    out["_tot90_all"] = Wall[:, 0, K.A_TOT].astype(np.float64)
+    out["_att90_all"] = Wall[0, K.A_ATT].astype(np.float64)
+    out["_tot90_all"] = Wall[0, K.A_TOT].astype(np.float64)
     return out

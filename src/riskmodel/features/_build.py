@@ -138,13 +138,13 @@ class _Prepared:
             if v is None:  # the domain's table is missing or empty
                 v = np.full(n, np.nan)
             elif not isinstance(v, pd.Categorical):
-                v = np.asarray(v, dtype=np.float64)
+                v = np.asarray(v)  # made float64 when written into the frame
             data[c] = v
-        return self.pupil_ids.take(ctx.rows), data
+        return ctx.rows, data
 
     def features_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        index, data = self.columns_at(as_of)
-        return _assemble([data], self.columns, index)
+        rows, data = self.columns_at(as_of)
+        return _assemble([data], self.columns, self.pupil_ids.take(rows))
 
 
 def _assemble(datas: list[dict], columns: list[str], index: pd.Index) -> pd.DataFrame:
@@ -158,7 +158,7 @@ def _assemble(datas: list[dict], columns: list[str], index: pd.Index) -> pd.Data
     start = 0
     for d, size in zip(datas, sizes):
         for j, c in enumerate(floats):
-            matrix[start : start + size, j] = d[c]
+            matrix[start : start + size, j] = d[c]  # casts to float64 on the way
         start += size
     df = pd.DataFrame(matrix, index=index, columns=floats, copy=False)
     for c in cats:
@@ -297,31 +297,57 @@ def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
         )
     cfg = _check_config(config)
     prepared = _Prepared(tables, cfg, dates)
-    datas, indexes, kept = [], [], []
+    datas, rows, kept = [], [], []
     for d in dates:
         _warn_beyond_data(prepared, d)
         try:
-            index, data = prepared.columns_at(d)
+            r, data = prepared.columns_at(d)
         except _NoPupils as exc:
             logger.warning("build_feature_panel: %s; the date is left out of the panel.", exc)
             continue
         datas.append(data)
-        indexes.append(index)
+        rows.append(r)
         kept.append(d)
     if not datas:
         raise ValueError(
             "No pupil is enrolled on any of the 'as_of_dates' of build_feature_panel "
             f"({', '.join(str(d.date()) for d in dates)})."
         )
-    sizes = [len(i) for i in indexes]
-    index = pd.MultiIndex.from_arrays(
-        [
-            pd.DatetimeIndex(np.repeat(np.array(kept, dtype="datetime64[ns]"), sizes)),
-            indexes[0].append(indexes[1:]) if len(indexes) > 1 else indexes[0],
-        ],
-        names=["as_of", "pupil_id"],
-    )
+    index = _panel_index(kept, rows, prepared.pupil_ids)
     return _assemble(datas, prepared.columns, index)
+
+
+def _panel_index(kept: list[pd.Timestamp], rows: list[np.ndarray],
+                 pupil_ids: pd.Index) -> pd.MultiIndex:
+    """The ``(as_of, pupil_id)`` index of the stacked blocks.
+
+    The same index as ``MultiIndex.from_arrays`` (sorted levels holding the used
+    values only), built from integer codes: the pupil ids are not re-factorised
+    when they are sorted, as the generator's and most registers' ids are.
+    """
+    sizes = [len(r) for r in rows]
+    dates = np.array(kept, dtype="datetime64[ns]")
+    all_rows = np.concatenate(rows)
+    if not pupil_ids.is_monotonic_increasing or not pupil_ids.is_unique:
+        return pd.MultiIndex.from_arrays(
+            [pd.DatetimeIndex(np.repeat(dates, sizes)), pupil_ids.take(all_rows)],
+            names=["as_of", "pupil_id"],
+        )
+    # a date with an empty block (no pupil in the grade range) is not a level value
+    present = np.array(sizes) > 0
+    date_order = np.flatnonzero(present)[np.argsort(dates[present], kind="stable")]
+    date_code = np.full(len(dates), -1, dtype=np.int64)
+    date_code[date_order] = np.arange(len(date_order))
+    used = np.zeros(len(pupil_ids), dtype=bool)
+    used[all_rows] = True
+    used_rows = np.flatnonzero(used)
+    code_of_row = np.cumsum(used) - 1
+    return pd.MultiIndex(
+        levels=[pd.DatetimeIndex(dates[date_order]), pupil_ids.take(used_rows)],
+        codes=[np.repeat(date_code, sizes), code_of_row[all_rows]],
+        names=["as_of", "pupil_id"],
+        verify_integrity=False,
+    )
 
 
 def _warn_beyond_data(prepared: _Prepared, ts: pd.Timestamp) -> None:

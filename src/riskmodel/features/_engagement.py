@@ -55,7 +55,7 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
                           frozen(ends, np.int64)).astype(np.float64)
 
         def q(event, days):
-            return W[:, spans.index(days), _E[event]]
+            return W[spans.index(days), _E[event]]
 
         f = {
             "parent_logins_28d": q("parent_login", 28),

@@ -42,62 +42,61 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
         kind = small_codes(df["kind"], vocab.GRADE_KINDS)
     else:
         kind = np.zeros(len(df), dtype=np.int8)
-    bins = Bins(lo, hi, [x for c in ctxs for x in (c.ys_day, c.as_day - 365, c.as_day - 90,
-                                                    c.as_day)])
-    # per-subject sums only need the school-year starts and the as_of dates
+    # boundaries of the 90-day windows (the school-year sums use the coarser
+    # ``sbins``; the 365-day look-back of the last term grade is a day limit)
+    bins = Bins(lo, hi, [x for c in ctxs for x in (c.as_day - 90, c.as_day)])
+    # school-year sums only need the school-year starts and the as_of dates
     sbins = Bins(lo, hi, [x for c in ctxs for x in (c.ys_day, c.as_day)])
-    acc, low, subj_acc = K.grades_pass(
+    acc90, acc, low, subj_acc = K.grades_pass(
         frozen(pupil, np.int32), frozen(ticks, np.int64), np.int64(per_day),
         frozen(subject, np.int32), frozen(grade, np.int8), frozen(kind, np.int8),
         frozen(bins.bin_of, np.int32), np.int64(lo), np.int64(hi), np.int64(n),
         np.int64(bins.n), np.int64(n_slots), frozen(sbins.bin_of, np.int32),
         np.int64(sbins.n),
     )
-    core = {s: (subjects.index(s) if s in subjects else None) for s in vocab.CORE_SUBJECTS}
-    return [_features(acc, low, subj_acc, ctx, bins, sbins, core) for ctx in ctxs]
+    core = {s: (subjects.index(s) if s in subjects else -1) for s in vocab.CORE_SUBJECTS}
+    return [_features(acc90, acc, low, subj_acc, ctx, bins, sbins, core) for ctx in ctxs]
 
 
-def _features(acc, low, subj_acc, ctx, bins, sbins, core) -> dict[str, np.ndarray]:
+def _features(acc90, acc, low, subj_acc, ctx, bins, sbins, core) -> dict[str, np.ndarray]:
     rows, a, ys = ctx.rows, ctx.as_day, ctx.ys_day
     i_a, i90 = bins.idx(a), bins.idx(a - 90)
-    starts = np.array([i90, bins.idx(ys)], dtype=np.int64)
-    ends = np.array([i_a, i_a], dtype=np.int64)
-    W = K.window_sums(acc, frozen(rows, np.int64), frozen(starts, np.int64),
-                      frozen(ends, np.int64))
-    W90, Wys = W[:, 0, :], W[:, 1, :]  # (pupils, quantities)
+    frows = frozen(rows, np.int64)
+    W90 = K.window_sums(acc90, frows, frozen(np.array([i90], dtype=np.int64), np.int64),
+                        frozen(np.array([i_a], dtype=np.int64), np.int64))[0]
+    Wys = K.window_sums(acc, frows, frozen(np.array([sbins.idx(ys)], dtype=np.int64), np.int64),
+                        frozen(np.array([sbins.idx(a)], dtype=np.int64), np.int64))[0]
+    # W90, Wys: (quantities, pupils)
     out: dict[str, np.ndarray] = {}
-    out["grade_mean_90d"] = ratio(W90[:, K.G_VAL], W90[:, K.G_NUM])
+    out["grade_mean_90d"] = ratio(W90[K.G_VAL], W90[K.G_NUM])
     mn = K.window_extreme(low, frozen(rows, np.int64), np.int64(i90), np.int64(i_a),
                           np.int64(99), False).astype(np.float64)
     mn[mn == 99] = np.nan
     out["grade_min_90d"] = mn
-    n_, v_ = Wys[:, K.G_NUM], Wys[:, K.G_VAL]
+    n_, v_ = Wys[K.G_NUM], Wys[K.G_VAL]
     out["grade_mean_ytd"] = ratio(v_, n_)
-    t_, t2_, tv_ = Wys[:, K.G_T], Wys[:, K.G_T2], Wys[:, K.G_TV]
+    t_, t2_, tv_ = Wys[K.G_T], Wys[K.G_T2], Wys[K.G_TV]
     slope = ratio(n_ * tv_ - t_ * v_, n_ * t2_ - t_ * t_) * 30.0
     slope[n_ < 3] = np.nan
     out["grade_trend_ytd"] = slope
     # per subject: this school year, and the latest term/year grade within 365 days
-    num, val, code = K.grades_subjects(
+    core_slots = np.array(list(core.values()), dtype=np.int64)
+    core_num, core_val, counts = K.grades_subjects(
         subj_acc, frozen(rows, np.int64), np.int64(sbins.idx(ys)), np.int64(sbins.idx(a)),
-        np.int64(a - 365 - bins.lo),
+        np.int64(a - 365 - bins.lo), frozen(core_slots, np.int64), np.int64(vocab.PASS_MARK),
+        np.int64(_G["nv"]), np.int64(_G["ni"]),
     )
-    for subject, slot in core.items():
+    for c, (subject, slot) in enumerate(core.items()):
         col = f"grade_mean_{subject}_ytd"
-        out[col] = np.full(len(rows), np.nan) if slot is None else ratio(val[:, slot], num[:, slot])
-    named_num, named_val = num[:, :-1], val[:, :-1]
+        out[col] = (np.full(len(rows), np.nan) if slot < 0
+                    else ratio(core_val[:, c], core_num[:, c]))
     has_num = n_ > 0
-    below = ((named_val < vocab.PASS_MARK * named_num) & (named_num > 0)).sum(1)
-    out["subjects_below_pass_ytd"] = np.where(has_num, below, np.nan)
+    out["subjects_below_pass_ytd"] = np.where(has_num, counts[:, 0], np.nan)
     # projected year grade below 4: the subject mean rounds below 4 (mean < 3.5)
-    proj = ((2 * named_val < (2 * vocab.PASS_MARK - 1) * named_num) & (named_num > 0)).sum(1)
     out["grade9_subjects_below_pass_projected"] = np.where(
-        (ctx.grade == 9) & has_num, proj, np.nan
+        (ctx.grade == 9) & has_num, counts[:, 1], np.nan
     )
-    out["nv_marks_ytd"] = np.where(Wys[:, K.G_ANY] > 0, Wys[:, K.G_NV], np.nan)
-    out["learning_level_s_share_ytd"] = ratio(Wys[:, K.G_SLVL], Wys[:, K.G_LVL])
-    code = code[:, :-1]  # named subjects only
-    has_term = code >= 0
-    fail = has_term & ((code < vocab.PASS_MARK - 1) | (code == _G["nv"]) | (code == _G["ni"]))
-    out["subjects_below_pass_last_term"] = np.where(has_term.any(1), fail.sum(1), np.nan)
+    out["nv_marks_ytd"] = np.where(Wys[K.G_ANY] > 0, Wys[K.G_NV], np.nan)
+    out["learning_level_s_share_ytd"] = ratio(Wys[K.G_SLVL], Wys[K.G_LVL])
+    out["subjects_below_pass_last_term"] = np.where(counts[:, 2] > 0, counts[:, 3], np.nan)
     return out

@@ -174,10 +174,14 @@ def attendance_days(bitmap, a, ys):
     return out
 
 
-# grade quantities per (pupil, bin)
+# grade quantities per (pupil, bin): all of them over the school-year bins, only
+# G_NUM and G_VAL (the first two) over the finer bins of the 90-day window
 G_NUM, G_VAL, G_T, G_T2, G_TV, G_NV, G_LVL, G_SLVL, G_ANY = range(9)
 N_GRD = 9
-S_NUM, S_VAL, S_LAST_DAY, S_LAST_CODE = range(4)
+N_GRD90 = 2
+S_NUM, S_VAL, S_LAST = range(3)
+N_SUBJ_Q = 3
+_CODE_BITS = 5  # grade code + 1 <= 17 < 2**5
 
 
 @njit(cache=True, nogil=True)
@@ -190,19 +194,24 @@ def grades_pass(pupil, ticks, per_day, subject, grade, kind, bin_of, lo, hi, n, 
 
     Returns
     -------
-    acc : (n_bins + 1, n, N_GRD) int64 — pupil-level sums before each bin (t = day - lo)
+    acc90 : (n_bins + 1, n, N_GRD90) int32 — numeric grade count and sum before each
+        bin of ``bin_of``
+    acc : (n_sbins + 1, n, N_GRD) int64 — pupil-level sums before each bin of the
+        coarser bins ``sbin_of`` (t = day - lo)
     low : (n, n_bins) int8 — lowest numeric grade (99 = none)
-    subj : (n_sbins + 1, n, n_slots, 4) int32 — per subject, *before* bin i of
+    subj : (n_sbins + 1, n, n_slots, 3) int32 — per subject, *before* bin i of
         the coarser bins ``sbin_of`` (school-year starts and as_of dates only)
         (index i): S_NUM, S_VAL (cumulative count and sum of numeric grades) and
-        S_LAST_DAY, S_LAST_CODE (the latest term/year grade: day - lo + 1 and
-        grade code + 1, 0 when none; ties on a day go to the higher code)
+        S_LAST (the latest term/year grade packed as
+        ``(day - lo + 1) << 5 | (grade code + 1)``, 0 when none: the maximum key is
+        the latest day, and on a tie the higher code)
     """
-    acc = np.zeros((n_bins + 1, n, N_GRD), dtype=np.int64)
+    acc90 = np.zeros((n_bins + 1, n, N_GRD90), dtype=np.int32)
+    acc = np.zeros((n_sbins + 1, n, N_GRD), dtype=np.int64)
     low = np.full((n, n_bins), 99, dtype=np.int8)
-    # zeros only (calloc'd lazily): the latest term grade is stored as day + 1 and
-    # code + 1, so that 0 means none
-    subj = np.zeros((n_sbins + 1, n, n_slots, 4), dtype=np.int32)
+    # zeros only (calloc'd lazily): the latest term grade is stored as a key of
+    # day + 1 and code + 1, so that 0 means none
+    subj = np.zeros((n_sbins + 1, n, n_slots, N_SUBJ_Q), dtype=np.int32)
     m = len(pupil)
     counts = np.zeros(_n_buckets(n) + 1, dtype=np.int64)
     for i in range(m):
@@ -241,29 +250,31 @@ def grades_pass(pupil, ticks, per_day, subject, grade, kind, bin_of, lo, hi, n, 
             sb = sbin_of[t] + 1
             low_b = b
             b += 1
-            acc[b, p, G_ANY] += 1
+            acc[sb, p, G_ANY] += 1
             if g < 10:
                 v = g + 1
-                acc[b, p, G_NUM] += 1
-                acc[b, p, G_VAL] += v
-                acc[b, p, G_T] += t
-                acc[b, p, G_T2] += t * t
-                acc[b, p, G_TV] += t * v
+                acc90[b, p, G_NUM] += 1
+                acc90[b, p, G_VAL] += v
+                acc[sb, p, G_NUM] += 1
+                acc[sb, p, G_VAL] += v
+                acc[sb, p, G_T] += t
+                acc[sb, p, G_T2] += t * t
+                acc[sb, p, G_TV] += t * v
                 subj[sb, p, s, S_NUM] += 1
                 subj[sb, p, s, S_VAL] += v
                 if v < low[p, low_b]:
                     low[p, low_b] = v
             elif g == 14:
-                acc[b, p, G_NV] += 1
+                acc[sb, p, G_NV] += 1
             elif g <= 13:
-                acc[b, p, G_LVL] += 1
+                acc[sb, p, G_LVL] += 1
                 if g == 10:
-                    acc[b, p, G_SLVL] += 1
+                    acc[sb, p, G_SLVL] += 1
             if k == 2 or k == 3:
-                ld = subj[sb, p, s, S_LAST_DAY]
-                if t + 1 > ld or (t + 1 == ld and g + 1 > subj[sb, p, s, S_LAST_CODE]):
-                    subj[sb, p, s, S_LAST_DAY] = t + 1
-                    subj[sb, p, s, S_LAST_CODE] = g + 1
+                key = np.int32(((t + 1) << _CODE_BITS) | (g + 1))
+                if key > subj[sb, p, s, S_LAST]:
+                    subj[sb, p, s, S_LAST] = key
+    _prefix(acc90)
     _prefix(acc)
     # per-bin values -> "everything before bin i" (prefix sums, latest so far)
     for i in range(1, n_sbins + 1):
@@ -271,10 +282,9 @@ def grades_pass(pupil, ticks, per_day, subject, grade, kind, bin_of, lo, hi, n, 
             for s in range(n_slots):
                 subj[i, p, s, S_NUM] += subj[i - 1, p, s, S_NUM]
                 subj[i, p, s, S_VAL] += subj[i - 1, p, s, S_VAL]
-                if subj[i, p, s, S_LAST_DAY] < subj[i - 1, p, s, S_LAST_DAY]:
-                    subj[i, p, s, S_LAST_DAY] = subj[i - 1, p, s, S_LAST_DAY]
-                    subj[i, p, s, S_LAST_CODE] = subj[i - 1, p, s, S_LAST_CODE]
-    return acc, low, subj
+                if subj[i, p, s, S_LAST] < subj[i - 1, p, s, S_LAST]:
+                    subj[i, p, s, S_LAST] = subj[i - 1, p, s, S_LAST]
+    return acc90, acc, low, subj
 
 
 # engagement: counts of each event code (0..6) before each bin, and per bin
@@ -332,24 +342,57 @@ def engagement_pass(pupil, ticks, per_day, event, bin_of, lo, hi, n, n_bins):
 
 
 @njit(cache=True, nogil=True)
-def grades_subjects(subj, rows, i_ys, i_a, first_day):
-    """Per subject for the pupils ``rows``: numeric grade count and sum over the
-    bins ``[i_ys, i_a)`` and the code of the latest term/year grade before bin
-    ``i_a`` if dated on or after ``first_day`` (relative to lo), else -1."""
+def grades_subjects(subj, rows, i_ys, i_a, first_day, core, pass_mark, nv_code, ni_code):
+    """Per-subject summaries for the pupils ``rows`` over the bins ``[i_ys, i_a)``
+    (numeric grades) and the latest term/year grade before bin ``i_a`` dated on or
+    after ``first_day`` (relative to lo).  The last subject slot (grades without
+    a subject) counts only in the core-subject sums if it is one of ``core``.
+
+    Returns ``(core_num, core_val, counts)``: numeric grade count and sum of each
+    subject slot in ``core`` (-1 = absent) as (R, len(core)) int64, and per pupil
+    (R, 4) int64: named subjects with a mean below ``pass_mark``, named subjects
+    whose mean rounds below ``pass_mark`` (mean < pass_mark - 1/2), named subjects
+    with a latest term grade, and of those the ones failing (below
+    ``pass_mark``, nv or ni).
+    """
     R = len(rows)
     S = subj.shape[2]
-    num = np.zeros((R, S), dtype=np.int64)
-    val = np.zeros((R, S), dtype=np.int64)
-    last = np.full((R, S), -1, dtype=np.int64)
+    C = len(core)
+    core_num = np.zeros((R, C), dtype=np.int64)
+    core_val = np.zeros((R, C), dtype=np.int64)
+    counts = np.zeros((R, 4), dtype=np.int64)
     for j in range(R):
         p = rows[j]
+        below = 0
+        proj = 0
+        has_term = 0
+        fail = 0
         for s in range(S):
-            num[j, s] = subj[i_a, p, s, S_NUM] - subj[i_ys, p, s, S_NUM]
-            val[j, s] = subj[i_a, p, s, S_VAL] - subj[i_ys, p, s, S_VAL]
-            day = subj[i_a, p, s, S_LAST_DAY] - 1  # -1: none
+            num = np.int64(subj[i_a, p, s, S_NUM]) - np.int64(subj[i_ys, p, s, S_NUM])
+            val = np.int64(subj[i_a, p, s, S_VAL]) - np.int64(subj[i_ys, p, s, S_VAL])
+            for c in range(C):
+                if core[c] == s:
+                    core_num[j, c] = num
+                    core_val[j, c] = val
+            if s == S - 1:  # grades without a subject: not a named subject
+                continue
+            if num > 0:
+                if val < pass_mark * num:
+                    below += 1
+                if 2 * val < (2 * pass_mark - 1) * num:
+                    proj += 1
+            key = np.int64(subj[i_a, p, s, S_LAST])
+            day = (key >> _CODE_BITS) - 1  # -1: none
             if day >= 0 and day >= first_day:
-                last[j, s] = subj[i_a, p, s, S_LAST_CODE] - 1
-    return num, val, last
+                code = (key & ((1 << _CODE_BITS) - 1)) - 1
+                has_term += 1
+                if code < pass_mark - 1 or code == nv_code or code == ni_code:
+                    fail += 1
+        counts[j, 0] = below
+        counts[j, 1] = proj
+        counts[j, 2] = has_term
+        counts[j, 3] = fail
+    return core_num, core_val, counts
 
 
 @njit(cache=True, nogil=True)
@@ -367,18 +410,19 @@ def _prefix(acc):
 def window_sums(C, rows, starts, ends):
     """``C[end, p] - C[start, p]`` (prefix sums over bins, bin-major) for each
     pupil ``p`` in ``rows`` (ascending: the reads stream) and each window
-    ``(starts[w], ends[w])``: (len(rows), W, Q) int64."""
+    ``(starts[w], ends[w])``: (W, Q, len(rows)) int64, so that each feature is a
+    contiguous row."""
     R = len(rows)
     W = len(starts)
     Q = C.shape[2]
-    out = np.zeros((R, W, Q), dtype=np.int64)
+    out = np.empty((W, Q, R), dtype=np.int64)
     for w in range(W):
         i0 = starts[w]
         i1 = ends[w]
         for j in range(R):
             p = rows[j]
             for q in range(Q):
-                out[j, w, q] = np.int64(C[i1, p, q]) - np.int64(C[i0, p, q])
+                out[w, q, j] = np.int64(C[i1, p, q]) - np.int64(C[i0, p, q])
     return out
 
 

@@ -148,11 +148,16 @@ def main(scale: str = "national") -> None:
     top = p.sort_values(ascending=False).index[: max(1, len(p) // 10)]
     t = truth[truth["as_of"] == as_test].set_index("pupil_id")["driver_domain"]
     top = top[top.isin(t.index)]
-    pred_dom = ex.top_domain().loc[top]
     true_dom = t.loc[top].astype(str)
+    # The generator's drivers are its four latent processes, each recorded in one domain;
+    # school context is never a driver there, so the comparison is among those four.
+    record_domains = ["attendance", "grades", "engagement", "transitions"]
+    all_dom = ex.top_domain().loc[top]
+    pred_dom = ex.top_domain(domains=record_domains).loc[top]
     agree = float((pred_dom.to_numpy() == true_dom.to_numpy()).mean())
-    print(f"top 10 % risk ({len(top):,} pupils): top domain == driver_domain for {agree:.1%} "
-          "(target >= 75 %)")
+    agree_all = float((all_dom.to_numpy() == true_dom.to_numpy()).mean())
+    print(f"top 10 % risk ({len(top):,} pupils): top record domain == driver_domain for "
+          f"{agree:.1%} (target >= 75 %); counting context too: {agree_all:.1%}")
     print(pd.crosstab(true_dom.rename("driver_domain"), pred_dom.rename("top_domain"),
                       margins=True).to_string())
 

@@ -202,9 +202,26 @@ class Explanation:
             out[:, j] = v[:, domains == d].sum(axis=1)
         return pd.DataFrame(out, index=self.values.index, columns=pd.Index(order, name="domain"))
 
-    def top_domain(self) -> pd.Series:
-        """Per pupil, the domain with the largest summed contribution."""
+    def top_domain(self, domains=None) -> pd.Series:
+        """Per pupil, the domain with the largest summed contribution.
+
+        Parameters
+        ----------
+        domains : sequence of str, optional
+            Compare only these domains (for example the four record domains
+            attendance, grades, engagement and transitions, leaving out the school
+            context a teacher cannot change). Default: all domains.
+        """
         bd = self.by_domain()
+        if domains is not None:
+            domains = list(domains)
+            unknown = [d for d in domains if d not in bd.columns]
+            if unknown or not domains:
+                raise ValueError(
+                    "The 'domains' parameter of top_domain must name domains of this "
+                    f"explanation {list(bd.columns)}. Got {domains!r} instead."
+                )
+            bd = bd[domains]
         return pd.Series(
             np.asarray(bd.columns, dtype=object)[np.argmax(bd.to_numpy(), axis=1)],
             index=bd.index,

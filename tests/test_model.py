@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import riskmodel as rm
 from riskmodel import LogisticBaseline, RiskModel, RuleBaseline, SchoolBaseline
@@ -77,17 +76,53 @@ def _expected_failures(estimator):
     return out
 
 
-@parametrize_with_checks(
-    [
-        RiskModel(n_estimators=20, validation=3, random_state=0),
-        RuleBaseline(attendance_column="x0", core_grade_columns=("x1",), overage_column=None, lieciba_column=None),
-        SchoolBaseline(rate_column="x0"),
-        LogisticBaseline(),
-    ],
-    expected_failed_checks=_expected_failures,
+_CHECKED = [
+    RiskModel(n_estimators=20, validation=3, random_state=0),
+    RuleBaseline(attendance_column="x0", core_grade_columns=("x1",), overage_column=None, lieciba_column=None),
+    SchoolBaseline(rate_column="x0"),
+    LogisticBaseline(),
+]
+# sklearn's array-API checks only run when SCIPY_ARRAY_API=1 is set and otherwise skip
+# themselves; riskmodel's estimators take pandas/numpy (LightGBM needs numpy), so these
+# checks are left out here rather than reported as skipped.
+_NOT_APPLICABLE = ("check_array_api_input",)
+
+
+def _checks():
+    for item in estimator_checks_generator_all():
+        # expected failures come as pytest.param(estimator, check, marks=xfail)
+        _, check = getattr(item, "values", item)
+        if not getattr(check, "func", check).__name__.startswith(_NOT_APPLICABLE):
+            yield item
+
+
+def estimator_checks_generator_all():
+    from sklearn.utils.estimator_checks import estimator_checks_generator
+
+    for est in _CHECKED:
+        yield from estimator_checks_generator(
+            est, legacy=True, expected_failed_checks=_expected_failures(est), mark="xfail"
+        )
+
+
+@pytest.mark.parametrize(
+    "estimator, check", list(_checks()), ids=lambda obj: getattr(obj, "__name__", None) or (
+        f"{obj.func.__name__}({', '.join(f'{k}={v}' for k, v in obj.keywords.items())})"
+        if hasattr(obj, "func") else repr(obj)
+    ),
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_school_baseline_keeps_the_ranking_when_trained_without_school_history():
+    # a first cohort has no settled outcomes yet: the school rate is missing for everyone
+    X_train = pd.DataFrame({"school_leaving_rate_3y": [np.nan] * 6})
+    model = SchoolBaseline().fit(X_train, [0, 0, 1, 0, 0, 1])
+    X_test = pd.DataFrame({"school_leaving_rate_3y": [0.01, 0.05, 0.02]})
+    p = model.predict_proba(X_test)[:, 1]
+    assert p[1] > p[2] > p[0]
+    assert rm.metrics.precision_at_k([0, 1, 0], p, k=1) == 1.0
 
 
 # ----------------------------------------------------------------------------- RiskModel
@@ -320,7 +355,8 @@ def test_explain_sums_to_raw_score(fitted):
 
 def test_second_fit_forgets_the_first():
     X, y = mixed_table(300)
-    model = RiskModel(random_state=0).fit(X, y)
+    # few rounds: the second target is separable, so early stopping would run all 2000 rounds
+    model = RiskModel(n_estimators=50, random_state=0).fit(X, y)
     A = np.random.default_rng(0).normal(size=(300, 2))
     model.fit(A, (A[:, 0] > 0).astype(int))
     assert not hasattr(model, "feature_names_in_") and model.n_features_in_ == 2

@@ -943,9 +943,14 @@ class _Baseline(_TableInputMixin, ClassifierMixin, BaseEstimator):
 
     def _fit_calibration(self, score, y01, weight):
         if np.ptp(score) == 0:
+            # The training score carries no ranking (e.g. a school rate that is missing
+            # for every pupil of a first cohort): the slope cannot be learned. A zero
+            # slope would flatten every later ranking, so keep the score's own order with
+            # a unit slope, centred so the training score maps to the training rate.
             rate = float(np.average(y01, weights=weight))
             rate = min(max(rate, 1e-6), 1 - 1e-6)
-            self.calibration_ = {"method": "sigmoid", "params": {"a": 0.0, "b": float(np.log(rate / (1 - rate)))}}
+            b = float(np.log(rate / (1 - rate))) - float(score[0]) if len(score) else 0.0
+            self.calibration_ = {"method": "sigmoid", "params": {"a": 1.0, "b": b}}
         else:
             self.calibration_ = {"method": "sigmoid", "params": _fit_platt(score, y01, weight)}
 

@@ -106,6 +106,11 @@ def resolve_k(k, n):
     raise ValueError(f"The 'k' parameter must be an int >= 1 or a float in (0, 1). Got {k!r} instead.")
 
 
+def _top(s, k):
+    """Positions of the k highest of already-checked scores ``s`` (stable ties)."""
+    return np.argsort(-s, kind="stable")[: resolve_k(k, len(s))]
+
+
 def top_k_indices(y_score, *, k):
     """Positions of the ``k`` highest scores; ties keep input order (stable sort).
 
@@ -124,9 +129,7 @@ def top_k_indices(y_score, *, k):
     >>> top_k_indices([0.2, 0.9, 0.2, 0.5], k=3).tolist()
     [1, 3, 0]
     """
-    s = _check_score(y_score)
-    kk = resolve_k(k, len(s))
-    return np.argsort(-s, kind="stable")[:kk]
+    return _top(_check_score(y_score), k)
 
 
 def precision_at_k(y_true, y_score, *, k):
@@ -152,7 +155,7 @@ def precision_at_k(y_true, y_score, *, k):
     0.5
     """
     y, s = _check_inputs(y_true, y_score)
-    top = np.argsort(-s, kind="stable")[: resolve_k(k, len(s))]
+    top = _top(s, k)
     return float(y[top].mean())
 
 
@@ -177,7 +180,7 @@ def recall_at_k(y_true, y_score, *, k):
     total = y.sum()
     if total == 0:
         return float("nan")
-    top = np.argsort(-s, kind="stable")[: resolve_k(k, len(s))]
+    top = _top(s, k)
     return float(y[top].sum() / total)
 
 
@@ -202,7 +205,7 @@ def lift_at_k(y_true, y_score, *, k):
     prevalence = y.mean()
     if prevalence == 0:
         return float("nan")
-    top = np.argsort(-s, kind="stable")[: resolve_k(k, len(s))]
+    top = _top(s, k)
     return float(y[top].mean() / prevalence)
 
 

@@ -538,11 +538,7 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
     stages = _Stages(["load data", "features", "backtest", "audit", "final model", "tracking"],
                      progress, desc="train")
     try:
-        with stages("load data"):
-            if tables is None:
-                tables, _ = load_tables(cfg.data, synthetic=cfg.synthetic, codes=cfg.codes)
-            fingerprint = tables.fingerprint()
-            dates = _train_dates(cfg, tables)
+        tables, fingerprint, dates = _load_for_training(cfg, tables, stages)
         X, y, bt, audit_table, model, k = _fit_all(cfg, tables, dates, stages, final_model=True)
         result = TrainResult(model=model, backtest=bt, audit=audit_table, train_dates=dates,
                              fingerprint=fingerprint)
@@ -567,6 +563,14 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
         stages.close()
 
 
+def _load_for_training(cfg, tables, stages):
+    """Tables (read or generated when not given), their fingerprint and the training dates."""
+    with stages("load data"):
+        if tables is None:
+            tables, _ = load_tables(cfg.data, synthetic=cfg.synthetic, codes=cfg.codes)
+        return tables, tables.fingerprint(), _train_dates(cfg, tables)
+
+
 def evaluate_run(config: EvaluateConfig | dict | str | os.PathLike | None = None, *,
                  tables=None, progress: bool = False) -> EvaluateResult:
     """Temporal backtest against the baselines and the fairness audit, without a model.
@@ -583,11 +587,7 @@ def evaluate_run(config: EvaluateConfig | dict | str | os.PathLike | None = None
     stages = _Stages(["load data", "features", "backtest", "audit", "tracking", "write"],
                      progress, desc="evaluate")
     try:
-        with stages("load data"):
-            if tables is None:
-                tables, _ = load_tables(cfg.data, synthetic=cfg.synthetic, codes=cfg.codes)
-            fingerprint = tables.fingerprint()
-            dates = _train_dates(cfg, tables)
+        tables, fingerprint, dates = _load_for_training(cfg, tables, stages)
         X, y, bt, audit_table, _, k = _fit_all(cfg, tables, dates, stages, final_model=False)
         result = EvaluateResult(model=None, backtest=bt, audit=audit_table, train_dates=dates,
                                 fingerprint=fingerprint)

@@ -307,6 +307,15 @@ def _month_ranges(span: _YearSpan, idx, cal: SchoolYearCalendar, mi: int):
     return lo, hi
 
 
+def _enrolled_in_month(span: _YearSpan, ids_all, band_all, cal: SchoolYearCalendar, mi: int):
+    """Pupils enrolled during school month ``mi``: ids, first/last day, band, share of month."""
+    lo, hi = _month_ranges(span, ids_all, cal, mi)
+    ok = lo <= hi
+    ids, lo, hi, band = ids_all[ok], lo[ok], hi[ok], band_all[ok]
+    month_len = cal.month_last[mi] - cal.month_first[mi] + 1
+    return ids, lo, hi, band, (hi - lo + 1) / month_len
+
+
 def _random_days(rng, lo, hi, span: _YearSpan, idx):
     """Uniform school day in [lo, hi], moved out of a transfer gap."""
     d = lo + np.floor(rng.random(len(lo)) * (hi - lo + 1)).astype(np.int64)
@@ -377,11 +386,7 @@ def _grades(rng, P, pop, eff, span, X, cal, year_scores, out):
     ids_all = np.flatnonzero(span.first >= 0)
     band_all = band_of(pop.grade[ids_all].astype(np.int64))
     for mi in range(9):
-        lo, hi = _month_ranges(span, ids_all, cal, mi)
-        ok = lo <= hi
-        ids, lo, hi, band = ids_all[ok], lo[ok], hi[ok], band_all[ok]
-        month_len = cal.month_last[mi] - cal.month_first[mi] + 1
-        frac = (hi - lo + 1) / month_len
+        ids, lo, hi, band, frac = _enrolled_in_month(span, ids_all, band_all, cal, mi)
         counts = rng.poisson(_RATES[band] * frac[:, None])
         rows = np.repeat(np.arange(counts.size), counts.ravel())
         p, s = rows // _N_SUBJ, rows % _N_SUBJ
@@ -445,11 +450,7 @@ def _engagement(rng, P, pop, span, X, cal, out):
     band_all = band_of(pop.grade[ids_all].astype(np.int64))
     day_num = cal.days.astype(np.int64)
     for mi in range(9):
-        lo, hi = _month_ranges(span, ids_all, cal, mi)
-        ok = lo <= hi
-        ids, lo, hi, band = ids_all[ok], lo[ok], hi[ok], band_all[ok]
-        month_len = cal.month_last[mi] - cal.month_first[mi] + 1
-        frac = (hi - lo + 1) / month_len
+        ids, lo, hi, band, frac = _enrolled_in_month(span, ids_all, band_all, cal, mi)
         xf = X[mi, ids, F]
         rates = np.column_stack([
             P.login_rate * _LOGIN_AGE[band] * np.exp(-0.9 * xf),

@@ -240,11 +240,18 @@ def test_reasons_latvian_registry_text_sensitive_never_offered():
     assert (r["contribution"] > 0).all()
     # P2 has only two raising non-sensitive features
     assert r[r["pupil_id"] == "P2"]["rank"].tolist() == [1, 2]
-    # missing value
+    # P3's largest non-sensitive raising feature has no value: skipped by default ...
     p3 = r[r["pupil_id"] == "P3"]
-    assert p3[p3["feature"] == "unexcused_lessons_28d"]["text"].iloc[0].startswith(
-        "Neattaisnoti kavējumi pēdējās 4 nedēļās: nav datu"
-    )
+    assert p3["feature"].tolist() == ["my_custom_score", "grade_mean_ytd"]  # not unexcused (0.05)
+    # ... and offered, with the "no data" text, on request
+    rm_ = ex.reasons(k=3, lang="lv", include_missing=True)
+    p3m = rm_[rm_["pupil_id"] == "P3"]
+    assert p3m["feature"].tolist() == ["my_custom_score", "grade_mean_ytd", "unexcused_lessons_28d"]
+    assert p3m["text"].iloc[2] == "Neattaisnoti kavējumi pēdējās 4 nedēļās: nav datu — paaugstina risku"
+    assert np.isnan(p3m["value"].iloc[2])
+    # rows of P1/P2 (no missing values) are unchanged
+    pd.testing.assert_frame_equal(r[r["pupil_id"] != "P3"].reset_index(drop=True),
+                                  rm_[rm_["pupil_id"] != "P3"].reset_index(drop=True))
 
 
 def test_reasons_english_and_not_only_raising():
@@ -258,12 +265,125 @@ def test_reasons_english_and_not_only_raising():
     assert reason_texts()["domains"]["engagement"]["lv"] == "Ģimenes iesaiste"
 
 
+def _context_explanation():
+    """Three pupils; for each the largest contribution is a context feature or a NaN value."""
+    idx = pd.Index(["A", "B", "C"], name="pupil_id")
+    cols = ["grade_level", "unexcused_lessons_28d", "grade_mean_ytd", "parent_logins_90d", "mine"]
+    values = pd.DataFrame(
+        [[1.5, 0.9, 0.4, 0.2, 0.1],     # context largest, then attendance
+         [0.2, 1.1, -0.3, 0.5, -0.1],   # attendance largest but its value is NaN
+         [2.0, -0.5, -0.2, -0.1, 0.05]],  # only context and the user's own feature raise
+        index=idx, columns=cols,
+    )
+    data = pd.DataFrame(
+        {"grade_level": [9, 7, 8], "unexcused_lessons_28d": [14.0, np.nan, 0.0],
+         "grade_mean_ytd": [4.1, 6.0, 7.5], "parent_logins_90d": [1.0, 0.0, np.nan],
+         "mine": [0.5, 0.2, 3.0]},
+        index=idx,
+    )
+    domains = {"grade_level": "context", "unexcused_lessons_28d": "attendance",
+               "grade_mean_ytd": "grades", "parent_logins_90d": "engagement"}
+    return Explanation(values, -2.0, data, domains)  # "mine" has no domain: "other"
+
+
+def test_reasons_skip_context_by_default_and_offer_it_on_request():
+    ex = _context_explanation()
+    r = ex.reasons(k=3, lang="en")
+    assert "context" not in set(r["domain"])
+    got = r.groupby("pupil_id")["feature"].agg(list).to_dict()
+    assert got == {"A": ["unexcused_lessons_28d", "grade_mean_ytd", "parent_logins_90d"],
+                   "B": ["parent_logins_90d"],  # NaN attendance skipped, the rest lower risk
+                   "C": ["mine"]}  # features outside the registry stay eligible by default
+    assert r.loc[r["pupil_id"] == "C", "domain"].tolist() == ["other"]
+    assert r["rank"].tolist() == [1, 2, 3, 1, 1]  # k > eligible features: fewer rows
+    # context allowed explicitly
+    rc = ex.reasons(k=3, lang="en", domains=["context", "attendance", "grades", "engagement"])
+    a = rc[rc["pupil_id"] == "A"]
+    assert a["feature"].tolist() == ["grade_level", "unexcused_lessons_28d", "grade_mean_ytd"]
+    assert a["contribution"].tolist() == [1.5, 0.9, 0.4]
+    assert a["domain"].iloc[0] == "context" and a["value"].iloc[0] == 9.0
+    assert a["text"].iloc[0].endswith(" — raises risk")
+    assert rc[rc["pupil_id"] == "C"]["feature"].tolist() == ["grade_level"]  # "other" not named
+    # only one domain
+    rg = ex.reasons(k=5, lang="lv", domains=("grades",))
+    assert rg["feature"].tolist() == ["grade_mean_ytd"] and rg["pupil_id"].tolist() == ["A"]
+    # both switches: every raising non-sensitive feature, NaN ones included
+    ra = ex.reasons(k=5, lang="en", include_missing=True,
+                    domains=["attendance", "grades", "engagement", "transitions", "context", "other"])
+    assert ra.groupby("pupil_id")["feature"].agg(list).to_dict()["B"] == [
+        "unexcused_lessons_28d", "parent_logins_90d", "grade_level"]
+    assert ra.groupby("pupil_id").size().to_dict() == {"A": 5, "B": 3, "C": 2}
+    # the unit after {value} ("lessons") is dropped when there is no value
+    assert ra.loc[(ra["pupil_id"] == "B") & (ra["rank"] == 1), "text"].iloc[0] == (
+        "Unexcused absences in the last 4 weeks: no data — raises risk")
+    # not only raising: the absolute ranking also skips NaN values and context by default
+    rn = ex.reasons(k=2, lang="en", only_raising=False)
+    assert rn[rn["pupil_id"] == "C"]["feature"].tolist() == ["unexcused_lessons_28d", "grade_mean_ytd"]
+    assert rn[rn["pupil_id"] == "C"]["text"].iloc[0].endswith(": 0 lessons — lowers risk")
+    assert rn[rn["pupil_id"] == "B"]["feature"].tolist() == ["parent_logins_90d", "grade_mean_ytd"]
+
+
+def test_reasons_of_a_trained_model_match_a_per_pupil_reference():
+    """A small LightGBM model whose strongest features are a context one and a NaN-rich one."""
+    rng = np.random.default_rng(5)
+    n = 800
+    grade_level = rng.integers(1, 13, n).astype(float)
+    unexcused = rng.poisson(3.0, n).astype(float)
+    unexcused[rng.random(n) < 0.3] = np.nan  # missing for 30 %: missingness raises risk
+    gmean = np.round(rng.uniform(3, 9, n), 1)
+    logit = (0.5 * (grade_level - 6) + 0.4 * np.nan_to_num(unexcused, nan=8.0) - 0.3 * (gmean - 6) - 2)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    cols = ["grade_level", "unexcused_lessons_28d", "grade_mean_ytd"]
+    X = np.column_stack([grade_level, unexcused, gmean])
+    booster = _train(X, y, rounds=40, num_leaves=7)
+    values, base = tree_shap(booster, X)
+    idx = pd.Index([f"P{i:03d}" for i in range(n)], name="pupil_id")
+    ex = Explanation(pd.DataFrame(values, index=idx, columns=cols), base,
+                     pd.DataFrame(X, index=idx, columns=cols),
+                     {"grade_level": "context", "unexcused_lessons_28d": "attendance",
+                      "grade_mean_ytd": "grades"})
+    v = values
+    # the situation the defaults are for: context or NaN features lead many pupils' reasons
+    lead = np.argmax(v, axis=1)
+    assert (lead == 0).sum() > 50
+    assert ((lead == 1) & np.isnan(unexcused)).sum() > 20
+    for include_missing, domains in [(False, None), (True, None),
+                                     (False, ["context", "grades"]),
+                                     (True, ["attendance", "grades", "context"])]:
+        r = ex.reasons(k=2, lang="en", include_missing=include_missing, domains=domains)
+        allowed = {"attendance", "grades"} if domains is None else set(domains)
+        expected = []
+        for i in range(n):  # per-pupil reference, the slow obvious way
+            cand = [(v[i, j], j) for j in range(3)
+                    if v[i, j] > 0 and ex._domains()[j] in allowed
+                    and (include_missing or not np.isnan(X[i, j]))]
+            cand.sort(key=lambda t: -t[0])
+            expected += [(idx[i], rank + 1, cols[j]) for rank, (_, j) in enumerate(cand[:2])]
+        assert list(zip(r["pupil_id"], r["rank"], r["feature"])) == expected
+        if not include_missing:
+            assert not r["value"].isna().any()
+            assert not r["text"].str.contains("no data").any()
+        if domains is None:
+            assert "grade_level" not in set(r["feature"])
+
+
 def test_reasons_validate_parameters():
     ex = _explanation()
     with pytest.raises(ValueError, match="'k'"):
         ex.reasons(k=0)
     with pytest.raises(ValueError, match="'lang'"):
         ex.reasons(lang="de")
+    with pytest.raises(ValueError, match=r"'domains'.*'attendance', 'grades', 'engagement', "
+                                         r"'transitions', 'context', 'other'.*'school'"):
+        ex.reasons(domains=["grades", "school"])
+    with pytest.raises(ValueError, match="'domains'"):
+        ex.reasons(domains=[])
+    with pytest.raises(TypeError, match="'domains'"):
+        ex.reasons(domains="grades")  # a bare string is not a list of domains
+    with pytest.raises(TypeError, match="'domains'"):
+        ex.reasons(domains=[1])
+    with pytest.raises(TypeError, match="'include_missing'"):
+        ex.reasons(include_missing="yes")
     with pytest.raises(ValueError, match="same index"):
         Explanation(ex.values, 0.0, ex.data.iloc[:2], {})
 

@@ -12,9 +12,12 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Explanation", "DOMAIN_ORDER", "reason_texts"]
+__all__ = ["Explanation", "DOMAIN_ORDER", "RECORD_DOMAINS", "reason_texts"]
 
 DOMAIN_ORDER = ("attendance", "grades", "engagement", "transitions", "context")
+#: Domains of what the pupil's own records show (a teacher can act on them); the
+#: fifth registry domain, ``context``, describes where the pupil is.
+RECORD_DOMAINS = ("attendance", "grades", "engagement", "transitions")
 _LANGS = ("lv", "en")
 
 
@@ -229,17 +232,42 @@ class Explanation:
         )
 
     # ------------------------------------------------------------------ reasons
-    def reasons(self, k: int = 3, lang: str = "lv", only_raising: bool = True) -> pd.DataFrame:
-        """The top ``k`` reasons per pupil, in plain words.
+    def reasons(
+        self,
+        k: int = 3,
+        lang: str = "lv",
+        only_raising: bool = True,
+        *,
+        include_missing: bool = False,
+        domains=None,
+    ) -> pd.DataFrame:
+        """The top ``k`` reasons per pupil, in plain words a teacher can act on.
 
         Parameters
         ----------
         k : int, default 3
-            Reasons per pupil (fewer when fewer features qualify).
+            Reasons per pupil (fewer when fewer features qualify; a pupil with no
+            qualifying feature gets no row).
         lang : {"lv", "en"}, default "lv"
         only_raising : bool, default True
             Offer only features that raise the pupil's risk (positive contribution).
             With False the features with the largest absolute contribution are used.
+        include_missing : bool, default False
+            Also offer features whose value is missing (NaN) for that pupil, for
+            example the learning-level share above grade 3 or a 28-day window with
+            no records; their sentence then reads "…: nav datu" / "…: no data".
+            By default they are skipped: a teacher cannot act on "no data".
+        domains : iterable of str or None, default None
+            Domains whose features may be offered. None means the record domains
+            attendance, grades, engagement and transitions (:data:`RECORD_DOMAINS`)
+            plus features outside the registry (domain ``"other"`` or a domain the
+            user named in ``feature_domains``): every domain except ``"context"``
+            (grade level, the school's past early-leaving rate, school-level
+            attendance), which describes where the pupil is, not what the pupil's
+            records show. Otherwise the names of the domains to offer, from
+            attendance, grades, engagement, transitions, context, other and this
+            explanation's own domains; e.g. ``["attendance", "grades",
+            "engagement", "transitions", "context"]`` allows context features too.
 
         Returns
         -------
@@ -251,23 +279,63 @@ class Explanation:
             "Neattaisnoti kavējumi pēdējās 4 nedēļās: 14 stundas — paaugstina
             risku"). Sensitive attributes (sex, home language, migrant background,
             special needs, and any registry feature marked sensitive) are never
-            offered.
+            offered, whatever ``domains`` says.
+
+        Raises
+        ------
+        ValueError
+            If ``k`` is not a positive int, ``lang`` is unknown, or ``domains`` is
+            empty or names an unknown domain.
+        TypeError
+            If ``domains`` is not None or an iterable of str.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> idx = pd.Index(["P1"], name="pupil_id")
+        >>> v = pd.DataFrame({"unexcused_lessons_28d": [0.9], "grade_level": [0.7],
+        ...                   "grade_mean_ytd": [0.2]}, index=idx)
+        >>> d = pd.DataFrame({"unexcused_lessons_28d": [np.nan], "grade_level": [9],
+        ...                   "grade_mean_ytd": [3.4]}, index=idx)
+        >>> ex = Explanation(v, -3.0, d, {"unexcused_lessons_28d": "attendance",
+        ...                               "grade_level": "context", "grade_mean_ytd": "grades"})
+        >>> ex.reasons(lang="en")["feature"].tolist()
+        ['grade_mean_ytd']
+        >>> ex.reasons(lang="en", include_missing=True,
+        ...            domains=["attendance", "grades", "context"])["feature"].tolist()
+        ['unexcused_lessons_28d', 'grade_level', 'grade_mean_ytd']
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"The 'k' parameter of reasons must be a positive int. Got {k!r} instead.")
         if lang not in _LANGS:
             raise ValueError(f"The 'lang' parameter of reasons must be one of {_LANGS}. Got {lang!r} instead.")
+        if not isinstance(include_missing, (bool, np.bool_)):
+            raise TypeError(
+                "The 'include_missing' parameter of reasons must be a bool. "
+                f"Got {include_missing!r} instead."
+            )
+        feature_domains = self._domains()
+        allowed = self._reason_domains(domains, feature_domains)
         texts = reason_texts()
         reg = _registry()
         columns = list(self.values.columns)
         n, p = self.values.shape
         eligible = np.array(
-            [not _is_sensitive(c, reg, texts["sensitive_features"]) for c in columns], dtype=bool
+            [
+                d in allowed and not _is_sensitive(c, reg, texts["sensitive_features"])
+                for c, d in zip(columns, feature_domains)
+            ],
+            dtype=bool,
         )
         v = self.values.to_numpy(dtype=np.float64)
         score = np.where(eligible[None, :], v if only_raising else np.abs(v), -np.inf)
         if only_raising:
             score = np.where(v > 0, score, -np.inf)
+        if not include_missing and eligible.any():
+            cols = np.flatnonzero(eligible)
+            missing_value = self.data.iloc[:, cols].isna().to_numpy(dtype=bool)
+            score[:, cols] = np.where(missing_value, -np.inf, score[:, cols])
         kk = min(int(k), int(eligible.sum()))
         empty = pd.DataFrame(
             {
@@ -323,20 +391,50 @@ class Explanation:
                 label = name.replace("_", " ")
                 template = fallback.replace("{feature}", label)
             value_out[sel] = _user_unit(vals, spec)
-            text_out[sel] = [template.format(value=f) for f in formatted]
+            # a missing value reads "<label>: nav datu", without the unit after {value}
+            no_data = template.split("{value}")[0] + missing if "{value}" in template else None
+            na = pd.isna(vals) if no_data is not None else np.zeros(len(vals), dtype=bool)
+            text_out[sel] = [no_data if m else template.format(value=f)
+                             for f, m in zip(formatted, na.tolist())]
         text_out = text_out + suffix.astype(object)
-        domains = np.asarray(self._domains(), dtype=object)
+        domains_out = np.asarray(feature_domains, dtype=object)
         return pd.DataFrame(
             {
                 "pupil_id": self.values.index.to_numpy()[rows],
                 "rank": ranks.astype(np.int64),
                 "feature": np.asarray(columns, dtype=object)[feats],
-                "domain": domains[feats],
+                "domain": domains_out[feats],
                 "value": value_out,
                 "contribution": contrib,
                 "text": text_out.astype(object),
             }
         )
+
+    def _reason_domains(self, domains, feature_domains: list[str]) -> set[str]:
+        """The set of domains whose features ``reasons`` may offer (validated)."""
+        if domains is None:
+            return {d for d in feature_domains if d != "context"}
+        known = list(DOMAIN_ORDER) + ["other"]
+        known += sorted({d for d in feature_domains if d not in known})
+        if isinstance(domains, str) or not hasattr(domains, "__iter__"):
+            raise TypeError(
+                "The 'domains' parameter of reasons must be None or an iterable of domain "
+                f"names from {known}, e.g. ['attendance', 'grades']. Got {domains!r} instead."
+            )
+        domains = list(domains)
+        bad = [d for d in domains if not isinstance(d, str)]
+        if bad:
+            raise TypeError(
+                "The 'domains' parameter of reasons must hold domain names (str) from "
+                f"{known}. Got {bad[:5]!r} instead."
+            )
+        unknown = [d for d in domains if d not in known]
+        if unknown or not domains:
+            raise ValueError(
+                f"The 'domains' parameter of reasons must name one or more domains from {known}. "
+                f"Got {domains!r} instead."
+            )
+        return set(domains)
 
     # ------------------------------------------------------------------ shap / plots
     def to_shap(self):

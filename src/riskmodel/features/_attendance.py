@@ -22,7 +22,8 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     """Attendance features of every as_of in ``ctxs`` from one pass over the table.
 
     Only records dated in ``[lo, hi)`` are read; ``lo`` must be at or before the
-    earliest window start.  Each dict also holds ``_att90_all``/``_tot90_all``
+    earliest window start (the pass starts at the first record when that is
+    later).  Each dict also holds ``_att90_all``/``_tot90_all``
     (per pupil row, all pupils) for the school-level context feature.
     """
     if not table_present(tables, "attendance"):
@@ -32,6 +33,11 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     n = len(tables.pupils)
     pupil = raw_codes(df, tables, "attendance")
     ticks, per_day = raw_dates(df["date"])
+    if len(ticks):
+        # no record lies before the first one: windows reaching further back (365
+        # days) see the same records from there, with fewer bins and a narrower
+        # day bitmap (NaT, the smallest tick, leaves lo as it is)
+        lo = min(max(lo, int(ticks.min()) // per_day), hi - 1)
     status = small_codes(df["status"], vocab.ATTENDANCE_STATUSES)
     if "lessons" in df.columns:
         lessons = df["lessons"].to_numpy()
@@ -41,8 +47,8 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
             lessons = np.clip(lessons, 0, np.iinfo(np.int16).max)
     else:
         lessons = np.ones(len(df), dtype=np.int16)
-    bins = Bins(lo, hi, [x for c in ctxs for x in (c.ys_day, c.as_day - 90, c.as_day - 28,
-                                                    c.as_day)])
+    bins = Bins(lo, hi, [x for c in ctxs for x in (c.ys_day, c.as_day - 365, c.as_day - 90,
+                                                    c.as_day - 28, c.as_day)])
     acc, bitmap = K.attendance_pass(
         frozen(pupil, np.int32), frozen(ticks, np.int64), np.int64(per_day),
         frozen(status, np.int8), frozen(lessons, np.int16), frozen(bins.bin_of, np.int32),
@@ -52,19 +58,38 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     a_rel = np.array([ctxs[k].as_day - lo for k in order], dtype=np.int64)
     ys_rel = np.array([ctxs[k].ys_day - lo for k in order], dtype=np.int64)
     days = K.attendance_days(bitmap, frozen(a_rel, np.int64), frozen(ys_rel, np.int64))
+    rec365 = [_recorded(acc, bitmap, c, bins) for c in ctxs]
     del bitmap
     out: list[dict] = [{} for _ in ctxs]
     for j, k in enumerate(order):
-        out[k] = _features(acc, days[:, j, :], ctxs[k], bins, config)
+        out[k] = _features(acc, days[:, j, :], rec365[k], ctxs[k], bins, config)
     return out
 
 
-def _features(acc, D, ctx, bins, config) -> dict[str, np.ndarray]:
+def _recorded(acc, bitmap, ctx, bins) -> np.ndarray:
+    """True for the pupils of ``ctx`` with an attendance record in
+    ``[as_of - 365, as_of)``: the convention of the 28/90-day day counts, where a
+    record with 0 lessons is a record.  A pupil with lessons in the window has
+    one; only the others are looked up in the pupil x day bitmap."""
+    rows, a = ctx.rows, ctx.as_day
+    tot = acc[bins.idx(a), rows, K.A_TOT] - acc[bins.idx(a - 365), rows, K.A_TOT]
+    rec = tot > 0
+    unsure = np.flatnonzero(~rec)
+    if len(unsure):
+        span = bitmap.shape[1]
+        t0 = min(max(a - 365 - bins.lo, 0), span)
+        t1 = min(max(a - bins.lo, 0), span)
+        rec[unsure] = bitmap[rows[unsure], t0:t1].any(axis=1)
+    return rec
+
+
+def _features(acc, D, rec365, ctx, bins, config) -> dict[str, np.ndarray]:
     rows = ctx.rows
     a, ys = ctx.as_day, ctx.ys_day
     D = D[rows]
-    # windows: school year, 90 days, 28 days, the school year before the last 28 days
-    bounds = [(ys, a), (a - 90, a), (a - 28, a), (ys, max(ys, a - 28))]
+    # windows: school year, 90 days, 28 days, the school year before the last 28
+    # days, 365 days
+    bounds = [(ys, a), (a - 90, a), (a - 28, a), (ys, max(ys, a - 28)), (a - 365, a)]
     starts = np.array([bins.idx(x) for x, _ in bounds], dtype=np.int64)
     ends = np.array([bins.idx(y) for _, y in bounds], dtype=np.int64)
     every = np.arange(acc.shape[1], dtype=np.int64)
@@ -72,7 +97,7 @@ def _features(acc, D, ctx, bins, config) -> dict[str, np.ndarray]:
                          frozen(ends[1:2], np.int64))
     Wn = K.window_sums(acc, frozen(rows, np.int64), frozen(starts, np.int64),
                        frozen(ends, np.int64)).astype(np.float64)
-    col = {(ys, a): 0, (a - 90, a): 1, (a - 28, a): 2, (ys, a - 28): 3}
+    col = {(ys, a): 0, (a - 90, a): 1, (a - 28, a): 2, (ys, a - 28): 3, (a - 365, a): 4}
 
     def w(q, x, y):  # lessons of quantity q in [x, y)
         return Wn[col[(x, y)], q]
@@ -80,6 +105,11 @@ def _features(acc, D, ctx, bins, config) -> dict[str, np.ndarray]:
     def counted(q, x, rec):  # a count; NaN when no record in the window
         v = w(q, x, a)
         v[D[:, rec] == 0] = np.nan
+        return v
+
+    def counted365(q):  # a count over 365 days; NaN when no record in the window
+        v = w(q, a - 365, a)
+        v[~rec365] = np.nan
         return v
 
     def day_count(i, rec):
@@ -94,10 +124,13 @@ def _features(acc, D, ctx, bins, config) -> dict[str, np.ndarray]:
     out["attendance_rate_28d"] = ratio(w(K.A_ATT, a - 28, a), w(K.A_TOT, a - 28, a))
     rest = ratio(w(K.A_ATT, ys, a - 28), w(K.A_TOT, ys, a - 28))
     out["attendance_trend_28d"] = out["attendance_rate_28d"] - rest
+    out["attendance_rate_365d"] = ratio(w(K.A_ATT, a - 365, a), w(K.A_TOT, a - 365, a))
     out["excused_lessons_28d"] = counted(K.A_EXC, a - 28, K.D_REC28)
     out["excused_lessons_90d"] = counted(K.A_EXC, a - 90, K.D_REC90)
+    out["excused_lessons_365d"] = counted365(K.A_EXC)
     out["unexcused_lessons_28d"] = counted(K.A_UNX, a - 28, K.D_REC28)
     out["unexcused_lessons_90d"] = counted(K.A_UNX, a - 90, K.D_REC90)
+    out["unexcused_lessons_365d"] = counted365(K.A_UNX)
     out["excused_days_28d"] = day_count(K.D_EXC28, K.D_REC28)
     out["excused_days_90d"] = day_count(K.D_EXC90, K.D_REC90)
     out["unexcused_days_28d"] = day_count(K.D_UNX28, K.D_REC28)

@@ -74,7 +74,7 @@ class _Prepared:
         hi = max(a)
         passes = []
         if domains & {"attendance", "context"}:
-            passes.append((_attendance, min(lo_ys, min(a) - 90)))
+            passes.append((_attendance, min(lo_ys, min(a) - 365)))
         if "grades" in domains:
             passes.append((_grades, min(lo_ys, min(a) - 365)))
         if "engagement" in domains:

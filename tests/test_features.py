@@ -286,6 +286,20 @@ def test_transition_values(X):
     assert a["new_arrival_365d"] == 1.0  # first enrolment 2024-09, grade 7
     assert c["new_arrival_365d"] == 0.0
     assert (X["finished_grade9_lieciba"] == 0).all()
+    # c repeated grade 8 in 2023/24, not in 2024/25; nobody else ever repeated
+    assert (X["repeating_grade"] == 0).all()
+    # c changed school (s2 -> s1) on 2024-09-16: 77 days before 2024-12-02; others never
+    assert c["days_since_school_change"] == 77
+    assert X.loc[["a", "b", "d"], "days_since_school_change"].isna().all()
+
+
+def test_repeating_grade_is_the_current_year_only(hand):
+    X = build_features(hand, "2023-10-10")  # c is in grade 8 for the second year
+    assert X.loc["c", "repeating_grade"] == 1
+    assert X.loc["c", "grade_repetitions"] == 1
+    assert X.loc["d", "repeating_grade"] == 0
+    # no school change yet on that date (c's change to s1 starts 2024-09-16)
+    assert X["days_since_school_change"].isna().all()
 
 
 def test_new_arrival_unknown_without_history():

@@ -59,11 +59,21 @@ def compute(prep, ctx, config) -> dict[str, np.ndarray]:
     rep = np.zeros(len(py), dtype=bool)
     rep[1:] = (py[1:] == py[:-1]) & (yy[1:] == yy[:-1] + 1) & (gy[1:] <= gy[:-1])
     out["grade_repetitions"] = np.bincount(py[rep], minlength=n)[rows].astype(np.float64)
+    # repeating now: the repetition is the school year of the current enrolment
+    year_now = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    year_now[rows] = enr.school_year[cur]
+    rep_now = rep & (yy == year_now[py])
+    out["repeating_grade"] = (np.bincount(py[rep_now], minlength=n)[rows] > 0).astype(np.float64)
 
     # school changes in the last two years
     recent = (enr.start >= a - _YEARS2) & same_prev
     change = recent & np.r_[False, enr.school[1:] != enr.school[:-1]]
     out["school_changes_2y"] = np.bincount(p[change], minlength=n)[rows].astype(np.float64)
+    latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, p[change], enr.start[change])
+    since = (a - latest[rows]).astype(np.float64)
+    since[latest[rows] == np.iinfo(np.int64).min] = np.nan
+    out["days_since_school_change"] = since
 
     # gaps: teaching days without enrolment before each enrolment starting in the last two years
     big = np.int64(_SENTINEL)

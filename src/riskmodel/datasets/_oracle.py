@@ -32,9 +32,12 @@ calendar months:
   known probability or leaves the system by completion.
 - Grade 12 pupils leave the system by completion after May.
 
-``driver_domain`` is the latent process with the largest contribution
-``beta_d * (E[x_d] - mean over enrolled pupils)`` to the log-hazard of the month
-that starts at ``as_of``.
+``driver_domain`` is the latent process with the largest centred contribution
+``beta_d[grade] * E[x_d]`` (minus its mean over enrolled pupils) to the
+log-hazard of the month that starts at ``as_of``. The slopes ``beta_d[grade]``
+depend on the school stage (``Params.beta_by_grade``); a future month uses the
+slopes of the grade the pupil is expected to be in then (promotion assumed, as
+for ``hazard_base``).
 """
 
 from __future__ import annotations
@@ -121,7 +124,8 @@ def oracle(
     p_continue : P(continuing to grade 10 | certificate) for grade-9 pupils.
     p_repeat : P(repeating the grade next year | still enrolled then).
     """
-    beta = np.asarray(P.beta)
+    beta_g = P.beta_by_grade()
+    beta_t = P.beta[3]
     rho, delta = P.rho, P.shock_decay
     var_stat = P.sigma**2 / (1.0 - rho**2)
     hazard_base = np.asarray(P.hazard_base)
@@ -152,18 +156,19 @@ def oracle(
         log_h = hazard_base[np.minimum(g + yoff, 12)] + month_effect[m] + school_hazard
         mean_u = (mu_next if yoff else mu) + (rho**hsteps) * u
         var_u = var_stat * (1.0 - rho ** (2 * hsteps))
-        log_h = log_h + (mean_u * beta[:3]).sum(axis=1) + 0.5 * var_u * (beta[:3] ** 2).sum()
-        log_h = log_h + beta[3] * (delta**hsteps * tshock + static_T)
+        b = beta_g[np.minimum(g + yoff, 12), :3]
+        log_h = log_h + (mean_u * b).sum(axis=1) + 0.5 * var_u * (b**2).sum(axis=1)
+        log_h = log_h + beta_t * (delta**hsteps * tshock + static_T)
         for cl, q, s, perm in shock_months:
-            log_h = log_h + np.log1p(q * np.expm1(beta[3] * (s * delta ** (cm - cl) + perm)))
+            log_h = log_h + np.log1p(q * np.expm1(beta_t * (s * delta ** (cm - cl) + perm)))
         h = np.minimum(np.exp(log_h), P.hazard_cap)
         p_event += alive * h
         alive = alive * np.clip(1.0 - h - q_emigrate, 0.0, 1.0)
         shock_months.append((cm, q_transfer, P.shock_transfer, 0.0))
     # driver domain: largest centred contribution to next month's log-hazard
     contrib = np.empty((n, 4))
-    contrib[:, :3] = (mu + rho * u) * beta[:3]
-    contrib[:, 3] = beta[3] * (delta * tshock + static_T)
+    contrib[:, :3] = (mu + rho * u) * beta_g[g, :3]
+    contrib[:, 3] = beta_t * (delta * tshock + static_T)
     if n:
         contrib -= contrib.mean(axis=0)
     driver = np.argmax(contrib, axis=1).astype(np.int8)

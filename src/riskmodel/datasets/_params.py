@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 __all__ = ["Params", "DOMAIN_NAMES", "SUBJECTS", "SUBJECT_RATES", "SUBJECT_OFFSET", "band_of"]
 
 #: latent processes, in the order of the arrays: attendance disengagement,
@@ -75,7 +77,10 @@ class Params:
 
     Monthly hazard of early leaving in a school month:
     ``h = min(cap, exp(hazard_base[grade] + month_effect[m] + school effect
-    + sum(beta_d * x_d)))``.
+    + sum(beta_d[grade] * x_d)))``, where ``beta_d[grade]`` is ``beta`` times the
+    grade band's ``slope_by_band`` (see :meth:`beta_by_grade`): the weight of
+    each process changes with the school stage, so risk is not additive in the
+    records across stages.
     """
 
     rho: float = 0.85
@@ -109,8 +114,15 @@ class Params:
     school_grading_sd: float = 0.30
     # hazard
     beta: tuple[float, float, float, float] = (1.0, 0.9, 0.85, 1.0)
+    # stage-specific slopes: multipliers of beta's A, G and F entries by grade band
+    # (1-3, 4-6, 7-9, 10-12). Young pupils leave school when their family
+    # disengages; in the upper grades (not compulsory) a pupil's own attendance
+    # disengagement weighs most and the family's least.
+    slope_by_band: tuple[tuple[float, float, float], ...] = (
+        (0.6, 1.0, 1.4), (0.8, 1.0, 1.2), (1.0, 1.0, 0.95), (1.35, 0.9, 0.6),
+    )
     hazard_base: tuple[float, ...] = (
-        0.0, -9.8, -9.8, -9.7, -9.5, -9.4, -9.2, -7.95, -7.75, -7.65, -7.45, -7.55, -7.75,
+        0.0, -10.0, -10.0, -9.9, -9.75, -9.65, -9.45, -7.87, -7.67, -7.57, -8.15, -8.25, -8.45,
     )
     month_effect: tuple[float, ...] = (-0.3, 0.0, 0.1, 0.15, 0.3, 0.1, 0.0, -0.1, -0.35)
     hazard_cap: float = 0.9
@@ -156,6 +168,14 @@ class Params:
     # population
     cohort_decline: float = 0.975
     immigration_share: float = 0.004
+
+    def beta_by_grade(self) -> np.ndarray:
+        """Slopes of the log-hazard on (A, G, F, T) for grades 0-12, shape (13, 4)."""
+        table = np.tile(np.asarray(self.beta, dtype=np.float64), (13, 1))
+        mult = np.asarray(self.slope_by_band, dtype=np.float64)
+        grades = np.arange(1, 13)
+        table[1:, :3] *= mult[band_of(grades)]
+        return table
 
     def to_dict(self) -> dict:
         """Plain dict of all coefficients (for ``SchoolSystem.config``)."""

@@ -564,7 +564,7 @@ def _simulate(n_pupils: int, n_years: int, seed: int, start_year: int, P: Params
     grd = {"pupil": [], "date": [], "subject": [], "grade": [], "kind": []}
     eng = {"pupil": [], "date": [], "event": []}
     truth = {"pupil": [], "as_of": [], "p": [], "driver": []}
-    beta = np.asarray(P.beta)
+    beta = P.beta_by_grade()
     hazard_base = np.asarray(P.hazard_base)
     n_grade1 = int((pop.grade == 1).sum())
 
@@ -590,7 +590,7 @@ def _simulate(n_pupils: int, n_years: int, seed: int, start_year: int, P: Params
             # early leaving, emigration, transfers of enrolled pupils
             g = pop.grade[idx].astype(np.int64)
             eta = (hazard_base[g] + P.month_effect[mi] + eff.hazard[pop.school[idx]]
-                   + X[mi, idx] @ beta)
+                   + (X[mi, idx] * beta[g]).sum(axis=1))
             h = np.minimum(np.exp(eta), P.hazard_cap)
             q_m, _, q_e = _transfer_probabilities(P, pop, idx)
             r = rng.random((3, len(idx)))

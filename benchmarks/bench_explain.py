@@ -9,11 +9,15 @@ Prints, in one run:
    b. a 300-tree, 31-leaf LightGBM model on the same features (the issue's shape);
 2. peak resident memory of explaining 200,000 pupils (the pupils' rows repeated;
    target <= 4 GB) and the time of ``Explanation.reasons(k=3)`` on them;
-3. among the 10 % of pupils with the highest predicted risk (model trained one
-   year earlier), how often the top domain of ``by_domain()`` equals the
-   generator's ``truth.driver_domain`` (target >= 75 %), with the confusion matrix.
+3. among the 10 % of pupils with the highest predicted risk (the model trained on
+   every earlier October cohort whose outcome was known by the test date, as in
+   the backtest), how often the top domain of ``by_domain()`` equals the
+   generator's ``truth.driver_domain`` (target >= 75 %), with the confusion
+   matrix; repeated on independently generated systems (seeds), since one system
+   varies by a few points.
 
-Run ``python benchmarks/bench_explain.py`` (20,000 pupils) or ``--small`` (5,000).
+Run ``python benchmarks/bench_explain.py`` (60,000 pupils: the domain agreement needs a
+model trained on a few thousand leavers, see the closing note of issue 5) or ``--small`` (5,000).
 """
 
 from __future__ import annotations
@@ -89,22 +93,14 @@ def main(scale: str = "national") -> None:
     import riskmodel as rm
     from riskmodel.explain import Explanation, tree_shap
 
-    n_pupils = 20_000 if scale == "national" else 5_000
+    n_pupils = 60_000 if scale == "national" else 5_000
     n_threads = 2
     print(f"bench_explain ({scale}): synthetic system of {n_pupils:,} pupils; timings taken "
           "while other work may share the machine")
     t0 = time.perf_counter()
-    world = rm.datasets.make_school_system(n_pupils=n_pupils, n_years=4, seed=0)
-    truth = world.truth
-    as_train = _nearest(truth["as_of"], "2023-10-01")
-    as_test = _nearest(truth["as_of"], "2024-10-01")
-    X_train = rm.build_features(world.tables, as_of=as_train)
-    y_train = rm.make_labels(world.tables, as_of=as_train).reindex(X_train.index)
-    X_test = rm.build_features(world.tables, as_of=as_test)
-    model = rm.RiskModel(random_state=0).fit(X_train, y_train)
-    print(f"system, features and model: {time.perf_counter() - t0:.0f} s; train as_of "
-          f"{as_train.date()} ({len(X_train):,} pupils), explain as_of {as_test.date()} "
-          f"({len(X_test):,} pupils)")
+    world, model, X_train, y_train, X_test, as_test = _system_and_model(rm, n_pupils, seed=0)
+    print(f"system, features and model: {time.perf_counter() - t0:.0f} s; trained on "
+          f"{len(X_train):,} rows, explain as_of {as_test.date()} ({len(X_test):,} pupils)")
 
     # 1a. the default RiskModel
     M = model._booster_matrix(X_test)
@@ -142,7 +138,42 @@ def main(scale: str = "national") -> None:
           f"for {len(reasons):,} sentences")
     print("  e.g.", reasons["text"].iloc[0])
 
-    # 3. domain agreement among the 10 % highest risk (out of time: trained a year earlier)
+    # 3. domain agreement among the 10 % highest risk (out of time), on several systems
+    agree, table = _domain_agreement(model, X_test, world.truth, as_test)
+    print(f"top 10 % risk, seed 0 ({int(table.loc['All', 'All']):,} pupils): top record domain "
+          f"== driver_domain for {agree:.1%} (target >= 75 %)")
+    print(table.to_string())
+    rates = [agree]
+    for seed in (1, 2) if scale == "national" else ():
+        w, m, _, _, X, d = _system_and_model(rm, n_pupils, seed=seed)
+        a, tab = _domain_agreement(m, X, w.truth, d)
+        rates.append(a)
+        print(f"seed {seed} ({int(tab.loc['All', 'All']):,} pupils): {a:.1%}")
+    print(f"domain agreement over {len(rates)} system(s): mean {np.mean(rates):.1%}, "
+          f"lowest {min(rates):.1%} (target >= 75 %)")
+
+
+def _system_and_model(rm, n_pupils, seed):
+    """A synthetic system; RiskModel trained on the October cohorts whose 365-day outcome
+    is known by the test date (2024-10), as the backtest trains; features of the test date."""
+    world = rm.datasets.make_school_system(n_pupils=n_pupils, n_years=4, seed=seed)
+    as_test = _nearest(world.truth["as_of"], "2024-10-01")
+    trains = [_nearest(world.truth["as_of"], d) for d in ("2022-10-01", "2023-10-01")]
+    trains = [d for d in trains if d + pd.Timedelta(days=365) <= as_test]
+    panel = rm.build_feature_panel(world.tables, [*trains, as_test])
+    Xs, ys = [], []
+    for d in trains:
+        X = panel.xs(d, level="as_of")
+        y = rm.make_labels(world.tables, as_of=d).reindex(X.index)
+        Xs.append(X[y.notna()])
+        ys.append(y[y.notna()].astype(int))
+    X_train, y_train = pd.concat(Xs), pd.concat(ys)
+    model = rm.RiskModel(random_state=0).fit(X_train, y_train)
+    return world, model, X_train, y_train, panel.xs(as_test, level="as_of"), as_test
+
+
+def _domain_agreement(model, X_test, truth, as_test):
+    """Share of the top 10 % risk whose top record domain is the generator's driver."""
     ex = model.explain(X_test)
     p = pd.Series(model.predict_proba(X_test)[:, 1], index=X_test.index)
     top = p.sort_values(ascending=False).index[: max(1, len(p) // 10)]
@@ -152,14 +183,11 @@ def main(scale: str = "national") -> None:
     # The generator's drivers are its four latent processes, each recorded in one domain;
     # school context is never a driver there, so the comparison is among those four.
     record_domains = ["attendance", "grades", "engagement", "transitions"]
-    all_dom = ex.top_domain().loc[top]
     pred_dom = ex.top_domain(domains=record_domains).loc[top]
     agree = float((pred_dom.to_numpy() == true_dom.to_numpy()).mean())
-    agree_all = float((all_dom.to_numpy() == true_dom.to_numpy()).mean())
-    print(f"top 10 % risk ({len(top):,} pupils): top record domain == driver_domain for "
-          f"{agree:.1%} (target >= 75 %); counting context too: {agree_all:.1%}")
-    print(pd.crosstab(true_dom.rename("driver_domain"), pred_dom.rename("top_domain"),
-                      margins=True).to_string())
+    table = pd.crosstab(true_dom.rename("driver_domain"), pred_dom.rename("top_domain"),
+                        margins=True)
+    return agree, table
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ by month over whole school years with vectorised numpy work inside each step:
    deprivation of the municipality and the school climate raise attendance and
    family disengagement, migrant families move more. See :class:`._params.Params`.
 3. **Each school month**: the latent state moves one AR(1) step, the pupil may
-   leave early (monthly hazard, log-linear in the latent state), emigrate, or
-   transfer to another school.
+   leave early (monthly hazard, log-linear in the latent state with slopes that
+   depend on the school stage: the family's disengagement weighs most in primary
+   school, the pupil's own attendance disengagement in upper secondary, which is
+   not compulsory), emigrate, or transfer to another school.
 4. **Records** follow from the latent state: daily attendance (illness spells,
    disengagement absence, lateness), grades by subject (formative/summative during
    the year, term grades at Christmas, year grades at the end of May), family

@@ -42,7 +42,7 @@ class _RssSampler:
         import psutil
 
         self._proc = psutil.Process()
-        self.peak = self._proc.memory_info().rss
+        self.start = self.peak = self._proc.memory_info().rss
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -133,7 +133,8 @@ def main(scale: str = "national") -> None:
     reasons = ex200.reasons(k=3, lang="lv")
     t_reasons = time.perf_counter() - t0
     print(f"200,000 pupils: tree_shap {t_big:.2f} s; peak RSS during it "
-          f"{sampler.peak / 1024**3:.2f} GB (process peak before {rss_before:.2f} GB, "
+          f"{sampler.peak / 1024**3:.2f} GB, {(sampler.peak - sampler.start) / 1024**3:.2f} GB above "
+          f"the RSS before it (process peak before {rss_before:.2f} GB, "
           f"after {_peak_rss_gb():.2f} GB; target <= 4 GB); reasons(k=3) {t_reasons:.2f} s "
           f"for {len(reasons):,} sentences")
     print("  e.g.", reasons["text"].iloc[0])

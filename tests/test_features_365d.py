@@ -163,17 +163,26 @@ def test_no_record_before_as_of(edge):
         assert len(X) == 4
         for col in [*NEW, "attendance_rate_ytd", "unexcused_lessons_90d"]:
             assert X[col].isna().all(), (as_of, col)
-    X = build_features(edge, "2024-10-15")  # only 2024-10-14 is known
-    assert X.loc["x", "unexcused_lessons_365d"] == 6.0
+    # 2024-10-14 is known, but the records do not cover the 365 days before as_of:
+    # the window is unknown for everybody (not a one-day window)
+    X = build_features(edge, "2024-10-15")
+    assert X[NEW].isna().all().all()
+    assert X.loc["x", "unexcused_lessons_90d"] == 6.0  # the shorter windows are known
+    # from the first record + 365 days on, the window is covered
+    X = build_features(edge, "2025-10-14")
+    assert X.loc["x", "unexcused_lessons_365d"] == 15.0
     assert X.loc["y", "attendance_rate_365d"] == 1.0
-    assert X[NEW].loc[["z", "w"]].isna().all().all()
+    assert X.loc["z", "attendance_rate_365d"] == 1.0
 
 
 # ----------------------------------------------------------------------------- reference
 def _reference(tables: rm.SchoolTables, as_of: pd.Timestamp, index: pd.Index) -> pd.DataFrame:
     """The three features in plain pandas, straight from the definition."""
     att = tables.attendance
-    win = att[(att["date"] >= as_of - pd.Timedelta(days=365)) & (att["date"] < as_of)]
+    start = as_of - pd.Timedelta(days=365)
+    win = att[(att["date"] >= start) & (att["date"] < as_of)]
+    if start < att["date"].min():  # the records do not cover the window
+        win = win.iloc[:0]
     pid = win["pupil_id"].astype("str")
     status = win["status"].astype("str")
     les = win["lessons"].astype("int64")

@@ -33,6 +33,8 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     n = len(tables.pupils)
     pupil = raw_codes(df, tables, "attendance")
     ticks, per_day = raw_dates(df["date"])
+    # the 365-day windows are known only when the records reach back that far
+    first_day = _first_day(ticks, per_day)
     if len(ticks):
         # no record lies before the first one: windows reaching further back (365
         # days) see the same records from there, with fewer bins and a narrower
@@ -62,8 +64,28 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     del bitmap
     out: list[dict] = [{} for _ in ctxs]
     for j, k in enumerate(order):
+        covered = first_day is not None and ctxs[k].as_day - 365 >= first_day
         out[k] = _features(acc, days[:, j, :], rec365[k], ctxs[k], bins, config)
+        if not covered:
+            for name in _WINDOW_365:
+                out[k][name] = np.full(len(ctxs[k].rows), np.nan)
     return out
+
+
+_WINDOW_365 = ("attendance_rate_365d", "excused_lessons_365d", "unexcused_lessons_365d")
+
+
+def _first_day(ticks, per_day) -> int | None:
+    """Day number of the first attendance record (None without dated records)."""
+    if not len(ticks):
+        return None
+    first = int(ticks.min())
+    if first == np.iinfo(np.int64).min:  # NaT sorts first
+        valid = ticks[ticks != first]
+        if not len(valid):
+            return None
+        first = int(valid.min())
+    return first // per_day
 
 
 def _recorded(acc, bitmap, ctx, bins) -> np.ndarray:

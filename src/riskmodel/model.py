@@ -1212,7 +1212,8 @@ class LogisticBaseline(_Baseline):
     """A well-set logistic regression on the same table.
 
     Numeric and bool columns: median imputation with missing-value indicators,
-    then standard scaling. Category/object/str columns: missing as its own level,
+    values clipped to their training range (no linear extrapolation far outside
+    what was seen, as trees do), then standard scaling. Category/object/str columns: missing as its own level,
     one-hot encoding (levels rarer than ``min_frequency`` rows pooled, unseen
     levels ignored). Then an L2-penalised logistic regression.
 
@@ -1252,7 +1253,12 @@ class LogisticBaseline(_Baseline):
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline, make_pipeline
-        from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+        from sklearn.preprocessing import (
+            FunctionTransformer,
+            MinMaxScaler,
+            OneHotEncoder,
+            StandardScaler,
+        )
 
         if not (isinstance(self.C, (int, float)) and self.C > 0):
             raise ValueError(f"The 'C' parameter of LogisticBaseline must be a float > 0. Got {self.C!r} instead.")
@@ -1269,6 +1275,10 @@ class LogisticBaseline(_Baseline):
                     make_pipeline(
                         FunctionTransformer(_to_float, feature_names_out="one-to-one"),
                         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                        # values outside the training range are clipped to it: a linear model
+                        # must not extrapolate a value 100 standard deviations out (e.g. a
+                        # window the first cohort's short history could not fill)
+                        MinMaxScaler(clip=True),
                         StandardScaler(),
                     ),
                     numeric,

@@ -101,8 +101,14 @@ def _random_forest(random_state=0):
 
 
 def cv_compare(X, y, n_splits=5, random_state=0, include_forest=True):
-    """Cross-validated ROC AUC and AP of RiskModel, LogisticBaseline and a random forest."""
-    from sklearn.model_selection import StratifiedKFold, cross_validate
+    """Cross-validated ROC AUC and AP of RiskModel, LogisticBaseline and a random forest.
+
+    Tables of up to 1,000 rows are cross-validated 5 times over (different splits): with a
+    few leavers per fold, one 5-fold split moves the AUC by more than the differences
+    between the models (0.30 against 0.71 on the same 500-row table). ``auc_se`` is the
+    standard error of the mean over the folds.
+    """
+    from sklearn.model_selection import RepeatedStratifiedKFold, cross_validate
 
     models = {
         "RiskModel": rm.RiskModel(random_state=random_state),
@@ -110,13 +116,15 @@ def cv_compare(X, y, n_splits=5, random_state=0, include_forest=True):
     }
     if include_forest:
         models["RandomForest"] = _random_forest(random_state)
-    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    cv = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=5 if len(y) <= 1_000 else 1,
+                                 random_state=random_state)
     out = {}
     for name, model in models.items():
         t0 = time.perf_counter()
         res = cross_validate(model, X, y, cv=cv, scoring=("roc_auc", "average_precision"))
         out[name] = {
             "roc_auc": float(np.mean(res["test_roc_auc"])),
+            "auc_se": float(np.std(res["test_roc_auc"]) / np.sqrt(len(res["test_roc_auc"]))),
             "average_precision": float(np.mean(res["test_average_precision"])),
             "seconds": time.perf_counter() - t0,
         }
@@ -138,7 +146,8 @@ def bench_tables(scale):
         for model, r in res.items():
             rows.append({"table": label, "prevalence": float(np.mean(yc)), "model": model, **r})
         print(f"{label:28s} prev {np.mean(yc):.3f} " + "  ".join(
-            f"{m}: AUC {r['roc_auc']:.3f} AP {r['average_precision']:.3f} ({r['seconds']:.0f}s)" for m, r in res.items()
+            f"{m}: AUC {r['roc_auc']:.3f}±{r['auc_se']:.3f} AP {r['average_precision']:.3f} ({r['seconds']:.0f}s)"
+            for m, r in res.items()
         ), flush=True)
     table = pd.DataFrame(rows)
     wide = table.pivot(index="table", columns="model", values="roc_auc")

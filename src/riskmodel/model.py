@@ -1218,8 +1218,8 @@ class LogisticBaseline(_Baseline):
 
     Numeric and bool columns: median imputation with missing-value indicators,
     values clipped to their training range (no linear extrapolation far outside
-    what was seen, as trees do), then standard scaling. Category/object/str columns: missing as its own level,
-    one-hot encoding (levels rarer than ``min_frequency`` rows pooled, unseen
+    what was seen, as trees do), then standard scaling. Category/object/str
+    columns: missing as its own level, one-hot encoding (levels rarer than ``min_frequency`` rows pooled, unseen
     levels ignored). Then an L2-penalised logistic regression.
 
     Parameters

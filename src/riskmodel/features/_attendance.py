@@ -33,13 +33,12 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     n = len(tables.pupils)
     pupil = raw_codes(df, tables, "attendance")
     ticks, per_day = raw_dates(df["date"])
-    # the 365-day windows are known only when the records reach back that far
     first_day = _first_day(ticks, per_day)
-    if len(ticks):
+    if first_day is not None:
         # no record lies before the first one: windows reaching further back (365
         # days) see the same records from there, with fewer bins and a narrower
-        # day bitmap (NaT, the smallest tick, leaves lo as it is)
-        lo = min(max(lo, int(ticks.min()) // per_day), hi - 1)
+        # day bitmap
+        lo = min(max(lo, first_day), hi - 1)
     status = small_codes(df["status"], vocab.ATTENDANCE_STATUSES)
     if "lessons" in df.columns:
         lessons = df["lessons"].to_numpy()
@@ -60,19 +59,12 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     a_rel = np.array([ctxs[k].as_day - lo for k in order], dtype=np.int64)
     ys_rel = np.array([ctxs[k].ys_day - lo for k in order], dtype=np.int64)
     days = K.attendance_days(bitmap, frozen(a_rel, np.int64), frozen(ys_rel, np.int64))
-    rec365 = [_recorded(acc, bitmap, c, bins) for c in ctxs]
+    rec365 = [_recorded(acc, bitmap, c, bins, first_day) for c in ctxs]
     del bitmap
     out: list[dict] = [{} for _ in ctxs]
     for j, k in enumerate(order):
-        covered = first_day is not None and ctxs[k].as_day - 365 >= first_day
         out[k] = _features(acc, days[:, j, :], rec365[k], ctxs[k], bins, config)
-        if not covered:
-            for name in _WINDOW_365:
-                out[k][name] = np.full(len(ctxs[k].rows), np.nan)
     return out
-
-
-_WINDOW_365 = ("attendance_rate_365d", "excused_lessons_365d", "unexcused_lessons_365d")
 
 
 def _first_day(ticks, per_day) -> int | None:
@@ -88,12 +80,15 @@ def _first_day(ticks, per_day) -> int | None:
     return first // per_day
 
 
-def _recorded(acc, bitmap, ctx, bins) -> np.ndarray:
+def _recorded(acc, bitmap, ctx, bins, first_day) -> np.ndarray:
     """True for the pupils of ``ctx`` with an attendance record in
     ``[as_of - 365, as_of)``: the convention of the 28/90-day day counts, where a
     record with 0 lessons is a record.  A pupil with lessons in the window has
-    one; only the others are looked up in the pupil x day bitmap."""
+    one; only the others are looked up in the pupil x day bitmap.  When the
+    records start after ``as_of - 365`` the window is unknown: False for all."""
     rows, a = ctx.rows, ctx.as_day
+    if first_day is None or a - 365 < first_day:
+        return np.zeros(len(rows), dtype=bool)
     tot = acc[bins.idx(a), rows, K.A_TOT] - acc[bins.idx(a - 365), rows, K.A_TOT]
     rec = tot > 0
     unsure = np.flatnonzero(~rec)
@@ -129,7 +124,7 @@ def _features(acc, D, rec365, ctx, bins, config) -> dict[str, np.ndarray]:
         v[D[:, rec] == 0] = np.nan
         return v
 
-    def counted365(q):  # a count over 365 days; NaN when no record in the window
+    def counted365(q):  # a count over 365 days; NaN when no (known) record in the window
         v = w(q, a - 365, a)
         v[~rec365] = np.nan
         return v
@@ -146,7 +141,9 @@ def _features(acc, D, rec365, ctx, bins, config) -> dict[str, np.ndarray]:
     out["attendance_rate_28d"] = ratio(w(K.A_ATT, a - 28, a), w(K.A_TOT, a - 28, a))
     rest = ratio(w(K.A_ATT, ys, a - 28), w(K.A_TOT, ys, a - 28))
     out["attendance_trend_28d"] = out["attendance_rate_28d"] - rest
-    out["attendance_rate_365d"] = ratio(w(K.A_ATT, a - 365, a), w(K.A_TOT, a - 365, a))
+    rate365 = ratio(w(K.A_ATT, a - 365, a), w(K.A_TOT, a - 365, a))
+    rate365[~rec365] = np.nan  # no lessons in the window, or a window the records miss
+    out["attendance_rate_365d"] = rate365
     out["excused_lessons_28d"] = counted(K.A_EXC, a - 28, K.D_REC28)
     out["excused_lessons_90d"] = counted(K.A_EXC, a - 90, K.D_REC90)
     out["excused_lessons_365d"] = counted365(K.A_EXC)

@@ -37,11 +37,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._linear import LinearScorecard
+
 __all__ = ["RiskModel", "RuleBaseline", "SchoolBaseline", "LogisticBaseline"]
 
 logger = logging.getLogger(__name__)
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the linear start (format 1 files load as models without one)
 _MODEL_FILE = "model.txt"
 _META_FILE = "riskmodel.json"
 _BAD_NAME_CHARS = re.compile(r'[\s\[\]{}",:]')
@@ -193,8 +195,11 @@ def _fit_platt(score, y01, weight):
         return value, np.array([float(np.sum(d * score / scale)), float(np.sum(d))])
 
     x0 = np.array([scale, 0.0])
-    # a >= 0: a higher score never means a lower risk
-    res = minimize(loss, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, None), (None, None)])
+    # a higher score never means a lower risk; and when the held-out scores show no
+    # evidence of ranking (a would be 0), the probabilities become all but flat (0.001
+    # log-odds per standard deviation of the score) yet keep the scores' order, instead
+    # of tying every pupil and leaving the choice to row order
+    res = minimize(loss, x0, jac=True, method="L-BFGS-B", bounds=[(1e-3, None), (None, None)])
     a, b = res.x
     return {"a": float(a / scale), "b": float(b)}
 
@@ -253,7 +258,8 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
     """Calibrated early-leaving risk from any pupil-level table (LightGBM inside).
 
     The trees are fitted with LightGBM (binary log-loss, early stopping on rows held
-    out of training); the probabilities of :meth:`predict_proba` come from a
+    out of training), on small tables boosted from a penalised logistic regression
+    (``linear``); the probabilities of :meth:`predict_proba` come from a
     calibration map fitted on scores of rows the trees did not see.
 
     Parameters
@@ -311,6 +317,19 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
     handle_unknown : {"missing", "error"}, default="missing"
         What to do with category levels not seen at fit: treat them as missing
         values (logged), or raise a ``ValueError``.
+    linear : "auto", True or False, default="auto"
+        Start the boosting from a linear part: an L2-penalised logistic regression
+        (C = 1 on standardised numeric columns with missing-value indicators, values
+        clipped to the training range, one-hot categories) whose numeric coefficients
+        keep the signs of ``monotone``. The trees then model what the linear part
+        misses; :meth:`explain` adds its exact contributions to the trees'. Each
+        cross-fitted fold fits its own linear part, so held-out scores stay honest.
+        ``"auto"``: with cross-fitting (``validation`` an int, or ``"auto"`` below
+        20,000 rows) both are fitted on the same folds and the lower mean held-out
+        log-loss decides (``validation_log_loss_``). On a few hundred rows of a nearly
+        additive risk the linear start ranks better than trees alone; on the synthetic
+        school system the trees alone did (benchmarks/bench_model.py). With a hold-out
+        (larger tables) ``"auto"`` leaves it off.
     n_jobs : int or None, default=None
         Threads for LightGBM. None: one thread below 50,000 training rows (faster
         there), all cores above; negative values count back from all cores.
@@ -320,7 +339,14 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     booster_ : lightgbm.Booster
-        The fitted trees (final booster).
+        The fitted trees (final booster). Without a linear start its raw score is
+        :meth:`decision_function`.
+    linear_ : LinearScorecard or None
+        The linear start (None when ``linear`` left it off): one score function per
+        column plus an intercept (``linear_.columns_``, ``linear_.intercept_``).
+    validation_log_loss_ : dict
+        Mean held-out log-loss at the chosen number of rounds, per candidate
+        (``"trees"``, ``"linear+trees"``).
     classes_ : ndarray of shape (2,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -374,6 +400,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
         monotone="registry",
         feature_domains=None,
         handle_unknown="missing",
+        linear="auto",
         n_jobs=None,
         random_state=None,
     ):
@@ -390,6 +417,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
         self.monotone = monotone
         self.feature_domains = feature_domains
         self.handle_unknown = handle_unknown
+        self.linear = linear
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -443,6 +471,8 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
             raise bad("feature_domains", "None or a dict of feature -> domain", self.feature_domains)
         if self.handle_unknown not in ("missing", "error"):
             raise bad("handle_unknown", "'missing' or 'error'", self.handle_unknown)
+        if not (self.linear == "auto" or self.linear is True or self.linear is False):
+            raise bad("linear", "'auto', True or False", self.linear)
         if not (self.n_jobs is None or (isinstance(self.n_jobs, (int, np.integer)) and self.n_jobs != 0)):
             raise bad("n_jobs", "None or a non-zero int", self.n_jobs)
 
@@ -458,6 +488,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
             mcs = int(self.min_child_samples)
         params = {
             "objective": "binary",
+            "metric": "binary_logloss",
             "learning_rate": float(self.learning_rate),
             "num_leaves": leaves,
             "min_data_in_leaf": int(mcs),
@@ -631,34 +662,33 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
                 f"stopping and calibration; the smaller class has {n_min} row(s)."
             )
 
-        def dataset(idx, reference=None):
+        categorical = [self._kinds[f] == "categorical" for f in self.feature_names_]
+
+        def linear_part(idx, use_linear):
+            if not use_linear:
+                return None
+            return LinearScorecard().fit(matrix[idx], categorical, y01[idx], weight[idx], self._monotone_list)
+
+        def offset(part, idx):
+            return None if part is None else part.decision_function(matrix[idx])
+
+        def dataset(idx, part, reference=None):
             return lgb.Dataset(
                 matrix[idx],
                 label=y01[idx],
                 weight=weight[idx],
+                init_score=offset(part, idx),
                 feature_name=self._booster_feature_names,
                 categorical_feature=cat_idx,
                 reference=reference,
                 free_raw_data=True,
-                params={"verbosity": -1, "max_bin": 255, "feature_pre_filter": False},
+                params={"verbosity": -1, "max_bin": 255, "feature_pre_filter": False,
+                        "num_threads": _n_threads(self.n_jobs, len(idx))},
             )
 
-        def train(train_idx, valid_idx, rounds=None):
-            params = self._lgb_params(len(train_idx), seed)
-            dtrain = dataset(train_idx)
-            if rounds is not None:
-                return lgb.train(params, dtrain, num_boost_round=int(rounds))
-            dvalid = dataset(valid_idx, reference=dtrain)
-            booster = lgb.train(
-                params,
-                dtrain,
-                num_boost_round=int(self.n_estimators),
-                valid_sets=[dvalid],
-                valid_names=["holdout"],
-                callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
-            )
-            best = booster.best_iteration or booster.current_iteration()
-            return booster, int(best)
+        def raw_score(booster, part, idx, num_iteration=None):
+            score = booster.predict(matrix[idx], raw_score=True, num_iteration=num_iteration)
+            return score if part is None else score + offset(part, idx)
 
         all_idx = np.arange(n)
         if isinstance(validation, float):
@@ -673,11 +703,25 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
                     f"The hold-out split of {type(self).__name__} left one class out; use more rows or "
                     "an int 'validation' (cross-fitting)."
                 )
-            booster, best = train(train_idx, valid_idx)
+            # "auto" leaves the linear start off here: with this many rows the trees
+            # ranked as well without it (benchmarks/bench_model.py)
+            part = linear_part(train_idx, self.linear is True)
+            dtrain = dataset(train_idx, part)
+            booster = lgb.train(
+                self._lgb_params(len(train_idx), seed),
+                dtrain,
+                num_boost_round=int(self.n_estimators),
+                valid_sets=[dataset(valid_idx, part, reference=dtrain)],
+                valid_names=["holdout"],
+                callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
+            )
+            best = int(booster.best_iteration or booster.current_iteration())
+            self.validation_log_loss_ = {
+                ("linear+trees" if part is not None else "trees"): float(booster.best_score["holdout"]["binary_logloss"])
+            }
             booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
             oof_idx = valid_idx
-            oof_score = booster.predict(matrix[valid_idx], raw_score=True)
-            self.best_iterations_ = [best]
+            oof_score = raw_score(booster, part, valid_idx)
         else:
             k = int(min(validation, n_min))
             if groups is None:
@@ -689,27 +733,47 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
             else:  # StratifiedGroupKFold is slow with many groups; random groups balance well enough
                 splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
                 splits = list(splitter.split(matrix, y01, groups))
-            # lgb.cv: all folds boost in step and stop on the mean held-out loss, which is
-            # far less noisy on small tables than stopping each fold on its own
+            # all folds boost in step and stop on the mean held-out loss, which is far less
+            # noisy on small tables than stopping each fold on its own (as lightgbm.cv does;
+            # written out here because each fold's linear start is fitted on its own rows)
             params = self._lgb_params(int(n * (k - 1) / k), seed)
-            result = lgb.cv(
-                params,
-                dataset(all_idx),
-                num_boost_round=int(self.n_estimators),
-                folds=splits,
-                metrics="binary_logloss",
-                stratified=False,
-                shuffle=False,
-                callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
-                return_cvbooster=True,
-            )
-            best = len(result["valid binary_logloss-mean"])
+
+            def cross_fit(use_linear):
+                folds = []
+                for train_idx, valid_idx in splits:
+                    part = linear_part(train_idx, use_linear)
+                    dtrain = dataset(train_idx, part)
+                    fold_booster = lgb.Booster(params, dtrain)
+                    fold_booster.add_valid(dataset(valid_idx, part, reference=dtrain), "holdout")
+                    folds.append((valid_idx, part, fold_booster))
+                best, best_loss = 0, np.inf
+                for iteration in range(1, int(self.n_estimators) + 1):
+                    losses = []
+                    for _, _, fold_booster in folds:
+                        fold_booster.update()
+                        losses.append(fold_booster.eval_valid()[0][2])
+                    loss = float(np.mean(losses))
+                    if loss < best_loss:
+                        best, best_loss = iteration, loss
+                    elif iteration - best >= int(self.early_stopping_rounds):
+                        break
+                return best, best_loss, folds
+
+            # "auto": trees alone and trees started from the linear part are both
+            # cross-fitted on the same folds; the lower mean held-out log-loss wins
+            candidates = [False, True] if self.linear == "auto" else [bool(self.linear)]
+            fits = {use: cross_fit(use) for use in candidates}
+            self.validation_log_loss_ = {("linear+trees" if use else "trees"): fit[1] for use, fit in fits.items()}
+            use_linear = min(fits, key=lambda use: fits[use][1])
+            best, _, folds = fits[use_linear]
             oof_score = np.empty(n)
-            for (_, valid_idx), fold_booster in zip(splits, result["cvbooster"].boosters):
-                oof_score[valid_idx] = fold_booster.predict(matrix[valid_idx], raw_score=True, num_iteration=best)
-            booster = train(all_idx, None, rounds=best)
+            for valid_idx, part, fold_booster in folds:
+                oof_score[valid_idx] = raw_score(fold_booster, part, valid_idx, num_iteration=best)
+            part = linear_part(all_idx, use_linear)
+            booster = lgb.train(self._lgb_params(n, seed), dataset(all_idx, part), num_boost_round=best)
             oof_idx = all_idx
-            self.best_iterations_ = [best]
+        self.best_iterations_ = [best]
+        self.linear_ = part
 
         self.booster_ = booster
         self.n_iter_ = int(booster.current_iteration())
@@ -757,7 +821,10 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ predict
     def decision_function(self, X):
-        """The trees' raw log-odds (uncalibrated booster raw score).
+        """The model's raw log-odds, before calibration.
+
+        The trees' raw score (``booster_.predict(..., raw_score=True)``) plus, when the
+        boosting started from a linear part (``linear_``), that part's log-odds.
 
         Parameters
         ----------
@@ -768,7 +835,10 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         matrix = self._booster_matrix(X)
-        return self.booster_.predict(matrix, raw_score=True)
+        score = self.booster_.predict(matrix, raw_score=True)
+        if self.linear_ is not None:
+            score = score + self.linear_.decision_function(matrix)
+        return score
 
     def predict_proba(self, X):
         """Calibrated probabilities of both classes; column 1 is ``classes_[1]``.
@@ -786,7 +856,10 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
         return self.classes_[(p >= 0.5).astype(int)]
 
     def explain(self, X):
-        """Exact TreeSHAP contributions of every feature to the raw log-odds.
+        """Exact contributions of every feature to the raw log-odds.
+
+        TreeSHAP of the trees, plus, for the linear start, each column's score minus
+        its mean score in training (the exact Shapley values of an additive part).
 
         Parameters
         ----------
@@ -802,6 +875,9 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
 
         matrix = self._booster_matrix(X)
         values, base = tree_shap(self.booster_, matrix)
+        if self.linear_ is not None:
+            linear_values, linear_base = self.linear_.contributions(matrix)
+            values, base = values + linear_values, base + linear_base
         if isinstance(X, pd.DataFrame):
             index = X.index
             data = X[list(self.feature_names_in_)] if hasattr(self, "feature_names_in_") else X
@@ -854,6 +930,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
             "feature_domains": self.feature_domains_,
             "monotone_constraints": self._monotone_list,
             "calibration": self.calibration_,
+            "linear": None if self.linear_ is None else self.linear_.to_dict(),
             "best_iterations": [int(b) for b in self.best_iterations_],
             "versions": {
                 "riskmodel": __version__,
@@ -887,7 +964,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
                 f"{path} is not a saved RiskModel: expected files {_META_FILE} and {_MODEL_FILE}."
             )
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        if meta.get("estimator") != cls.__name__ or meta.get("format_version") != _FORMAT_VERSION:
+        if meta.get("estimator") != cls.__name__ or meta.get("format_version") not in (1, _FORMAT_VERSION):
             raise ValueError(
                 f"{meta_file} holds estimator {meta.get('estimator')!r} format "
                 f"{meta.get('format_version')!r}; expected {cls.__name__!r} format {_FORMAT_VERSION}."
@@ -906,6 +983,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
         model.feature_domains_ = dict(meta["feature_domains"])
         model._monotone_list = meta["monotone_constraints"]
         model.calibration_ = meta["calibration"]
+        model.linear_ = None if meta.get("linear") is None else LinearScorecard.from_dict(meta["linear"])
         model.best_iterations_ = list(meta["best_iterations"])
         model.n_iter_ = int(model.booster_.current_iteration())
         return model

@@ -259,7 +259,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
 
     The trees are fitted with LightGBM (binary log-loss, early stopping on rows held
     out of training), on small tables boosted from a penalised logistic regression
-    (``linear``); the probabilities of :meth:`predict_proba` come from a
+    where the held-out rows favour that (``linear``); the probabilities of :meth:`predict_proba` come from a
     calibration map fitted on scores of rows the trees did not see.
 
     Parameters

@@ -158,3 +158,23 @@ def test_bad_linear_parameter_raises():
     X, y = _table(300, 0.2)
     with pytest.raises(ValueError, match="'linear' parameter"):
         RiskModel(linear="yes").fit(X, y)
+
+
+def test_auto_ranks_a_small_additive_table_near_the_logistic_regression():
+    # trees alone 0.682, auto 0.691, logistic 0.705 (5-fold ROC AUC, 79 events in 500 rows)
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from riskmodel import LogisticBaseline
+
+    X, y = _additive()
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    auc = {
+        name: cross_val_score(model, X, y, cv=cv, scoring="roc_auc").mean()
+        for name, model in [
+            ("auto", RiskModel(random_state=0)),
+            ("trees", RiskModel(random_state=0, linear=False)),
+            ("logistic", LogisticBaseline()),
+        ]
+    }
+    assert auc["auto"] > auc["trees"] + 0.005
+    assert auc["auto"] > auc["logistic"] - 0.02

@@ -24,8 +24,13 @@ __all__ = ["LinearScorecard"]
 class LinearScorecard:
     """Penalised logistic regression on a float matrix, kept as one score function per column.
 
-    Numeric columns: missing values imputed with the training median plus a missing-value
-    indicator, values clipped to the training range (no extrapolation), standardised.
+    Numeric columns: missing values imputed with the training median, plus a missing-value
+    indicator unless the column has a direction; values clipped to the training range (no
+    extrapolation), standardised. A column with a direction gets no indicator so that its
+    score is monotone in the value with missing at the median: an indicator would move
+    the training mean, and a pupil with no failing subjects could then be explained as
+    "failing subjects: 0 - raises risk" merely for not being missing. (The trees boosted
+    on top still see missing values as such.)
     Categorical columns (integer level codes, NaN for missing or unseen): one indicator per
     level seen at least ``min_frequency`` times, one for all rarer levels together, one for
     missing; a level not seen at fit scores like a missing value. Then
@@ -46,7 +51,7 @@ class LinearScorecard:
         self.min_frequency = int(min_frequency)
 
     # ------------------------------------------------------------------ design
-    def _design(self, matrix, categorical, weight):
+    def _design(self, matrix, categorical, weight, directions=None):
         """The design: a dense standardised numeric block, a sparse 0/1 category block.
 
         Returns the two blocks, the per-column specs (where each input column's
@@ -86,9 +91,10 @@ class LinearScorecard:
                 specs.append({"kind": "numeric", "start": len(num_cols), "median": median,
                               "lo": float(present.min()) if present.size else 0.0,
                               "hi": float(present.max()) if present.size else 0.0,
-                              "missing": bool(missing.any())})
+                              # a column with a direction gets no indicator (see the class notes)
+                              "missing": bool(missing.any()) and not (directions is not None and directions[j])})
                 num_cols.append(np.where(missing, median, x))
-                if missing.any():
+                if specs[-1]["missing"]:
                     num_cols.append(missing.astype(np.float64))
                 specs[-1]["stop"] = len(num_cols)
         dense = np.column_stack(num_cols) if num_cols else np.empty((n, 0))
@@ -125,7 +131,7 @@ class LinearScorecard:
         matrix = np.asarray(matrix, dtype=np.float64)
         y = np.asarray(y01, dtype=np.float64)
         w = np.asarray(weight, dtype=np.float64)
-        dense, onehot, specs, shift, scale, constant = self._design(matrix, categorical, w)
+        dense, onehot, specs, shift, scale, constant = self._design(matrix, categorical, w, directions)
         d_num, d_cat = dense.shape[1], onehot.shape[1]
         bounds = [(None, None)] * (d_num + d_cat + 1)
         for j, spec in enumerate(specs):

@@ -29,7 +29,7 @@ def _matrix(n=3000, seed=0):
 def test_unbounded_fit_is_scikit_learns_logistic_regression():
     matrix, categorical, y, weight = _matrix()
     card = LinearScorecard(C=0.5).fit(matrix, categorical, y, weight)
-    dense, onehot, *_ = card._design(matrix, categorical, weight)
+    dense, onehot, *_ = card._design(matrix, categorical, weight, directions=[0, 0, 0, 0])
     design = np.column_stack([dense, onehot.toarray()])
     assert design.shape[1] == 2 + 1 + 27 + 1 + 1 + 1  # x1, x2 + missing, 27 levels, rare, missing, constant
     reference = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000).fit(design, y, sample_weight=weight)

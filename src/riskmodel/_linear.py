@@ -51,11 +51,12 @@ class LinearScorecard:
         self.min_frequency = int(min_frequency)
 
     # ------------------------------------------------------------------ design
-    def _design(self, matrix, categorical, weight, directions=None):
+    def _design(self, matrix, categorical, weight, directions):
         """The design: a dense standardised numeric block, a sparse 0/1 category block.
 
         Returns the two blocks, the per-column specs (where each input column's
-        coefficients sit) and the numeric block's shift and scale.
+        coefficients sit), the numeric block's shift and scale and which of its
+        columns are constant.
         """
         from scipy import sparse
 
@@ -92,7 +93,7 @@ class LinearScorecard:
                               "lo": float(present.min()) if present.size else 0.0,
                               "hi": float(present.max()) if present.size else 0.0,
                               # a column with a direction gets no indicator (see the class notes)
-                              "missing": bool(missing.any()) and not (directions is not None and directions[j])})
+                              "missing": bool(missing.any()) and directions[j] == 0})
                 num_cols.append(np.where(missing, median, x))
                 if specs[-1]["missing"]:
                     num_cols.append(missing.astype(np.float64))
@@ -131,11 +132,11 @@ class LinearScorecard:
         matrix = np.asarray(matrix, dtype=np.float64)
         y = np.asarray(y01, dtype=np.float64)
         w = np.asarray(weight, dtype=np.float64)
+        directions = [0] * matrix.shape[1] if directions is None else [int(d) for d in directions]
         dense, onehot, specs, shift, scale, constant = self._design(matrix, categorical, w, directions)
         d_num, d_cat = dense.shape[1], onehot.shape[1]
         bounds = [(None, None)] * (d_num + d_cat + 1)
-        for j, spec in enumerate(specs):
-            direction = 0 if directions is None else int(directions[j])
+        for spec, direction in zip(specs, directions):
             if spec["kind"] == "numeric" and direction != 0:
                 bounds[spec["start"]] = (0.0, None) if direction > 0 else (None, 0.0)
         for k in np.flatnonzero(constant):

@@ -44,6 +44,7 @@ __all__ = ["RiskModel", "RuleBaseline", "SchoolBaseline", "LogisticBaseline"]
 logger = logging.getLogger(__name__)
 
 _FORMAT_VERSION = 2  # 2: the linear start (format 1 files load as models without one)
+_CANDIDATE_NAMES = {False: "trees", True: "linear+trees"}  # keys of validation_log_loss_
 _MODEL_FILE = "model.txt"
 _META_FILE = "riskmodel.json"
 _BAD_NAME_CHARS = re.compile(r'[\s\[\]{}",:]')
@@ -644,7 +645,8 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
         self.feature_domains_ = self._domains()
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        cat_idx = [j for j, f in enumerate(self.feature_names_) if self._kinds[f] == "categorical"]
+        categorical = [self._kinds[f] == "categorical" for f in self.feature_names_]
+        cat_idx = [j for j, is_cat in enumerate(categorical) if is_cat]
 
         # groups: repeated index labels (same pupil in several cohorts) stay together
         groups = None
@@ -661,8 +663,6 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} needs at least 2 rows of each class to hold rows out for early "
                 f"stopping and calibration; the smaller class has {n_min} row(s)."
             )
-
-        categorical = [self._kinds[f] == "categorical" for f in self.feature_names_]
 
         def linear_part(idx, use_linear):
             if not use_linear:
@@ -717,7 +717,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
             )
             best = int(booster.best_iteration or booster.current_iteration())
             self.validation_log_loss_ = {
-                ("linear+trees" if part is not None else "trees"): float(booster.best_score["holdout"]["binary_logloss"])
+                _CANDIDATE_NAMES[part is not None]: float(booster.best_score["holdout"]["binary_logloss"])
             }
             booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
             oof_idx = valid_idx
@@ -763,7 +763,7 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
             # cross-fitted on the same folds; the lower mean held-out log-loss wins
             candidates = [False, True] if self.linear == "auto" else [bool(self.linear)]
             fits = {use: cross_fit(use) for use in candidates}
-            self.validation_log_loss_ = {("linear+trees" if use else "trees"): fit[1] for use, fit in fits.items()}
+            self.validation_log_loss_ = {_CANDIDATE_NAMES[use]: fit[1] for use, fit in fits.items()}
             use_linear = min(fits, key=lambda use: fits[use][1])
             best, _, folds = fits[use_linear]
             oof_score = np.empty(n)

@@ -220,6 +220,22 @@ def test_atomic_output_failure_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_atomic_output_signal_right_after_mkdir_leaves_nothing(tmp_path, monkeypatch):
+    """A SIGTERM handled between creating the temp folder and the next line (CI caught it)."""
+    real_mkdir = Path.mkdir
+
+    def mkdir_then_signal(self, *args, **kwargs):
+        real_mkdir(self, *args, **kwargs)
+        if TMP_MARKER in self.name:
+            raise KeyboardInterrupt  # what the CLI's handler raises, at the worst moment
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output_dir(tmp_path / "out"):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_atomic_output_refuses_foreign_folder(tmp_path):
     out = tmp_path / "precious"
     out.mkdir()

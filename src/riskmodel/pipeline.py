@@ -1096,8 +1096,11 @@ def atomic_output_dir(out: str | os.PathLike):
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
     tmp = out.parent / f".{out.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
     try:
+        # Created inside the try: a SIGTERM handled just after mkdir (Python runs signal
+        # handlers between bytecodes, so it can land before any following line) must still
+        # reach the cleanup below.
+        tmp.mkdir()
         yield tmp
         old = None
         with _signals_deferred():  # the swap below is never cut in half by SIGTERM/SIGINT

@@ -265,6 +265,30 @@ def test_reasons_english_and_not_only_raising():
     assert reason_texts()["domains"]["engagement"]["lv"] == "Ģimenes iesaiste"
 
 
+def test_reasons_qualify_a_good_change_that_still_raises_risk():
+    """A rise in grades smaller than the typical pupil's raises risk: say so, not a contradiction."""
+    idx = pd.Index(["up", "down", "flat", "up_lowers", "down_lowers", "gap"], name="pupil_id")
+    values = pd.DataFrame({"grade_trend_ytd": [0.4, 0.6, 0.2, -0.3, -0.1, 0.5],
+                           "attendance_trend_28d": [0.0] * 5 + [0.3]}, index=idx)
+    data = pd.DataFrame({"grade_trend_ytd": [0.17, -0.4, 0.0, 0.5, -0.05, np.nan],
+                         "attendance_trend_28d": [0.0] * 5 + [0.02]}, index=idx)
+    ex = Explanation(values, -3.0, data, {"grade_trend_ytd": "grades",
+                                          "attendance_trend_28d": "attendance"})
+    en = ex.reasons(k=1, lang="en", only_raising=False).set_index("pupil_id")["text"]
+    assert en["up"] == ("Change in grades this school year: +0.17 points per month, "
+                        "a smaller rise than usual — raises risk")
+    assert en["down"] == "Change in grades this school year: -0.40 points per month — raises risk"
+    assert en["flat"] == "Change in grades this school year: +0.00 points per month — raises risk"
+    assert en["up_lowers"] == "Change in grades this school year: +0.50 points per month — lowers risk"
+    assert en["down_lowers"] == ("Change in grades this school year: -0.05 points per month, "
+                                 "a smaller fall than usual — lowers risk")
+    assert en["gap"] == ("Change in attendance in the last 4 weeks: +2%, "
+                         "a smaller rise than usual — raises risk")
+    lv = ex.reasons(k=1, lang="lv").set_index("pupil_id")["text"]
+    assert lv["up"].endswith(", mazāks kāpums nekā parasti — paaugstina risku")
+    assert "parasti" not in lv["down"]
+
+
 def _context_explanation():
     """Three pupils; for each the largest contribution is a context feature or a NaN value."""
     idx = pd.Index(["A", "B", "C"], name="pupil_id")

@@ -28,8 +28,9 @@ def reason_texts() -> dict[str, Any]:
     Returns
     -------
     dict
-        Keys ``version``, ``separator``, ``direction``, ``missing_value``,
-        ``fallback``, ``domains`` and ``sensitive_features``.
+        Keys ``version``, ``separator``, ``direction``,
+        ``smaller_change_than_usual``, ``missing_value``, ``fallback``, ``domains``
+        and ``sensitive_features``.
 
     Examples
     --------
@@ -91,6 +92,25 @@ def _user_unit(values: np.ndarray, spec: str | None) -> np.ndarray:
     if spec and spec.endswith("%"):
         v = v * 100.0
     return v
+
+
+def _smaller_change_than_usual(texts_in, values, contrib, direction, texts, lang):
+    """Qualify a change that moved the good way yet raises risk (or the bad way yet lowers it).
+
+    Contributions compare a pupil with the typical pupil, so a small rise in grades
+    raises risk when most pupils rose more; without the qualifier "+0.17 points per
+    month — raises risk" reads as a contradiction.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        against = np.sign(contrib) * np.sign(direction * v) < 0
+    if not against.any():
+        return texts_in
+    words = texts["smaller_change_than_usual"]
+    out = texts_in.copy()
+    for i in np.flatnonzero(against):
+        out[i] = f"{out[i]}, {words['rise' if v[i] > 0 else 'fall'][lang]}"
+    return out
 
 
 class Explanation:
@@ -277,7 +297,9 @@ class Explanation:
             percent, counts as counts; NaN when missing or not numeric),
             ``contribution`` (log-odds) and ``text`` (a sentence such as
             "Neattaisnoti kavējumi pēdējās 4 nedēļās: 14 stundas — paaugstina
-            risku"). Sensitive attributes (sex, home language, migrant background,
+            risku"). A change that moved the good way yet raises risk (grades
+            rose less than the typical pupil's) says so: "…: +0.17 points per
+            month, a smaller rise than usual — raises risk". Sensitive attributes (sex, home language, migrant background,
             special needs, and any registry feature marked sensitive) are never
             offered, whatever ``domains`` says.
 
@@ -383,9 +405,11 @@ class Explanation:
                 vals = raw.to_numpy()
             spec = None
             template = None
+            direction = 0
             if reg is not None and name in reg.index:
                 spec = reg.at[name, "value_format"] or None
                 template = reg.at[name, f"reason_{lang}"]
+                direction = int(reg.at[name, "direction"])
             formatted = _format_values(vals, spec, missing)
             if template is None or not isinstance(template, str):
                 label = name.replace("_", " ")
@@ -396,6 +420,9 @@ class Explanation:
             na = pd.isna(vals) if no_data is not None else np.zeros(len(vals), dtype=bool)
             text_out[sel] = [no_data if m else template.format(value=f)
                              for f, m in zip(formatted, na.tolist())]
+            if spec and spec.startswith("+") and direction != 0:
+                text_out[sel] = _smaller_change_than_usual(
+                    text_out[sel], vals, contrib[sel], direction, texts, lang)
         text_out = text_out + suffix.astype(object)
         domains_out = np.asarray(feature_domains, dtype=object)
         return pd.DataFrame(

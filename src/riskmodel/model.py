@@ -260,8 +260,9 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
 
     The trees are fitted with LightGBM (binary log-loss, early stopping on rows held
     out of training), on small tables boosted from a penalised logistic regression
-    where the held-out rows favour that (``linear``); the probabilities of :meth:`predict_proba` come from a
-    calibration map fitted on scores of rows the trees did not see.
+    where the held-out rows favour that (``linear``); the probabilities of
+    :meth:`predict_proba` come from a calibration map fitted on scores of rows the
+    trees did not see.
 
     Parameters
     ----------
@@ -320,8 +321,9 @@ class RiskModel(_TableInputMixin, ClassifierMixin, BaseEstimator):
         values (logged), or raise a ``ValueError``.
     linear : "auto", True or False, default="auto"
         Start the boosting from a linear part: an L2-penalised logistic regression
-        (C = 1 on standardised numeric columns with missing-value indicators, values
-        clipped to the training range, one-hot categories) whose numeric coefficients
+        (C = 1 on standardised numeric columns, with missing-value indicators for
+        columns without a direction, values clipped to the training range; one-hot
+        categories) whose numeric coefficients
         keep the signs of ``monotone``. The trees then model what the linear part
         misses; :meth:`explain` adds its exact contributions to the trees'. Each
         cross-fitted fold fits its own linear part, so held-out scores stay honest.
@@ -1297,8 +1299,9 @@ class LogisticBaseline(_Baseline):
     Numeric and bool columns: median imputation with missing-value indicators,
     values clipped to their training range (no linear extrapolation far outside
     what was seen, as trees do), then standard scaling. Category/object/str
-    columns: missing as its own level, one-hot encoding (levels rarer than ``min_frequency`` rows pooled, unseen
-    levels ignored). Then an L2-penalised logistic regression.
+    columns: missing as its own level, one-hot encoding (levels rarer than
+    ``min_frequency`` rows pooled, unseen levels ignored). Then an L2-penalised
+    logistic regression.
 
     Parameters
     ----------

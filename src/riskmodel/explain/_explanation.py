@@ -299,9 +299,10 @@ class Explanation:
             "Neattaisnoti kavējumi pēdējās 4 nedēļās: 14 stundas — paaugstina
             risku"). A change that moved the good way yet raises risk (grades
             rose less than the typical pupil's) says so: "…: +0.17 points per
-            month, a smaller rise than usual — raises risk". Sensitive attributes (sex, home language, migrant background,
-            special needs, and any registry feature marked sensitive) are never
-            offered, whatever ``domains`` says.
+            month, a smaller rise than usual — raises risk". Sensitive
+            attributes (sex, home language, migrant background, special needs,
+            and any registry feature marked sensitive) are never offered,
+            whatever ``domains`` says.
 
         Raises
         ------

@@ -25,7 +25,16 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigError, DataValidationError
 
-__version__ = "0.1.0"
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("riskmodel")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+__version__ = _installed_version()  # the one version, from pyproject.toml
 
 # public name -> module that defines it (loaded lazily, PEP 562)
 _LAZY = {

@@ -51,6 +51,7 @@ import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from .config import StrictModel, load_config
+from ._atomic import MANIFEST, TMP_MARKER, atomic_output_dir
 from .errors import ConfigError, DataValidationError
 from .vocab import AUDIT_ATTRIBUTES, DOMAINS
 
@@ -83,10 +84,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: part of the name of every temporary output folder: ``.<out>.riskmodel-tmp-<pid>-<hex>``
-TMP_MARKER = ".riskmodel-tmp-"
-#: file that marks a folder as a riskmodel output (and records what produced it)
-MANIFEST = "manifest.json"
 SCORE_FILES = (
     "features.parquet",
     "scores.parquet",
@@ -1032,107 +1029,3 @@ def demo_run(config: DemoConfig | dict | str | os.PathLike | None = None, *,
                       model=None if model_uri else train.model, progress=progress)
     return DemoResult(data=Path(data), train=train, score=score, model_uri=model_uri or "in-memory",
                       tracking_uri=tracking_uri(train_cfg.tracking.tracking_uri))
-
-
-# ----------------------------------------------------------------- atomic output
-def _is_tmp_name(name: str) -> bool:
-    return TMP_MARKER in name
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - someone else's process
-        return True
-    return True
-
-
-def _remove_stale(out: Path) -> None:
-    """Remove temporary folders of ``out`` left by killed runs (their process is gone)."""
-    prefix = f".{out.name}{TMP_MARKER}"
-    if not out.parent.is_dir():
-        return
-    for p in out.parent.iterdir():
-        if not p.name.startswith(prefix) or not p.is_dir():
-            continue
-        m = re.match(r"(\d+)-", p.name[len(prefix):])
-        if m and not _pid_alive(int(m.group(1))):
-            logger.warning("Removing %s left by a run that did not finish.", p)
-            shutil.rmtree(p, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def atomic_output_dir(out: str | os.PathLike):
-    """Write into a temporary folder beside ``out``; rename it to ``out`` on success.
-
-    The temporary folder is named ``.<name>.riskmodel-tmp-<pid>-<random>`` (hidden,
-    never mistaken for output). On any exception — including ``KeyboardInterrupt``
-    and the ``SystemExit`` raised by the CLI's SIGTERM handler — it is removed and
-    ``out`` is left as it was. An existing ``out`` is replaced only when it is a
-    previous riskmodel output (it holds a ``manifest.json``) or empty. Temporary
-    folders of killed runs (SIGKILL) are removed by the next run.
-
-    Yields
-    ------
-    pathlib.Path
-        The temporary folder to write into.
-
-    Examples
-    --------
-    >>> from riskmodel.pipeline import atomic_output_dir
-    >>> with atomic_output_dir("out/x") as tmp:  # doctest: +SKIP
-    ...     (tmp / "a.txt").write_text("hello")
-    """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"Output path {str(out)!r} exists and is a file; choose a folder.")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise ConfigError(
-            f"Output folder {str(out)!r} exists, is not empty and is not a riskmodel output "
-            f"(no {MANIFEST}); choose another --out or remove it."
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out)
-    tmp = out.parent / f".{out.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        # Created inside the try: a SIGTERM handled just after mkdir (Python runs signal
-        # handlers between bytecodes, so it can land before any following line) must still
-        # reach the cleanup below.
-        tmp.mkdir()
-        yield tmp
-        old = None
-        with _signals_deferred():  # the swap below is never cut in half by SIGTERM/SIGINT
-            try:
-                if out.exists():
-                    old = out.parent / (f".{out.name}{TMP_MARKER}{os.getpid()}"
-                                        f"-old-{secrets.token_hex(4)}")
-                    os.rename(out, old)
-                os.rename(tmp, out)
-            except BaseException:
-                if old is not None and old.exists() and not out.exists():
-                    os.rename(old, out)
-                raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGTERM and SIGINT back (main thread, POSIX) until the block is done."""
-    import signal
-
-    held = {signal.SIGTERM, signal.SIGINT}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)

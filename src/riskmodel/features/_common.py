@@ -14,45 +14,13 @@ import logging
 import numpy as np
 import pandas as pd
 
+from .._checks import parse_as_of  # noqa: F401  (the one as_of parser)
 from ..errors import DataValidationError
 
 logger = logging.getLogger(__name__)
 
 #: numpy day numbers (days since 1970-01-01) are int64 throughout.
 _NAT_DAY = np.iinfo(np.int64).min
-
-
-def parse_as_of(as_of, func: str = "build_features", param: str = "as_of") -> pd.Timestamp:
-    """Return ``as_of`` as a tz-naive midnight :class:`pandas.Timestamp`.
-
-    Raises a scikit-learn style ``TypeError``/``ValueError`` naming the parameter.
-    """
-    if isinstance(as_of, (bool, np.bool_)) or not isinstance(
-        as_of, (str, _dt.date, np.datetime64, pd.Timestamp)
-    ):
-        raise TypeError(
-            f"The {param!r} parameter of {func} must be a date (str 'YYYY-MM-DD', "
-            f"datetime.date, numpy.datetime64 or pandas.Timestamp). "
-            f"Got {as_of!r} of type {type(as_of).__name__} instead."
-        )
-    try:
-        ts = pd.Timestamp(as_of)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"The {param!r} parameter of {func} must be a valid date. Got {as_of!r} instead."
-        ) from exc
-    if ts is pd.NaT or pd.isna(ts):
-        raise ValueError(f"The {param!r} parameter of {func} must be a valid date. Got NaT instead.")
-    if ts.tzinfo is not None:
-        raise ValueError(
-            f"The {param!r} parameter of {func} must be a tz-naive date. Got {ts} instead."
-        )
-    if ts != ts.normalize():
-        raise ValueError(
-            f"The {param!r} parameter of {func} must be a date without a time of day "
-            f"(records are dated by day). Got {ts} instead."
-        )
-    return ts.as_unit("ns")
 
 
 def to_day(values) -> np.ndarray:

@@ -5,6 +5,8 @@
   is rounded.
 - :func:`parse_as_of` turns a prediction date into a midnight ``pandas.Timestamp``.
   It is the only place where an ``as_of`` is parsed.
+- :data:`N_BOOT` and :data:`CONFIDENCE` are the defaults of every bootstrap
+  interval (columns ``<metric>_low`` / ``<metric>_high``).
 - :func:`check_int`, :func:`check_real`, :func:`check_option` and
   :func:`check_bool` validate parameters with scikit-learn's wording and raise
   scikit-learn's :class:`~sklearn.utils._param_validation.InvalidParameterError`,
@@ -23,7 +25,9 @@ import pandas as pd
 from sklearn.utils._param_validation import InvalidParameterError
 
 __all__ = [
+    "CONFIDENCE",
     "InvalidParameterError",
+    "N_BOOT",
     "check_bool",
     "check_int",
     "check_option",
@@ -31,6 +35,12 @@ __all__ = [
     "parse_as_of",
     "resolve_capacity",
 ]
+
+
+#: Default number of bootstrap draws of every interval (backtest, audit, ...).
+N_BOOT = 1000
+#: Default coverage of every interval; the parameter is called ``confidence`` everywhere.
+CONFIDENCE = 0.95
 
 
 def _where(param: str, func: str | None) -> str:

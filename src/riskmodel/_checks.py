@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,8 @@ __all__ = [
     "check_int",
     "check_option",
     "check_real",
+    "UNSET",
+    "renamed_param",
     "parse_as_of",
     "resolve_capacity",
 ]
@@ -41,6 +44,47 @@ __all__ = [
 N_BOOT = 1000
 #: Default coverage of every interval; the parameter is called ``confidence`` everywhere.
 CONFIDENCE = 0.95
+
+
+class _Unset:
+    """Sentinel default of a deprecated parameter name (distinguishes 'not given')."""
+
+    def __repr__(self):
+        return "<unset>"
+
+
+#: Default of a deprecated parameter alias: ``def f(*, random_state=0, seed=UNSET)``.
+UNSET = _Unset()
+
+
+def renamed_param(old_value, new_value, *, old: str, new: str, func: str, stacklevel: int = 3):
+    """The value of a renamed parameter; a ``FutureWarning`` when the old name was used.
+
+    Old names keep working for one release. Use as
+    ``random_state = renamed_param(seed, random_state, old="seed", new="random_state",
+    func="make_school_system")`` with ``seed=UNSET`` in the signature.
+
+    Examples
+    --------
+    >>> renamed_param(UNSET, 7, old="seed", new="random_state", func="f")
+    7
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     renamed_param(3, 0, old="seed", new="random_state", func="f")
+    3
+    >>> print(w[0].message)
+    The 'seed' parameter of f was renamed 'random_state' in riskmodel 0.2 and will be removed in 0.3; pass random_state= instead.
+    """
+    if old_value is UNSET:
+        return new_value
+    warnings.warn(
+        f"The {old!r} parameter of {func} was renamed {new!r} in riskmodel 0.2 and will be "
+        f"removed in 0.3; pass {new}= instead.",
+        FutureWarning,
+        stacklevel=stacklevel,
+    )
+    return old_value
 
 
 def _where(param: str, func: str | None) -> str:

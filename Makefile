@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/riskmodel demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --nbmake tests notebooks
+	$(PY) -m pytest -n 2 --nbmake --doctest-modules tests notebooks src/riskmodel
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

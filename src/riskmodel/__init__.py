@@ -1,9 +1,9 @@
 """riskmodel — early-leaving risk, explanations and support allocation.
 
-A map of the library (DESIGN.md has the whole picture):
+A map of the public names:
 
 - Data contract: :class:`SchoolTables`, :func:`read_tables`, :func:`write_tables`,
-  :class:`DataValidationError`.
+  :class:`DataValidationError`, :class:`ConfigError`.
 - Synthetic school system (the embedded default): :func:`datasets.make_school_system`.
 - Point-in-time features and labels: :func:`build_features`,
   :func:`build_feature_panel`, :func:`make_labels`, :func:`features.registry`.
@@ -13,9 +13,34 @@ A map of the library (DESIGN.md has the whole picture):
 - Explanations: ``RiskModel.explain`` returns an :class:`Explanation` (exact TreeSHAP).
 - Fairness: :func:`fairness.audit`.
 - Allocation: :class:`ProgrammeRules`, :func:`allocate`, :class:`Allocation`.
+- Runs, tracking and serving: :mod:`pipeline` (train, evaluate, score, allocate, demo),
+  :mod:`tracking` (MLflow runs and the registry), :mod:`pyfunc` (the MLflow model).
 - Privacy: :func:`pseudonymize`.
 
-``import riskmodel`` is light: submodules load on first use.
+How the code is layered. Dependencies point one way, left to right::
+
+    contract ─► datasets, features ─► labels, model, splits ─► explain ─► allocation, report
+    (errors, config,                                                       ─► pipeline, tracking,
+     schema, vocab)                                                           pyfunc ─► cli
+
+- ``features`` never sees labels or models; events -> features is a plain function of
+  ``(tables, as_of)``.
+- ``metrics`` is a leaf: anything may use it (the design once placed it after ``explain``;
+  the code is right, since backtests and audits need it).
+- One rule per concept lives in small private modules that everything calls:
+  ``_checks`` (capacity ``top_k`` / ``top_fraction``, the ``as_of`` parser, parameter
+  checks with scikit-learn's wording, the bootstrap defaults), ``_suppression``
+  (``MIN_CELL = 10`` and small-cell blanking), ``_atomic`` (atomic output folders),
+  ``_util`` (JSON-safe values, library versions).
+
+``import riskmodel`` is light: submodules load on first use, and matplotlib, shap, mlflow
+and the CLI framework are imported inside the functions that need them.
+
+Examples
+--------
+>>> import riskmodel as rm
+>>> "RiskModel" in dir(rm)
+True
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from riskmodel.explain import Explanation, reason_texts, tree_shap
+from riskmodel.explain import _plan
 from riskmodel.explain import _treeshap as ts
+from riskmodel.explain._model_text import LinearTreesError, UnsupportedModel, parse_model
 
 TOL = 1e-9
 
@@ -73,19 +75,95 @@ def _fresh_cache():
     ts._CACHE.clear()
 
 
+# Two splits: a on the root (leaf 0 to the left), then b (leaves 1 and 2) or a again.
+_MODEL_TEXT = """tree
+version=v4
+num_class=1
+num_tree_per_iteration=1
+label_index=0
+max_feature_idx=1
+objective=binary sigmoid:1
+
+Tree=0
+num_leaves=3
+num_cat=0
+split_feature=0 {second}
+threshold=0.5 2.5
+decision_type=2 10
+left_child=-1 -2
+right_child=1 -3
+leaf_value=0.1 0.2 -0.3
+leaf_count=50 30 20
+internal_count=100 50
+is_linear=0
+shrinkage=1
+
+
+end of trees
+"""
+
+
+def test_model_text_parser_known_answer():
+    parsed = parse_model(_MODEL_TEXT.format(second=1))
+    assert parsed.n_features == 2
+    assert parsed.base_value == pytest.approx(0.5 * 0.1 + 0.3 * 0.2 + 0.2 * -0.3, abs=1e-15)
+    assert parsed.node_off.tolist() == [0, 2] and parsed.leaf_off.tolist() == [0, 3]
+    # decision_type 2: default left, missing type None; 10: default left, missing type NaN
+    assert parsed.default_left.tolist() == [1, 1] and parsed.missing_type.tolist() == [0, 2]
+    assert parsed.nan_left.tolist() == [1, 1]  # None: NaN compared as 0.0 <= 0.5; NaN: default side
+    assert parsed.slot_bit.tolist() == [1, 2]
+    # leaf 0: path (a) with zero fraction 50/100; leaves 1, 2: (a, b) with 50/100 and 30/50, 20/50
+    assert parsed.leaf_m.tolist() == [1, 2, 2] and parsed.lf_off.tolist() == [0, 1, 3, 5]
+    assert parsed.lf_feat.tolist() == [0, 0, 1, 0, 1]
+    np.testing.assert_allclose(parsed.lf_z, [0.5, 0.5, 0.6, 0.5, 0.4])
+    assert (parsed.max_internal, parsed.max_m) == (2, 2)
+    # a repeated feature on a path is one slot, its zero fractions multiplied
+    merged = parse_model(_MODEL_TEXT.format(second=0))
+    assert merged.leaf_m.tolist() == [1, 1, 1] and merged.lf_feat.tolist() == [0, 0, 0]
+    np.testing.assert_allclose(merged.lf_z, [0.5, 0.3, 0.2])
+    assert merged.slot_bit.tolist() == [1, 1]
+
+
+def test_model_text_parser_needs_no_numba(tmp_path):
+    """The parser is plain numpy: it loads and parses with numba made unimportable."""
+    import json
+    import subprocess
+    import sys
+
+    from riskmodel.explain import _model_text
+
+    (tmp_path / "model.txt").write_text(_MODEL_TEXT.format(second=1))
+    code = f"""
+import importlib.util, json, sys
+sys.modules["numba"] = None  # any 'import numba' now fails
+spec = importlib.util.spec_from_file_location("model_text", {_model_text.__file__!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+parsed = module.parse_model(open({str(tmp_path / "model.txt")!r}).read())
+print(json.dumps({{"lf_z": parsed.lf_z.tolist(), "numba": "numba" in sys.modules and sys.modules["numba"] is not None}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result == {"lf_z": [0.5, 0.5, 0.6, 0.5, 0.4], "numba": False}
+
+
 def test_depth_limited_with_nan_missing():
     X, y = _data(seed=0)
     booster = _train(X, y, num_leaves=15, max_depth=4)
     _check(booster, _test_rows(X))
 
 
+def _plan_of(booster) -> _plan.Plan:
+    return _plan.build_plan(parse_model(booster.model_to_string()))
+
+
 def test_small_trees_use_decision_tables_and_equal_pred_contrib():
     X, y = _data(seed=2)
     booster = _train(X, y, num_leaves=7)
-    parsed, plans = ts._prepared(booster)
     _check(booster, _test_rows(X))
-    kt_off = plans["plan"][14]
-    assert (kt_off >= 0).all()  # every tree took the decision-table path
+    plan = _plan_of(booster)
+    assert (plan.kt_off >= 0).all()  # every tree took the decision-table path
+    assert plan.gr_off[-1] == 0  # so none is cut into groups
 
 
 def test_leaf_wise_deep_63_leaves_all_leaf_modes(monkeypatch):
@@ -93,20 +171,22 @@ def test_leaf_wise_deep_63_leaves_all_leaf_modes(monkeypatch):
     booster = _train(X, y, rounds=15, num_leaves=63, max_depth=-1, min_data_in_leaf=5)
     rows = _test_rows(X)
     _check(booster, rows)  # tables for every leaf, hashed distinct keys per block
+    assert (_plan_of(booster).leaf_mode == 0).all()
     # force quadrature leaves (m > 2) and no decision tables
     ts._CACHE.clear()
-    monkeypatch.setattr(ts, "_MAX_TABLE_M", 2)
-    monkeypatch.setattr(ts, "_MAX_KEY_BITS", 0)
+    monkeypatch.setattr(_plan, "MAX_TABLE_M", 2)
+    monkeypatch.setattr(_plan, "MAX_KEY_BITS", 0)
     _check(booster, rows)
-    parsed, plans = ts._prepared(booster)
-    assert (plans["plan"][0] == 1).any()
+    plan = _plan_of(booster)
+    parsed = parse_model(booster.model_to_string())
+    np.testing.assert_array_equal(plan.leaf_mode == 1, parsed.leaf_m > 2)
+    assert (plan.kt_off == -1).all() and plan.gr_off[-1] > 0
 
 
 def test_trees_larger_than_64_splits_per_sample_path():
     X, y = _data(n=4000, p=10, seed=4)
     booster = _train(X, y, rounds=5, num_leaves=90, min_data_in_leaf=3)
-    parsed, _ = ts._prepared(booster)
-    assert parsed.max_internal > 64
+    assert parse_model(booster.model_to_string()).max_internal > 64
     _check(booster, _test_rows(X))
 
 
@@ -127,7 +207,7 @@ def test_zero_as_missing_and_missing_type_none():
     X[:, 1][np.isnan(X[:, 1])] = 0.0
     for params in ({"zero_as_missing": True}, {"use_missing": False}):
         booster = _train(X, y, num_leaves=15, **params)
-        mtypes = ts._prepared(booster)[0].missing_type
+        mtypes = parse_model(booster.model_to_string()).missing_type
         assert (mtypes == (1 if "zero_as_missing" in params else 0)).any()
         _check(booster, _test_rows(X))
 
@@ -160,10 +240,15 @@ def test_regression_objective_and_empty_input():
 def test_linear_trees_are_refused_multiclass_falls_back_with_a_log(caplog):
     X, y = _data(n=800, seed=10, nan_share=0.0)
     booster = _train(X, y, rounds=5, linear_tree=True, num_leaves=7)
+    with pytest.raises(LinearTreesError):
+        parse_model(booster.model_to_string())
     with pytest.raises(ValueError, match="linear trees"):
         tree_shap(booster, X)
     y3 = (X[:, 0] > 0).astype(int) + (X[:, 1] > 2).astype(int)
     multi = _train(X, y3, rounds=3, num_leaves=7, objective="multiclass", num_class=3)
+    with pytest.raises(UnsupportedModel, match="multiclass") as info:
+        parse_model(multi.model_to_string())
+    assert not isinstance(info.value, LinearTreesError)
     with caplog.at_level(logging.INFO, logger="riskmodel.explain._treeshap"):
         values, base = tree_shap(multi, X)
     assert "multiclass" in caplog.text

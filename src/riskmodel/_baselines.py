@@ -215,6 +215,14 @@ class RuleBaseline(Baseline):
         Returns
         -------
         DataFrame of bool
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> X = pd.DataFrame({"attendance_rate_90d": [0.95, 0.8], "over_age_years": [0, 1]})
+        >>> rule = RuleBaseline(core_grade_columns=None, lieciba_column=None).fit(X, [0, 1])
+        >>> rule.flags(X).to_dict("list")
+        {'attendance': [False, True], 'over_age': [False, True]}
         """
         check_is_fitted(self, "calibration_")
         return self._flags(self._input_frame(X, reset=False)).set_axis(

@@ -175,7 +175,19 @@ def _params(data, settings, n_train):
 
 
 def fit_holdout(data, settings, share, use_linear):
-    """Trees early-stopped on one hold-out of ``share`` of the rows (stratified, or by group)."""
+    """Trees early-stopped on one hold-out of ``share`` of the rows (stratified, or by group).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> matrix = rng.normal(size=(400, 2)); y = (matrix[:, 0] + rng.normal(size=400) > 1).astype(float)
+    >>> data = FitData(matrix, y, np.ones(400), [False, False], ["a", "b"], None, None, 0, int(y.sum()))
+    >>> settings = BoostSettings(0.1, 50, 10, "auto", "auto", 1.0, 1.0, 0.0, 1)
+    >>> result = fit_holdout(data, settings, 0.25, use_linear=False)
+    >>> len(result.oof_idx), list(result.validation_log_loss)
+    (100, ['trees'])
+    """
     import lightgbm as lgb
     from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 
@@ -258,6 +270,17 @@ def fit_cross(data, settings, n_folds, candidates):
     The candidate with the lower mean held-out log-loss wins; its out-of-fold
     scores are returned for the calibration, and the final booster (with its own
     linear part on all rows) is trained for the best number of rounds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> matrix = rng.normal(size=(400, 2)); y = (matrix[:, 0] + rng.normal(size=400) > 1).astype(float)
+    >>> data = FitData(matrix, y, np.ones(400), [False, False], ["a", "b"], None, None, 0, int(y.sum()))
+    >>> settings = BoostSettings(0.1, 50, 10, "auto", "auto", 1.0, 1.0, 0.0, 1)
+    >>> result = fit_cross(data, settings, 3, candidates=[False, True])
+    >>> sorted(result.validation_log_loss), len(result.oof_score)
+    (['linear+trees', 'trees'], 400)
     """
     import lightgbm as lgb
 

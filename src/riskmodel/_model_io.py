@@ -26,7 +26,20 @@ META_FILE = "riskmodel.json"
 
 
 def save_model(model, path):
-    """Write a fitted RiskModel to the folder ``path`` (created if needed); return the Path."""
+    """Write a fitted RiskModel to the folder ``path`` (created if needed); return the Path.
+
+    Examples
+    --------
+    >>> import json, tempfile, numpy as np
+    >>> from riskmodel import RiskModel
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2)); y = (X[:, 0] + rng.normal(size=200) > 1).astype(int)
+    >>> model = RiskModel(n_estimators=20, validation=3, linear=False, random_state=0).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     meta = json.loads((save_model(model, folder) / META_FILE).read_text())
+    >>> meta["format_version"], {"riskmodel", "lightgbm", "scikit-learn", "numpy", "pandas"} <= set(meta["versions"])
+    (2, True)
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     model.booster_.save_model(str(path / MODEL_FILE))
@@ -58,7 +71,18 @@ def save_model(model, path):
 
 
 def load_model(cls, path):
-    """The model of class ``cls`` saved in the folder ``path`` (format 1 or 2)."""
+    """The model of class ``cls`` saved in the folder ``path`` (format 1 or 2).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from riskmodel import RiskModel
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     load_model(RiskModel, folder)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ... is not a saved RiskModel: expected files riskmodel.json and model.txt.
+    """
     import lightgbm as lgb
 
     path = Path(path)

@@ -433,6 +433,16 @@ class RiskModel(TableInputMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(300, 2)); y = (X[:, 0] + rng.normal(size=300) > 1).astype(int)
+        >>> model = RiskModel(n_estimators=30, random_state=0).fit(X, y)
+        >>> score = model.decision_function(X)
+        >>> bool((np.argsort(score) == np.argsort(model.predict_proba(X)[:, 1])).all())
+        True
         """
         matrix = self._booster_matrix(X)
         score = self.booster_.predict(matrix, raw_score=True)
@@ -443,15 +453,47 @@ class RiskModel(TableInputMixin, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Calibrated probabilities of both classes; column 1 is ``classes_[1]``.
 
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features_in_)
+
         Returns
         -------
         ndarray of shape (n_samples, 2)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(300, 2)); y = (X[:, 0] + rng.normal(size=300) > 1).astype(int)
+        >>> model = RiskModel(n_estimators=30, random_state=0).fit(X, y)
+        >>> p = model.predict_proba(X)
+        >>> p.shape, bool(np.allclose(p.sum(axis=1), 1.0))
+        ((300, 2), True)
         """
         score = self.decision_function(X)
         return proba_2col(apply_calibration(self.calibration_, score))
 
     def predict(self, X):
-        """Class with calibrated probability >= 0.5 (rank with :meth:`predict_proba` instead)."""
+        """Class with calibrated probability >= 0.5 (rank with :meth:`predict_proba` instead).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features_in_)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), values from ``classes_``
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(300, 2)); y = (X[:, 0] + rng.normal(size=300) > 1).astype(int)
+        >>> model = RiskModel(n_estimators=30, random_state=0).fit(X, y)
+        >>> sorted(set(model.predict(X).tolist()) | set(model.classes_.tolist()))
+        [0, 1]
+        """
         p = self.predict_proba(X)[:, 1]
         return self.classes_[(p >= 0.5).astype(int)]
 
@@ -470,6 +512,16 @@ class RiskModel(TableInputMixin, ClassifierMixin, BaseEstimator):
         riskmodel.explain.Explanation
             ``values`` (pupil x feature, log-odds) plus ``base_value`` equal
             :meth:`decision_function`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(300, 2)); y = (X[:, 0] + rng.normal(size=300) > 1).astype(int)
+        >>> model = RiskModel(n_estimators=30, random_state=0).fit(X, y)
+        >>> ex = model.explain(X)
+        >>> bool(np.allclose(ex.values.sum(axis=1) + ex.base_value, model.decision_function(X)))
+        True
         """
         from .explain import Explanation, tree_shap
 

@@ -91,7 +91,14 @@ def check_sample_weight(sample_weight, n_samples):
 
 
 def is_text_like(dtype):
-    """Whether a column of this dtype holds levels (category, object or str)."""
+    """Whether a column of this dtype holds levels (category, object or str).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_text_like(pd.Series(["a"]).dtype), is_text_like(pd.Series([1.0]).dtype)
+    (True, False)
+    """
     return isinstance(dtype, pd.CategoricalDtype) or dtype == object or pd.api.types.is_string_dtype(dtype)
 
 
@@ -136,7 +143,14 @@ def as_str_values(col):
 
 
 def to_float(col):
-    """A column as float64 (NaN for missing); text columns parsed leniently (bad values NaN)."""
+    """A column as float64 (NaN for missing); text columns parsed leniently (bad values NaN).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> to_float(pd.Series(["1.5", "x", None], dtype=object)).tolist()
+    [1.5, nan, nan]
+    """
     if is_text_like(col.dtype):
         col = pd.to_numeric(col.astype(object), errors="coerce")
     return col.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -9,18 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskmodel.explain import Explanation, reason_texts, tree_shap
+from riskmodel._checks import InvalidParameterError
+from riskmodel.explain import (
+    RECORD_DOMAINS,
+    BeeswarmDisplay,
+    Explanation,
+    ImportanceDisplay,
+    WaterfallDisplay,
+    reason_texts,
+    tree_shap,
+)
 from riskmodel.explain import _plan
 from riskmodel.explain import _treeshap as ts
 from riskmodel.explain._model_text import LinearTreesError, UnsupportedModel, parse_model
 
 TOL = 1e-9
-
-# shap's plots call Colormap.set_bad / set_over / set_under, which matplotlib marks as
-# pending deprecation; nothing in riskmodel can avoid it.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The set_.* function will be deprecated:PendingDeprecationWarning"
-)
 
 
 def _data(n=2500, p=8, seed=0, nan_share=0.1, n_cat=0):
@@ -313,7 +316,7 @@ def test_by_domain_sums_in_domain_order():
 
 def test_reasons_latvian_registry_text_sensitive_never_offered():
     ex = _explanation()
-    r = ex.reasons(k=3, lang="lv")
+    r = ex.reasons(n_reasons=3, lang="lv")
     assert list(r.columns) == ["pupil_id", "rank", "feature", "domain", "value", "contribution", "text"]
     assert "sex_female" not in set(r["feature"])  # largest contribution, but sensitive
     p1 = r[r["pupil_id"] == "P1"].set_index("rank")
@@ -329,7 +332,7 @@ def test_reasons_latvian_registry_text_sensitive_never_offered():
     p3 = r[r["pupil_id"] == "P3"]
     assert p3["feature"].tolist() == ["my_custom_score", "grade_mean_ytd"]  # not unexcused (0.05)
     # ... and offered, with the "no data" text, on request
-    rm_ = ex.reasons(k=3, lang="lv", include_missing=True)
+    rm_ = ex.reasons(n_reasons=3, lang="lv", include_missing=True)
     p3m = rm_[rm_["pupil_id"] == "P3"]
     assert p3m["feature"].tolist() == ["my_custom_score", "grade_mean_ytd", "unexcused_lessons_28d"]
     assert p3m["text"].iloc[2] == "Neattaisnoti kavējumi pēdējās 4 nedēļās: nav datu — paaugstina risku"
@@ -339,12 +342,32 @@ def test_reasons_latvian_registry_text_sensitive_never_offered():
                                   rm_[rm_["pupil_id"] != "P3"].reset_index(drop=True))
 
 
+def test_reasons_k_is_a_silent_alias_of_n_reasons():
+    import warnings
+
+    ex = _explanation()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        by_alias = ex.reasons(k=2, lang="en")
+    pd.testing.assert_frame_equal(by_alias, ex.reasons(n_reasons=2, lang="en"))
+    pd.testing.assert_frame_equal(ex.reasons(2, "en"), by_alias)  # positional, as before
+    assert by_alias.groupby("pupil_id").size().max() == 2
+    pd.testing.assert_frame_equal(ex.reasons(n_reasons=2, k=2, lang="en"), by_alias)
+
+
+def test_record_domains_are_the_vocabulary_without_context():
+    from riskmodel.vocab import DOMAINS
+
+    assert RECORD_DOMAINS == ("attendance", "grades", "engagement", "transitions")
+    assert set(RECORD_DOMAINS) | {"context"} == set(DOMAINS)
+
+
 def test_reasons_english_and_not_only_raising():
     ex = _explanation()
-    r = ex.reasons(k=1, lang="en", only_raising=False)
+    r = ex.reasons(n_reasons=1, lang="en", only_raising=False)
     p3 = r[r["pupil_id"] == "P3"].iloc[0]
     assert p3["feature"] == "my_custom_score"
-    r2 = ex.reasons(k=5, lang="en", only_raising=False)
+    r2 = ex.reasons(n_reasons=5, lang="en", only_raising=False)
     lowered = r2[(r2["pupil_id"] == "P3") & (r2["feature"] == "attendance_rate_28d")]["text"].iloc[0]
     assert lowered.endswith(" — lowers risk")
     assert reason_texts()["domains"]["engagement"]["lv"] == "Ģimenes iesaiste"
@@ -359,7 +382,7 @@ def test_reasons_qualify_a_good_change_that_still_raises_risk():
                          "attendance_trend_28d": [0.0] * 5 + [0.02]}, index=idx)
     ex = Explanation(values, -3.0, data, {"grade_trend_ytd": "grades",
                                           "attendance_trend_28d": "attendance"})
-    en = ex.reasons(k=1, lang="en", only_raising=False).set_index("pupil_id")["text"]
+    en = ex.reasons(n_reasons=1, lang="en", only_raising=False).set_index("pupil_id")["text"]
     assert en["up"] == ("Change in grades this school year: +0.17 points per month, "
                         "a smaller rise than usual — raises risk")
     assert en["down"] == "Change in grades this school year: -0.40 points per month — raises risk"
@@ -369,7 +392,7 @@ def test_reasons_qualify_a_good_change_that_still_raises_risk():
                                  "a smaller fall than usual — lowers risk")
     assert en["gap"] == ("Change in attendance in the last 4 weeks: +2%, "
                          "a smaller rise than usual — raises risk")
-    lv = ex.reasons(k=1, lang="lv").set_index("pupil_id")["text"]
+    lv = ex.reasons(n_reasons=1, lang="lv").set_index("pupil_id")["text"]
     assert lv["up"].endswith(", mazāks kāpums nekā parasti — paaugstina risku")
     assert "parasti" not in lv["down"]
 
@@ -397,7 +420,7 @@ def _context_explanation():
 
 def test_reasons_skip_context_by_default_and_offer_it_on_request():
     ex = _context_explanation()
-    r = ex.reasons(k=3, lang="en")
+    r = ex.reasons(n_reasons=3, lang="en")
     assert "context" not in set(r["domain"])
     got = r.groupby("pupil_id")["feature"].agg(list).to_dict()
     assert got == {"A": ["unexcused_lessons_28d", "grade_mean_ytd", "parent_logins_90d"],
@@ -406,7 +429,7 @@ def test_reasons_skip_context_by_default_and_offer_it_on_request():
     assert r.loc[r["pupil_id"] == "C", "domain"].tolist() == ["other"]
     assert r["rank"].tolist() == [1, 2, 3, 1, 1]  # k > eligible features: fewer rows
     # context allowed explicitly
-    rc = ex.reasons(k=3, lang="en", domains=["context", "attendance", "grades", "engagement"])
+    rc = ex.reasons(n_reasons=3, lang="en", domains=["context", "attendance", "grades", "engagement"])
     a = rc[rc["pupil_id"] == "A"]
     assert a["feature"].tolist() == ["grade_level", "unexcused_lessons_28d", "grade_mean_ytd"]
     assert a["contribution"].tolist() == [1.5, 0.9, 0.4]
@@ -414,10 +437,10 @@ def test_reasons_skip_context_by_default_and_offer_it_on_request():
     assert a["text"].iloc[0].endswith(" — raises risk")
     assert rc[rc["pupil_id"] == "C"]["feature"].tolist() == ["grade_level"]  # "other" not named
     # only one domain
-    rg = ex.reasons(k=5, lang="lv", domains=("grades",))
+    rg = ex.reasons(n_reasons=5, lang="lv", domains=("grades",))
     assert rg["feature"].tolist() == ["grade_mean_ytd"] and rg["pupil_id"].tolist() == ["A"]
     # both switches: every raising non-sensitive feature, NaN ones included
-    ra = ex.reasons(k=5, lang="en", include_missing=True,
+    ra = ex.reasons(n_reasons=5, lang="en", include_missing=True,
                     domains=["attendance", "grades", "engagement", "transitions", "context", "other"])
     assert ra.groupby("pupil_id")["feature"].agg(list).to_dict()["B"] == [
         "unexcused_lessons_28d", "parent_logins_90d", "grade_level"]
@@ -426,7 +449,7 @@ def test_reasons_skip_context_by_default_and_offer_it_on_request():
     assert ra.loc[(ra["pupil_id"] == "B") & (ra["rank"] == 1), "text"].iloc[0] == (
         "Unexcused absences in the last 4 weeks: no data — raises risk")
     # not only raising: the absolute ranking also skips NaN values and context by default
-    rn = ex.reasons(k=2, lang="en", only_raising=False)
+    rn = ex.reasons(n_reasons=2, lang="en", only_raising=False)
     assert rn[rn["pupil_id"] == "C"]["feature"].tolist() == ["unexcused_lessons_28d", "grade_mean_ytd"]
     assert rn[rn["pupil_id"] == "C"]["text"].iloc[0].endswith(": 0 lessons — lowers risk")
     assert rn[rn["pupil_id"] == "B"]["feature"].tolist() == ["parent_logins_90d", "grade_mean_ytd"]
@@ -459,7 +482,7 @@ def test_reasons_of_a_trained_model_match_a_per_pupil_reference():
     for include_missing, domains in [(False, None), (True, None),
                                      (False, ["context", "grades"]),
                                      (True, ["attendance", "grades", "context"])]:
-        r = ex.reasons(k=2, lang="en", include_missing=include_missing, domains=domains)
+        r = ex.reasons(n_reasons=2, lang="en", include_missing=include_missing, domains=domains)
         allowed = {"attendance", "grades"} if domains is None else set(domains)
         expected = []
         for i in range(n):  # per-pupil reference, the slow obvious way
@@ -478,8 +501,14 @@ def test_reasons_of_a_trained_model_match_a_per_pupil_reference():
 
 def test_reasons_validate_parameters():
     ex = _explanation()
-    with pytest.raises(ValueError, match="'k'"):
+    with pytest.raises(InvalidParameterError, match="The 'n_reasons' parameter of reasons must be an int >= 1"):
+        ex.reasons(n_reasons=0)
+    with pytest.raises(InvalidParameterError, match="The 'k' parameter of reasons must be an int >= 1"):
         ex.reasons(k=0)
+    with pytest.raises(InvalidParameterError, match="alias of 'n_reasons'"):
+        ex.reasons(n_reasons=2, k=4)
+    with pytest.raises(InvalidParameterError, match="'only_raising'"):
+        ex.reasons(only_raising="no")
     with pytest.raises(ValueError, match="'lang'"):
         ex.reasons(lang="de")
     with pytest.raises(ValueError, match=r"'domains'.*'attendance', 'grades', 'engagement', "
@@ -515,11 +544,32 @@ def test_explanation_from_tree_shap_shap_and_plots():
                                booster.predict(X, raw_score=True), atol=TOL)
     sx = ex.to_shap()
     assert sx.values.shape == values.shape and sx.base_values[0] == base
-    ax = ex.plot_importance(by="domain")
-    assert [t.get_text() for t in ax.get_yticklabels()][-1] in {"attendance", "grades", "other"}
-    assert ex.plot_beeswarm(max_display=5) is not None
-    fig = ex.plot_waterfall("P3")
-    assert fig.axes
+    np.testing.assert_array_equal(sx.values, values)
+    # importance by domain: bar widths are the mean |domain sum|, the largest on top
+    expected = ex.by_domain().abs().mean(axis=0).sort_values()
+    disp = ex.plot_importance(by="domain")
+    assert isinstance(disp, ImportanceDisplay) and disp.figure_ is disp.ax_.figure
+    assert [t.get_text() for t in disp.ax_.get_yticklabels()] == list(expected.index)
+    np.testing.assert_allclose([p.get_width() for p in disp.ax_.patches], expected.to_numpy())
+    # drawing on given axes returns the same display shape, on those axes
+    fig, given = plt.subplots()
+    assert ex.plot_importance(by="feature", ax=given, max_display=2).ax_ is given
+    top2 = ex.values.abs().mean(axis=0).sort_values(ascending=False).index[:2]
+    assert [t.get_text() for t in given.get_yticklabels()] == list(top2[::-1])
+    # beeswarm, 3 rows: the 2 most important features (by mean |value|) and one row summing the rest
+    bees = ex.plot_beeswarm(max_display=3)
+    assert isinstance(bees, BeeswarmDisplay)
+    order = ex.values.abs().mean(axis=0).sort_values(ascending=False).index
+    labels = [t.get_text() for t in bees.ax_.get_yticklabels()]
+    assert labels == ["Sum of 3 other features", order[1], order[0]]
+    # waterfall: pupil P3's own contributions, every feature named on the axis
+    fall = ex.plot_waterfall("P3")
+    assert isinstance(fall, WaterfallDisplay) and fall.figure_ is fall.ax_.figure
+    np.testing.assert_array_equal(fall.shap_values_.values, ex.values.loc["P3"].to_numpy())
+    shown = {t.get_text().split(" = ")[-1].strip() for t in fall.figure_.axes[0].get_yticklabels()}
+    assert set(cols) <= shown
     with pytest.raises(ValueError, match="'by'"):
         ex.plot_importance(by="school")
+    with pytest.raises(ValueError, match="'pupil_id'.*'P9999'"):
+        ex.plot_waterfall("P9999")
     plt.close("all")

@@ -180,9 +180,9 @@ def fit_holdout(data, settings, share, use_linear):
     Examples
     --------
     >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> matrix = rng.normal(size=(400, 2)); y = (matrix[:, 0] + rng.normal(size=400) > 1).astype(float)
-    >>> data = FitData(matrix, y, np.ones(400), [False, False], ["a", "b"], None, None, 0, int(y.sum()))
+    >>> from sklearn.datasets import make_classification
+    >>> matrix, y = make_classification(n_samples=400, n_features=2, n_redundant=0, random_state=0)
+    >>> data = FitData(matrix, y.astype(float), np.ones(400), [False] * 2, ["a", "b"], None, None, 0, 200)
     >>> settings = BoostSettings(0.1, 50, 10, "auto", "auto", 1.0, 1.0, 0.0, 1)
     >>> result = fit_holdout(data, settings, 0.25, use_linear=False)
     >>> len(result.oof_idx), list(result.validation_log_loss)
@@ -275,12 +275,11 @@ def fit_cross(data, settings, n_folds, candidates):
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> matrix = rng.normal(size=(400, 2)); y = (matrix[:, 0] + rng.normal(size=400) > 1).astype(float)
-    >>> data = FitData(matrix, y, np.ones(400), [False, False], ["a", "b"], None, None, 0, int(y.sum()))
-    >>> settings = BoostSettings(0.1, 50, 10, "auto", "auto", 1.0, 1.0, 0.0, 1)
-    >>> result = fit_cross(data, settings, 3, candidates=[False, True])
+    >>> matrix = rng.normal(size=(300, 2)); y = (matrix[:, 1] > 0).astype(float)
+    >>> data = FitData(matrix, y, np.ones(300), [False, False], ["u", "v"], [0, 1], None, 1, int(y.sum()))
+    >>> result = fit_cross(data, BoostSettings(0.1, 40, 5, 7, 10, 1.0, 1.0, 1.0, 1), 3, [False, True])
     >>> sorted(result.validation_log_loss), len(result.oof_score)
-    (['linear+trees', 'trees'], 400)
+    (['linear+trees', 'trees'], 300)
     """
     import lightgbm as lgb
 

@@ -240,11 +240,9 @@ class LinearScorecard:
 
         Examples
         --------
-        >>> import numpy as np
-        >>> rng = np.random.default_rng(0)
-        >>> matrix = np.column_stack([rng.normal(size=200), rng.integers(0, 3, 200)])
-        >>> y = (matrix[:, 0] + rng.normal(size=200) > 0).astype(float)
-        >>> card = LinearScorecard().fit(matrix, [False, True], y, np.ones(200), directions=[1, 0])
+        >>> from sklearn.datasets import make_classification
+        >>> matrix, y = make_classification(n_samples=200, n_features=3, n_redundant=0, random_state=0)
+        >>> card = LinearScorecard().fit(matrix, [False] * 3, y, weight=[1.0] * 200)
         >>> card.decision_function(matrix).shape
         (200,)
         """
@@ -257,13 +255,11 @@ class LinearScorecard:
 
         Examples
         --------
-        >>> import numpy as np
-        >>> rng = np.random.default_rng(0)
-        >>> matrix = np.column_stack([rng.normal(size=200), rng.integers(0, 3, 200)])
-        >>> y = (matrix[:, 0] + rng.normal(size=200) > 0).astype(float)
-        >>> card = LinearScorecard().fit(matrix, [False, True], y, np.ones(200), directions=[1, 0])
+        >>> from sklearn.datasets import make_classification
+        >>> matrix, y = make_classification(n_samples=200, n_features=3, n_redundant=0, random_state=0)
+        >>> card = LinearScorecard().fit(matrix, [False] * 3, y, weight=[1.0] * 200)
         >>> values, base = card.contributions(matrix)
-        >>> bool(np.allclose(values.sum(axis=1) + base, card.decision_function(matrix)))
+        >>> float(abs(values.sum(axis=1) + base - card.decision_function(matrix)).max()) < 1e-12
         True
         """
         scores = self._column_scores(np.asarray(matrix, dtype=np.float64))
@@ -276,11 +272,9 @@ class LinearScorecard:
 
         Examples
         --------
-        >>> import numpy as np
-        >>> rng = np.random.default_rng(0)
-        >>> matrix = np.column_stack([rng.normal(size=200), rng.integers(0, 3, 200)])
-        >>> y = (matrix[:, 0] + rng.normal(size=200) > 0).astype(float)
-        >>> card = LinearScorecard().fit(matrix, [False, True], y, np.ones(200), directions=[1, 0])
+        >>> from sklearn.datasets import make_classification
+        >>> matrix, y = make_classification(n_samples=200, n_features=3, n_redundant=0, random_state=0)
+        >>> card = LinearScorecard().fit(matrix, [False] * 3, y, weight=[1.0] * 200)
         >>> again = LinearScorecard.from_dict(card.to_dict())
         >>> bool((again.decision_function(matrix) == card.decision_function(matrix)).all())
         True

@@ -146,6 +146,30 @@ def _leaf_add(tr, pl, leaf, s, index, dst, pw, buf, fq):  # pragma: no cover - n
             dst[index[fo + j]] += buf[j]
 
 
+@numba.njit(cache=True, nogil=True)
+def _add_tree(tr, pl, t, goes_left, index, dst, s_loc, pw, buf, fq):  # pragma: no cover - numba
+    """Add tree ``t``'s contributions for one vector of split decisions to ``dst[index[slot]]``.
+
+    ``goes_left[k]`` is the decision at the tree's ``k``-th internal node.
+    """
+    g0_ = tr.node_off[t]
+    l0 = tr.leaf_off[t]
+    s_loc[0] = _ALL_ONES
+    for k in range(tr.node_off[t + 1] - g0_):
+        g = g0_ + k
+        s_l, s_r = _children(tr, g, s_loc[k], goes_left[k])
+        c = tr.left[g]
+        if c >= 0:
+            s_loc[c] = s_l
+        else:
+            _leaf_add(tr, pl, l0 - c - 1, s_l, index, dst, pw, buf, fq)
+        c = tr.right[g]
+        if c >= 0:
+            s_loc[c] = s_r
+        else:
+            _leaf_add(tr, pl, l0 - c - 1, s_r, index, dst, pw, buf, fq)
+
+
 @numba.njit(parallel=True, cache=True)
 def build_key_tables(tr, pl, trees, kt_off, kt):  # pragma: no cover - numba
     """Fill ``kt``: tree contributions for every vector of split decisions of small trees.
@@ -157,45 +181,31 @@ def build_key_tables(tr, pl, trees, kt_off, kt):  # pragma: no cover - numba
     max_m = max(tr.max_m, 1)
     for i in numba.prange(trees.shape[0]):
         t = trees[i]
-        g0_ = tr.node_off[t]
-        n_int = tr.node_off[t + 1] - g0_
-        l0 = tr.leaf_off[t]
+        n_int = tr.node_off[t + 1] - tr.node_off[t]
         ntf = pl.tf_off[t + 1] - pl.tf_off[t]
         s_loc = np.empty(max_internal + 1, dtype=np.uint64)
+        goes_left = np.empty(max_internal, dtype=np.bool_)
         pw = np.empty(max_m + 2)
         buf = np.empty(max_m + 1)
         fq = np.empty(max_m + 2)
         for key in range(1 << n_int):
             row = kt[kt_off[t] + key * ntf : kt_off[t] + (key + 1) * ntf]
             row[:] = 0.0
-            ukey = np.uint64(key)
-            s_loc[0] = _ALL_ONES
             for k in range(n_int):
-                g = g0_ + k
-                s_l, s_r = _children(tr, g, s_loc[k], (ukey >> np.uint64(k)) & _ONE)
-                c = tr.left[g]
-                if c >= 0:
-                    s_loc[c] = s_l
-                else:
-                    _leaf_add(tr, pl, l0 - c - 1, s_l, pl.lf_local, row, pw, buf, fq)
-                c = tr.right[g]
-                if c >= 0:
-                    s_loc[c] = s_r
-                else:
-                    _leaf_add(tr, pl, l0 - c - 1, s_r, pl.lf_local, row, pw, buf, fq)
+                goes_left[k] = (key >> k) & 1 == 1
+            _add_tree(tr, pl, t, goes_left, pl.lf_local, row, s_loc, pw, buf, fq)
 
 
 @numba.njit(parallel=True, cache=True)
 def shap_kernel(tr, pl, X, XT, block, out):  # pragma: no cover - numba
     """Add every sample's contributions to ``out`` (blocks of ``block`` rows in parallel).
 
-    The walks over a tree's nodes below (per sample for trees of more than 64
-    splits, per distinct key for the others, and in :func:`build_key_tables`) are
-    written out three times on purpose: they differ in where a split's decision
-    comes from and where a leaf's pattern goes, and a shared function would branch
-    on that inside the innermost loop. Likewise the table lookup of mode-0 leaves in
-    step 3 repeats the first branch of ``_leaf_add`` to keep the loop over distinct
-    keys innermost.
+    Step 3 walks a tree's nodes once more instead of calling ``_add_tree``: there
+    the leaves' patterns are collected for all distinct keys first and then added
+    leaf by leaf (each leaf's table stays in cache), and the table lookup of mode-0
+    leaves repeats the first branch of ``_leaf_add`` to keep the loop over distinct
+    keys innermost. Merging either into the shared functions would branch inside the
+    hot loop.
     """
     n = X.shape[0]
     n_feat = X.shape[1]
@@ -215,6 +225,7 @@ def shap_kernel(tr, pl, X, XT, block, out):  # pragma: no cover - numba
         r1 = min(n, r0 + block)
         nb = r1 - r0
         s_loc = np.empty(max_internal + 1, dtype=np.uint64)
+        goes_left = np.empty(max_internal, dtype=np.bool_)
         pw = np.empty(max_m + 2)
         buf = np.empty(max_m + 1)
         fq = np.empty(max_m + 2)
@@ -239,21 +250,9 @@ def shap_kernel(tr, pl, X, XT, block, out):  # pragma: no cover - numba
             if n_int > 64:
                 # very large trees: no decision key, every sample on its own
                 for r in range(r0, r1):
-                    orow = out[r]
-                    s_loc[0] = _ALL_ONES
                     for k in range(n_int):
-                        g = g0_ + k
-                        s_l, s_r = _children(tr, g, s_loc[k], _go_left(tr, X, r, g))
-                        c = tr.left[g]
-                        if c >= 0:
-                            s_loc[c] = s_l
-                        else:
-                            _leaf_add(tr, pl, l0 - c - 1, s_l, tr.lf_feat, orow, pw, buf, fq)
-                        c = tr.right[g]
-                        if c >= 0:
-                            s_loc[c] = s_r
-                        else:
-                            _leaf_add(tr, pl, l0 - c - 1, s_r, tr.lf_feat, orow, pw, buf, fq)
+                        goes_left[k] = _go_left(tr, X, r, g0_ + k)
+                    _add_tree(tr, pl, t, goes_left, tr.lf_feat, out[r], s_loc, pw, buf, fq)
                 continue
             # 1. every sample's vector of split decisions as a 64-bit key, one split
             #    at a time over a contiguous column (vectorised by LLVM)

@@ -8,7 +8,7 @@ Prints, in one run:
    a. the default ``RiskModel`` trained on the synthetic school system, and
    b. a 300-tree, 31-leaf LightGBM model on the same features (the issue's shape);
 2. peak resident memory of explaining 200,000 pupils (the pupils' rows repeated;
-   target <= 4 GB) and the time of ``Explanation.reasons(k=3)`` on them;
+   target <= 4 GB) and the time of ``Explanation.reasons(n_reasons=3)`` on them;
 3. among the 10 % of pupils with the highest predicted risk (the model trained on
    every earlier October cohort whose outcome was known by the test date, as in
    the backtest), how often the top domain of ``by_domain()`` equals the
@@ -17,7 +17,9 @@ Prints, in one run:
    varies by a few points.
 
 Run ``python benchmarks/bench_explain.py`` (60,000 pupils: the domain agreement needs a
-model trained on a few thousand leavers, see the closing note of issue 5) or ``--small`` (5,000).
+model trained on a few thousand leavers, see the closing note of issue 5) or ``--small`` (5,000);
+``--speed-only`` stops after part 1 (the rows/s and exactness check, e.g. before and after a
+change to the kernels: ``--small --speed-only``).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def _speed(name, booster, X, n_contrib, n_threads, tree_shap):
     return values, base
 
 
-def main(scale: str = "national") -> None:
+def main(scale: str = "national", speed_only: bool = False) -> None:
     import lightgbm as lgb
 
     import riskmodel as rm
@@ -116,6 +118,8 @@ def main(scale: str = "national") -> None:
         300 if scale == "national" else 100,
     )
     _speed("LightGBM 31 leaves", big, M, min(n_contrib, 5_000), n_threads, tree_shap)
+    if speed_only:
+        return
 
     # 2. memory and reasons at 200,000 pupils
     reps = -(-200_000 // len(M))
@@ -130,12 +134,12 @@ def main(scale: str = "national") -> None:
     ex200 = Explanation(pd.DataFrame(values, index=idx, columns=model.feature_names_), base,
                         data, dict(model.feature_domains_))
     t0 = time.perf_counter()
-    reasons = ex200.reasons(k=3, lang="lv")
+    reasons = ex200.reasons(n_reasons=3, lang="lv")
     t_reasons = time.perf_counter() - t0
     print(f"200,000 pupils: tree_shap {t_big:.2f} s; peak RSS during it "
           f"{sampler.peak / 1024**3:.2f} GB, {(sampler.peak - sampler.start) / 1024**3:.2f} GB above "
           f"the RSS before it (process peak before {rss_before:.2f} GB, "
-          f"after {_peak_rss_gb():.2f} GB; target <= 4 GB); reasons(k=3) {t_reasons:.2f} s "
+          f"after {_peak_rss_gb():.2f} GB; target <= 4 GB); reasons(n_reasons=3) {t_reasons:.2f} s "
           f"for {len(reasons):,} sentences")
     print("  e.g.", reasons["text"].iloc[0])
 
@@ -183,8 +187,9 @@ def _domain_agreement(model, X_test, truth, as_test):
     true_dom = t.loc[top].astype(str)
     # The generator's drivers are its four latent processes, each recorded in one domain;
     # school context is never a driver there, so the comparison is among those four.
-    record_domains = ["attendance", "grades", "engagement", "transitions"]
-    pred_dom = ex.top_domain(domains=record_domains).loc[top]
+    from riskmodel.explain import RECORD_DOMAINS
+
+    pred_dom = ex.top_domain(domains=RECORD_DOMAINS).loc[top]
     agree = float((pred_dom.to_numpy() == true_dom.to_numpy()).mean())
     table = pd.crosstab(true_dom.rename("driver_domain"), pred_dom.rename("top_domain"),
                         margins=True)
@@ -194,4 +199,7 @@ def _domain_agreement(model, X_test, truth, as_test):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="5,000 pupils")
-    main("small" if parser.parse_args().small else "national")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only part 1: rows/s of tree_shap and pred_contrib, max |diff|")
+    args = parser.parse_args()
+    main("small" if args.small else "national", speed_only=args.speed_only)

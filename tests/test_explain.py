@@ -9,16 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskmodel.explain import Explanation, reason_texts, tree_shap
+from riskmodel._checks import InvalidParameterError
+from riskmodel.explain import (
+    RECORD_DOMAINS,
+    BeeswarmDisplay,
+    Explanation,
+    ImportanceDisplay,
+    WaterfallDisplay,
+    reason_texts,
+    tree_shap,
+)
+from riskmodel.explain import _plan
 from riskmodel.explain import _treeshap as ts
+from riskmodel.explain._model_text import LinearTreesError, UnsupportedModel, parse_model
 
 TOL = 1e-9
-
-# shap's plots call Colormap.set_bad / set_over / set_under, which matplotlib marks as
-# pending deprecation; nothing in riskmodel can avoid it.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The set_.* function will be deprecated:PendingDeprecationWarning"
-)
 
 
 def _data(n=2500, p=8, seed=0, nan_share=0.1, n_cat=0):
@@ -73,19 +78,95 @@ def _fresh_cache():
     ts._CACHE.clear()
 
 
+# Two splits: a on the root (leaf 0 to the left), then b (leaves 1 and 2) or a again.
+_MODEL_TEXT = """tree
+version=v4
+num_class=1
+num_tree_per_iteration=1
+label_index=0
+max_feature_idx=1
+objective=binary sigmoid:1
+
+Tree=0
+num_leaves=3
+num_cat=0
+split_feature=0 {second}
+threshold=0.5 2.5
+decision_type=2 10
+left_child=-1 -2
+right_child=1 -3
+leaf_value=0.1 0.2 -0.3
+leaf_count=50 30 20
+internal_count=100 50
+is_linear=0
+shrinkage=1
+
+
+end of trees
+"""
+
+
+def test_model_text_parser_known_answer():
+    parsed = parse_model(_MODEL_TEXT.format(second=1))
+    assert parsed.n_features == 2
+    assert parsed.base_value == pytest.approx(0.5 * 0.1 + 0.3 * 0.2 + 0.2 * -0.3, abs=1e-15)
+    assert parsed.node_off.tolist() == [0, 2] and parsed.leaf_off.tolist() == [0, 3]
+    # decision_type 2: default left, missing type None; 10: default left, missing type NaN
+    assert parsed.default_left.tolist() == [1, 1] and parsed.missing_type.tolist() == [0, 2]
+    assert parsed.nan_left.tolist() == [1, 1]  # None: NaN compared as 0.0 <= 0.5; NaN: default side
+    assert parsed.slot_bit.tolist() == [1, 2]
+    # leaf 0: path (a) with zero fraction 50/100; leaves 1, 2: (a, b) with 50/100 and 30/50, 20/50
+    assert parsed.leaf_m.tolist() == [1, 2, 2] and parsed.lf_off.tolist() == [0, 1, 3, 5]
+    assert parsed.lf_feat.tolist() == [0, 0, 1, 0, 1]
+    np.testing.assert_allclose(parsed.lf_z, [0.5, 0.5, 0.6, 0.5, 0.4])
+    assert (parsed.max_internal, parsed.max_m) == (2, 2)
+    # a repeated feature on a path is one slot, its zero fractions multiplied
+    merged = parse_model(_MODEL_TEXT.format(second=0))
+    assert merged.leaf_m.tolist() == [1, 1, 1] and merged.lf_feat.tolist() == [0, 0, 0]
+    np.testing.assert_allclose(merged.lf_z, [0.5, 0.3, 0.2])
+    assert merged.slot_bit.tolist() == [1, 1]
+
+
+def test_model_text_parser_needs_no_numba(tmp_path):
+    """The parser is plain numpy: it loads and parses with numba made unimportable."""
+    import json
+    import subprocess
+    import sys
+
+    from riskmodel.explain import _model_text
+
+    (tmp_path / "model.txt").write_text(_MODEL_TEXT.format(second=1))
+    code = f"""
+import importlib.util, json, sys
+sys.modules["numba"] = None  # any 'import numba' now fails
+spec = importlib.util.spec_from_file_location("model_text", {_model_text.__file__!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+parsed = module.parse_model(open({str(tmp_path / "model.txt")!r}).read())
+print(json.dumps({{"lf_z": parsed.lf_z.tolist(), "numba": "numba" in sys.modules and sys.modules["numba"] is not None}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result == {"lf_z": [0.5, 0.5, 0.6, 0.5, 0.4], "numba": False}
+
+
 def test_depth_limited_with_nan_missing():
     X, y = _data(seed=0)
     booster = _train(X, y, num_leaves=15, max_depth=4)
     _check(booster, _test_rows(X))
 
 
+def _plan_of(booster) -> _plan.Plan:
+    return _plan.build_plan(parse_model(booster.model_to_string()))
+
+
 def test_small_trees_use_decision_tables_and_equal_pred_contrib():
     X, y = _data(seed=2)
     booster = _train(X, y, num_leaves=7)
-    parsed, plans = ts._prepared(booster)
     _check(booster, _test_rows(X))
-    kt_off = plans["plan"][14]
-    assert (kt_off >= 0).all()  # every tree took the decision-table path
+    plan = _plan_of(booster)
+    assert (plan.kt_off >= 0).all()  # every tree took the decision-table path
+    assert plan.gr_off[-1] == 0  # so none is cut into groups
 
 
 def test_leaf_wise_deep_63_leaves_all_leaf_modes(monkeypatch):
@@ -93,20 +174,22 @@ def test_leaf_wise_deep_63_leaves_all_leaf_modes(monkeypatch):
     booster = _train(X, y, rounds=15, num_leaves=63, max_depth=-1, min_data_in_leaf=5)
     rows = _test_rows(X)
     _check(booster, rows)  # tables for every leaf, hashed distinct keys per block
+    assert (_plan_of(booster).leaf_mode == 0).all()
     # force quadrature leaves (m > 2) and no decision tables
     ts._CACHE.clear()
-    monkeypatch.setattr(ts, "_MAX_TABLE_M", 2)
-    monkeypatch.setattr(ts, "_MAX_KEY_BITS", 0)
+    monkeypatch.setattr(_plan, "MAX_TABLE_M", 2)
+    monkeypatch.setattr(_plan, "MAX_KEY_BITS", 0)
     _check(booster, rows)
-    parsed, plans = ts._prepared(booster)
-    assert (plans["plan"][0] == 1).any()
+    plan = _plan_of(booster)
+    parsed = parse_model(booster.model_to_string())
+    np.testing.assert_array_equal(plan.leaf_mode == 1, parsed.leaf_m > 2)
+    assert (plan.kt_off == -1).all() and plan.gr_off[-1] > 0
 
 
 def test_trees_larger_than_64_splits_per_sample_path():
     X, y = _data(n=4000, p=10, seed=4)
     booster = _train(X, y, rounds=5, num_leaves=90, min_data_in_leaf=3)
-    parsed, _ = ts._prepared(booster)
-    assert parsed.max_internal > 64
+    assert parse_model(booster.model_to_string()).max_internal > 64
     _check(booster, _test_rows(X))
 
 
@@ -127,7 +210,7 @@ def test_zero_as_missing_and_missing_type_none():
     X[:, 1][np.isnan(X[:, 1])] = 0.0
     for params in ({"zero_as_missing": True}, {"use_missing": False}):
         booster = _train(X, y, num_leaves=15, **params)
-        mtypes = ts._prepared(booster)[0].missing_type
+        mtypes = parse_model(booster.model_to_string()).missing_type
         assert (mtypes == (1 if "zero_as_missing" in params else 0)).any()
         _check(booster, _test_rows(X))
 
@@ -154,16 +237,22 @@ def test_regression_objective_and_empty_input():
     booster = _train(X, X[:, 0] * 2.0 + y, objective="regression", num_leaves=15)
     _check(booster, X)
     values, base = tree_shap(booster, X[:0])
-    assert values.shape == (0, X.shape[1]) and np.isfinite(base)
+    assert values.shape == (0, X.shape[1])
+    assert base == pytest.approx(booster.predict(X[:1], pred_contrib=True)[0, -1], abs=TOL)
 
 
 def test_linear_trees_are_refused_multiclass_falls_back_with_a_log(caplog):
     X, y = _data(n=800, seed=10, nan_share=0.0)
     booster = _train(X, y, rounds=5, linear_tree=True, num_leaves=7)
+    with pytest.raises(LinearTreesError):
+        parse_model(booster.model_to_string())
     with pytest.raises(ValueError, match="linear trees"):
         tree_shap(booster, X)
     y3 = (X[:, 0] > 0).astype(int) + (X[:, 1] > 2).astype(int)
     multi = _train(X, y3, rounds=3, num_leaves=7, objective="multiclass", num_class=3)
+    with pytest.raises(UnsupportedModel, match="multiclass") as info:
+        parse_model(multi.model_to_string())
+    assert not isinstance(info.value, LinearTreesError)
     with caplog.at_level(logging.INFO, logger="riskmodel.explain._treeshap"):
         values, base = tree_shap(multi, X)
     assert "multiclass" in caplog.text
@@ -228,7 +317,7 @@ def test_by_domain_sums_in_domain_order():
 
 def test_reasons_latvian_registry_text_sensitive_never_offered():
     ex = _explanation()
-    r = ex.reasons(k=3, lang="lv")
+    r = ex.reasons(n_reasons=3, lang="lv")
     assert list(r.columns) == ["pupil_id", "rank", "feature", "domain", "value", "contribution", "text"]
     assert "sex_female" not in set(r["feature"])  # largest contribution, but sensitive
     p1 = r[r["pupil_id"] == "P1"].set_index("rank")
@@ -244,7 +333,7 @@ def test_reasons_latvian_registry_text_sensitive_never_offered():
     p3 = r[r["pupil_id"] == "P3"]
     assert p3["feature"].tolist() == ["my_custom_score", "grade_mean_ytd"]  # not unexcused (0.05)
     # ... and offered, with the "no data" text, on request
-    rm_ = ex.reasons(k=3, lang="lv", include_missing=True)
+    rm_ = ex.reasons(n_reasons=3, lang="lv", include_missing=True)
     p3m = rm_[rm_["pupil_id"] == "P3"]
     assert p3m["feature"].tolist() == ["my_custom_score", "grade_mean_ytd", "unexcused_lessons_28d"]
     assert p3m["text"].iloc[2] == "Neattaisnoti kavējumi pēdējās 4 nedēļās: nav datu — paaugstina risku"
@@ -254,12 +343,32 @@ def test_reasons_latvian_registry_text_sensitive_never_offered():
                                   rm_[rm_["pupil_id"] != "P3"].reset_index(drop=True))
 
 
+def test_reasons_k_is_a_silent_alias_of_n_reasons():
+    import warnings
+
+    ex = _explanation()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        by_alias = ex.reasons(k=2, lang="en")
+    pd.testing.assert_frame_equal(by_alias, ex.reasons(n_reasons=2, lang="en"))
+    pd.testing.assert_frame_equal(ex.reasons(2, "en"), by_alias)  # positional, as before
+    assert by_alias.groupby("pupil_id").size().max() == 2
+    pd.testing.assert_frame_equal(ex.reasons(n_reasons=2, k=2, lang="en"), by_alias)
+
+
+def test_record_domains_are_the_vocabulary_without_context():
+    from riskmodel.vocab import DOMAINS
+
+    assert RECORD_DOMAINS == ("attendance", "grades", "engagement", "transitions")
+    assert set(RECORD_DOMAINS) | {"context"} == set(DOMAINS)
+
+
 def test_reasons_english_and_not_only_raising():
     ex = _explanation()
-    r = ex.reasons(k=1, lang="en", only_raising=False)
+    r = ex.reasons(n_reasons=1, lang="en", only_raising=False)
     p3 = r[r["pupil_id"] == "P3"].iloc[0]
     assert p3["feature"] == "my_custom_score"
-    r2 = ex.reasons(k=5, lang="en", only_raising=False)
+    r2 = ex.reasons(n_reasons=5, lang="en", only_raising=False)
     lowered = r2[(r2["pupil_id"] == "P3") & (r2["feature"] == "attendance_rate_28d")]["text"].iloc[0]
     assert lowered.endswith(" — lowers risk")
     assert reason_texts()["domains"]["engagement"]["lv"] == "Ģimenes iesaiste"
@@ -274,7 +383,7 @@ def test_reasons_qualify_a_good_change_that_still_raises_risk():
                          "attendance_trend_28d": [0.0] * 5 + [0.02]}, index=idx)
     ex = Explanation(values, -3.0, data, {"grade_trend_ytd": "grades",
                                           "attendance_trend_28d": "attendance"})
-    en = ex.reasons(k=1, lang="en", only_raising=False).set_index("pupil_id")["text"]
+    en = ex.reasons(n_reasons=1, lang="en", only_raising=False).set_index("pupil_id")["text"]
     assert en["up"] == ("Change in grades this school year: +0.17 points per month, "
                         "a smaller rise than usual — raises risk")
     assert en["down"] == "Change in grades this school year: -0.40 points per month — raises risk"
@@ -284,7 +393,7 @@ def test_reasons_qualify_a_good_change_that_still_raises_risk():
                                  "a smaller fall than usual — lowers risk")
     assert en["gap"] == ("Change in attendance in the last 4 weeks: +2%, "
                          "a smaller rise than usual — raises risk")
-    lv = ex.reasons(k=1, lang="lv").set_index("pupil_id")["text"]
+    lv = ex.reasons(n_reasons=1, lang="lv").set_index("pupil_id")["text"]
     assert lv["up"].endswith(", mazāks kāpums nekā parasti — paaugstina risku")
     assert "parasti" not in lv["down"]
 
@@ -312,7 +421,7 @@ def _context_explanation():
 
 def test_reasons_skip_context_by_default_and_offer_it_on_request():
     ex = _context_explanation()
-    r = ex.reasons(k=3, lang="en")
+    r = ex.reasons(n_reasons=3, lang="en")
     assert "context" not in set(r["domain"])
     got = r.groupby("pupil_id")["feature"].agg(list).to_dict()
     assert got == {"A": ["unexcused_lessons_28d", "grade_mean_ytd", "parent_logins_90d"],
@@ -321,7 +430,7 @@ def test_reasons_skip_context_by_default_and_offer_it_on_request():
     assert r.loc[r["pupil_id"] == "C", "domain"].tolist() == ["other"]
     assert r["rank"].tolist() == [1, 2, 3, 1, 1]  # k > eligible features: fewer rows
     # context allowed explicitly
-    rc = ex.reasons(k=3, lang="en", domains=["context", "attendance", "grades", "engagement"])
+    rc = ex.reasons(n_reasons=3, lang="en", domains=["context", "attendance", "grades", "engagement"])
     a = rc[rc["pupil_id"] == "A"]
     assert a["feature"].tolist() == ["grade_level", "unexcused_lessons_28d", "grade_mean_ytd"]
     assert a["contribution"].tolist() == [1.5, 0.9, 0.4]
@@ -329,10 +438,10 @@ def test_reasons_skip_context_by_default_and_offer_it_on_request():
     assert a["text"].iloc[0].endswith(" — raises risk")
     assert rc[rc["pupil_id"] == "C"]["feature"].tolist() == ["grade_level"]  # "other" not named
     # only one domain
-    rg = ex.reasons(k=5, lang="lv", domains=("grades",))
+    rg = ex.reasons(n_reasons=5, lang="lv", domains=("grades",))
     assert rg["feature"].tolist() == ["grade_mean_ytd"] and rg["pupil_id"].tolist() == ["A"]
     # both switches: every raising non-sensitive feature, NaN ones included
-    ra = ex.reasons(k=5, lang="en", include_missing=True,
+    ra = ex.reasons(n_reasons=5, lang="en", include_missing=True,
                     domains=["attendance", "grades", "engagement", "transitions", "context", "other"])
     assert ra.groupby("pupil_id")["feature"].agg(list).to_dict()["B"] == [
         "unexcused_lessons_28d", "parent_logins_90d", "grade_level"]
@@ -341,7 +450,7 @@ def test_reasons_skip_context_by_default_and_offer_it_on_request():
     assert ra.loc[(ra["pupil_id"] == "B") & (ra["rank"] == 1), "text"].iloc[0] == (
         "Unexcused absences in the last 4 weeks: no data — raises risk")
     # not only raising: the absolute ranking also skips NaN values and context by default
-    rn = ex.reasons(k=2, lang="en", only_raising=False)
+    rn = ex.reasons(n_reasons=2, lang="en", only_raising=False)
     assert rn[rn["pupil_id"] == "C"]["feature"].tolist() == ["unexcused_lessons_28d", "grade_mean_ytd"]
     assert rn[rn["pupil_id"] == "C"]["text"].iloc[0].endswith(": 0 lessons — lowers risk")
     assert rn[rn["pupil_id"] == "B"]["feature"].tolist() == ["parent_logins_90d", "grade_mean_ytd"]
@@ -374,7 +483,7 @@ def test_reasons_of_a_trained_model_match_a_per_pupil_reference():
     for include_missing, domains in [(False, None), (True, None),
                                      (False, ["context", "grades"]),
                                      (True, ["attendance", "grades", "context"])]:
-        r = ex.reasons(k=2, lang="en", include_missing=include_missing, domains=domains)
+        r = ex.reasons(n_reasons=2, lang="en", include_missing=include_missing, domains=domains)
         allowed = {"attendance", "grades"} if domains is None else set(domains)
         expected = []
         for i in range(n):  # per-pupil reference, the slow obvious way
@@ -393,8 +502,14 @@ def test_reasons_of_a_trained_model_match_a_per_pupil_reference():
 
 def test_reasons_validate_parameters():
     ex = _explanation()
-    with pytest.raises(ValueError, match="'k'"):
+    with pytest.raises(InvalidParameterError, match="The 'n_reasons' parameter of reasons must be an int >= 1"):
+        ex.reasons(n_reasons=0)
+    with pytest.raises(InvalidParameterError, match="The 'k' parameter of reasons must be an int >= 1"):
         ex.reasons(k=0)
+    with pytest.raises(InvalidParameterError, match="alias of 'n_reasons'"):
+        ex.reasons(n_reasons=2, k=4)
+    with pytest.raises(InvalidParameterError, match="'only_raising'"):
+        ex.reasons(only_raising="no")
     with pytest.raises(ValueError, match="'lang'"):
         ex.reasons(lang="de")
     with pytest.raises(ValueError, match=r"'domains'.*'attendance', 'grades', 'engagement', "
@@ -430,11 +545,32 @@ def test_explanation_from_tree_shap_shap_and_plots():
                                booster.predict(X, raw_score=True), atol=TOL)
     sx = ex.to_shap()
     assert sx.values.shape == values.shape and sx.base_values[0] == base
-    ax = ex.plot_importance(by="domain")
-    assert [t.get_text() for t in ax.get_yticklabels()][-1] in {"attendance", "grades", "other"}
-    assert ex.plot_beeswarm(max_display=5) is not None
-    fig = ex.plot_waterfall("P3")
-    assert fig.axes
+    np.testing.assert_array_equal(sx.values, values)
+    # importance by domain: bar widths are the mean |domain sum|, the largest on top
+    expected = ex.by_domain().abs().mean(axis=0).sort_values()
+    disp = ex.plot_importance(by="domain")
+    assert isinstance(disp, ImportanceDisplay) and disp.figure_ is disp.ax_.figure
+    assert [t.get_text() for t in disp.ax_.get_yticklabels()] == list(expected.index)
+    np.testing.assert_allclose([p.get_width() for p in disp.ax_.patches], expected.to_numpy())
+    # drawing on given axes returns the same display shape, on those axes
+    fig, given = plt.subplots()
+    assert ex.plot_importance(by="feature", ax=given, max_display=2).ax_ is given
+    top2 = ex.values.abs().mean(axis=0).sort_values(ascending=False).index[:2]
+    assert [t.get_text() for t in given.get_yticklabels()] == list(top2[::-1])
+    # beeswarm, 3 rows: the 2 most important features (by mean |value|) and one row summing the rest
+    bees = ex.plot_beeswarm(max_display=3)
+    assert isinstance(bees, BeeswarmDisplay)
+    order = ex.values.abs().mean(axis=0).sort_values(ascending=False).index
+    labels = [t.get_text() for t in bees.ax_.get_yticklabels()]
+    assert labels == ["Sum of 3 other features", order[1], order[0]]
+    # waterfall: pupil P3's own contributions, every feature named on the axis
+    fall = ex.plot_waterfall("P3")
+    assert isinstance(fall, WaterfallDisplay) and fall.figure_ is fall.ax_.figure
+    np.testing.assert_array_equal(fall.shap_values_.values, ex.values.loc["P3"].to_numpy())
+    shown = {t.get_text().split(" = ")[-1].strip() for t in fall.figure_.axes[0].get_yticklabels()}
+    assert set(cols) <= shown
     with pytest.raises(ValueError, match="'by'"):
         ex.plot_importance(by="school")
+    with pytest.raises(ValueError, match="'pupil_id'.*'P9999'"):
+        ex.plot_waterfall("P9999")
     plt.close("all")

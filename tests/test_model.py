@@ -488,3 +488,70 @@ def test_load_student_performance_checks_the_file(monkeypatch):
     monkeypatch.setattr(module, "_SHA256", "0" * 64)
     with pytest.raises(rm.DataValidationError, match="sha256"):
         module.load_student_performance()
+
+
+# ----------------------------------------------------------------------------- code health (issue 14)
+
+
+def test_facade_and_the_shared_baseline_class():
+    from riskmodel import model
+    from riskmodel._baselines import Baseline
+
+    assert model.__all__ == ["RiskModel", "RuleBaseline", "SchoolBaseline", "LogisticBaseline"]
+    assert model.RiskModel is RiskModel and model.RuleBaseline is RuleBaseline
+    assert all(issubclass(c, Baseline) for c in (RuleBaseline, SchoolBaseline, LogisticBaseline))
+    assert not issubclass(RiskModel, Baseline)
+
+
+def test_fit_keeps_no_hidden_state_and_refits_from_scratch():
+    X, y = mixed_table(300, seed=6)
+    model = RiskModel(n_estimators=30, random_state=0).fit(X, y)
+    assert not hasattr(model, "_n_minority")
+    # a second fit on another table with fewer events gives the same model as a fresh fit
+    X2, y2 = mixed_table(400, seed=7)
+    again = model.fit(X2, y2)
+    fresh = RiskModel(n_estimators=30, random_state=0).fit(X2, y2)
+    np.testing.assert_array_equal(again.predict_proba(X2), fresh.predict_proba(X2))
+    assert again.validation_log_loss_ == fresh.validation_log_loss_
+
+
+def test_parameter_errors_have_one_type_and_scikit_learns_wording():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = mixed_table(100)
+    cases = [
+        (RiskModel(num_leaves=1), "The 'num_leaves' parameter of RiskModel must be 'auto' or an int >= 2. Got 1 instead."),
+        (RiskModel(n_estimators=2.5), "The 'n_estimators' parameter of RiskModel must be an int >= 1. Got 2.5 instead."),
+        (RiskModel(handle_unknown="skip"), "The 'handle_unknown' parameter of RiskModel must be a str among"),
+        (RiskModel(n_jobs=0), "The 'n_jobs' parameter of RiskModel must be None or a non-zero int. Got 0 instead."),
+        (RiskModel(validation=1.5), "The 'validation' parameter of RiskModel must be 'auto', an int >= 2 or a float"),
+        (RuleBaseline(attendance_threshold=2.0), "The 'attendance_threshold' parameter of RuleBaseline must be a float"),
+        (SchoolBaseline(prior_strength=-1), "The 'prior_strength' parameter of SchoolBaseline must be a float"),
+        (LogisticBaseline(C=0), "The 'C' parameter of LogisticBaseline must be a float in the range (0, inf]"),
+    ]
+    for estimator, message in cases:
+        with pytest.raises(InvalidParameterError) as info:
+            estimator.fit(X, y)
+        assert str(info.value).startswith(message), str(info.value)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+
+
+def test_save_writes_the_library_versions_and_load_reads_older_files(tmp_path, fitted):
+    from riskmodel._util import library_versions
+
+    X, _, model = fitted
+    folder = model.save(tmp_path / "new")
+    meta = json.loads((folder / "riskmodel.json").read_text(encoding="utf-8"))
+    assert meta["versions"] == library_versions()
+    assert {"riskmodel", "lightgbm", "scikit-learn", "numpy", "pandas"} <= set(meta["versions"])
+    # a format-1 file (before the linear start, five version keys) still loads
+    trees_only = RiskModel(linear=False, random_state=0).fit(X, fitted[1])
+    old = trees_only.save(tmp_path / "old")
+    meta = json.loads((old / "riskmodel.json").read_text(encoding="utf-8"))
+    meta["format_version"] = 1
+    del meta["linear"]
+    meta["versions"] = {k: meta["versions"][k] for k in ("riskmodel", "lightgbm", "scikit-learn", "numpy", "pandas")}
+    (old / "riskmodel.json").write_text(json.dumps(meta), encoding="utf-8")
+    loaded = RiskModel.load(old)
+    assert loaded.linear_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(X), trees_only.predict_proba(X))

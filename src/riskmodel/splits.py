@@ -239,7 +239,7 @@ def backtest(
     >>> world = rm.datasets.make_school_system(n_pupils=2_000, n_years=4, seed=0)  # doctest: +SKIP
     >>> result = rm.backtest(world.tables, ["2022-10-01", "2023-10-01"], k=0.05)  # doctest: +SKIP
     """
-    from .model import _Baseline
+    from ._baselines import Baseline as _Baseline
 
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
     splits = temporal_splits(dates, horizon_days)

@@ -2,115 +2,31 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-from importlib import resources
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .._checks import InvalidParameterError, check_bool, check_int, check_option
+from ..vocab import DOMAINS
+from ._reasons import is_sensitive, reason_sentences, reason_texts, top_reasons
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Explanation", "DOMAIN_ORDER", "RECORD_DOMAINS", "reason_texts"]
 
-DOMAIN_ORDER = ("attendance", "grades", "engagement", "transitions", "context")
-#: Domains of what the pupil's own records show (a teacher can act on them); the
-#: fifth registry domain, ``context``, describes where the pupil is.
-RECORD_DOMAINS = ("attendance", "grades", "engagement", "transitions")
+#: The registry's domains in reading order (:data:`riskmodel.vocab.DOMAINS`).
+DOMAIN_ORDER = DOMAINS
+#: Domains of what the pupil's own records show (a teacher can act on them): every
+#: domain but ``context``, which describes where the pupil is.
+RECORD_DOMAINS = tuple(d for d in DOMAINS if d != "context")
 _LANGS = ("lv", "en")
 
 
-@functools.lru_cache(maxsize=1)
-def reason_texts() -> dict[str, Any]:
-    """The reason phrases of ``reason_texts.yaml`` (versioned data file).
+def _registry() -> pd.DataFrame:
+    from ..features import registry
 
-    Returns
-    -------
-    dict
-        Keys ``version``, ``separator``, ``direction``,
-        ``smaller_change_than_usual``, ``missing_value``, ``fallback``, ``domains``
-        and ``sensitive_features``.
-
-    Examples
-    --------
-    >>> from riskmodel.explain import reason_texts
-    >>> reason_texts()["direction"]["raises"]["lv"]
-    'paaugstina risku'
-    """
-    import yaml
-
-    text = resources.files(__package__).joinpath("reason_texts.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-def _registry() -> pd.DataFrame | None:
-    """The feature registry, or None when it cannot be loaded."""
-    try:
-        from ..features import registry
-    except ImportError:  # pragma: no cover - the registry ships with the package
-        return None
-    try:
-        return registry()
-    except Exception as exc:  # pragma: no cover - a broken registry must not block reasons
-        logger.warning("Feature registry unavailable (%s); using fallback reason texts.", exc)
-        return None
-
-
-def _is_sensitive(name: str, registry: pd.DataFrame | None, names: list[str]) -> bool:
-    if registry is not None and name in registry.index and bool(registry.at[name, "sensitive"]):
-        return True
-    return any(name == s or name.startswith(s + "_") for s in names)
-
-
-def _format_values(values: np.ndarray, spec: str | None, missing: str) -> list[str]:
-    """Format one feature's values for reading: ``spec`` from the registry or a default."""
-    out = []
-    if values.dtype.kind in "fc":
-        nan = np.isnan(values)
-        if spec:
-            for v, na in zip(values.tolist(), nan.tolist()):
-                out.append(missing if na else format(v, spec))
-        else:
-            integral = np.isclose(values, np.round(values)) & ~nan
-            for v, na, it in zip(values.tolist(), nan.tolist(), integral.tolist()):
-                out.append(missing if na else (f"{v:.0f}" if it else f"{v:.2f}"))
-        return out
-    if values.dtype.kind in "iub":
-        if values.dtype.kind == "b":
-            return [str(bool(v)) for v in values.tolist()]
-        return [format(v, spec) if spec else str(v) for v in values.tolist()]
-    return [missing if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else str(v)
-            for v in values.tolist()]
-
-
-def _user_unit(values: np.ndarray, spec: str | None) -> np.ndarray:
-    """Values in the unit users read: shares as percent, everything else unchanged."""
-    if values.dtype.kind not in "fiub":
-        return np.full(values.shape[0], np.nan)
-    v = values.astype(np.float64)
-    if spec and spec.endswith("%"):
-        v = v * 100.0
-    return v
-
-
-def _smaller_change_than_usual(texts_in, values, contrib, direction, texts, lang):
-    """Qualify a change that moved the good way yet raises risk (or the bad way yet lowers it).
-
-    Contributions compare a pupil with the typical pupil, so a small rise in grades
-    raises risk when most pupils rose more; without the qualifier "+0.17 points per
-    month — raises risk" reads as a contradiction.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        against = np.sign(contrib) * np.sign(direction * v) < 0
-    if not against.any():
-        return texts_in
-    words = texts["smaller_change_than_usual"]
-    out = texts_in.copy()
-    for i in np.flatnonzero(against):
-        out[i] = f"{out[i]}, {words['rise' if v[i] > 0 else 'fall'][lang]}"
-    return out
+    return registry()
 
 
 class Explanation:
@@ -145,7 +61,7 @@ class Explanation:
     ...                               "grade_mean_ytd": "grades"})
     >>> float(ex.by_domain().loc["P1", "attendance"])
     0.8
-    >>> ex.reasons(k=1, lang="lv")["text"].iloc[0]
+    >>> ex.reasons(n_reasons=1, lang="lv")["text"].iloc[0]
     'Neattaisnoti kavējumi pēdējās 4 nedēļās: 14 stundas — paaugstina risku'
     """
 
@@ -157,36 +73,36 @@ class Explanation:
         feature_domains: dict[str, str],
     ):
         if not isinstance(values, pd.DataFrame):
-            raise TypeError(
+            raise InvalidParameterError(
                 "The 'values' parameter of Explanation must be a pandas DataFrame "
                 f"(pupil x feature). Got {type(values).__name__} instead."
             )
         if not isinstance(data, pd.DataFrame):
-            raise TypeError(
+            raise InvalidParameterError(
                 "The 'data' parameter of Explanation must be a pandas DataFrame. "
                 f"Got {type(data).__name__} instead."
             )
         if not isinstance(feature_domains, dict):
-            raise TypeError(
+            raise InvalidParameterError(
                 "The 'feature_domains' parameter of Explanation must be a dict feature -> "
                 f"domain. Got {type(feature_domains).__name__} instead."
             )
         missing = [c for c in values.columns if c not in data.columns]
         if missing:
-            raise ValueError(
+            raise InvalidParameterError(
                 "The 'data' parameter of Explanation must hold every column of 'values'. "
                 f"Missing: {missing[:5]}."
             )
         if len(data) != len(values) or not data.index.equals(values.index):
-            raise ValueError(
+            raise InvalidParameterError(
                 "The 'data' parameter of Explanation must have the same index as 'values' "
                 f"({len(values)} rows). Got {len(data)} rows with a different index."
             )
         try:
             base = float(base_value)
         except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"The 'base_value' parameter of Explanation must be a float. Got {base_value!r}."
+            raise InvalidParameterError(
+                f"The 'base_value' parameter of Explanation must be a float. Got {base_value!r} instead."
             ) from exc
         self.values = values
         self.base_value = base
@@ -202,7 +118,19 @@ class Explanation:
         return [self.feature_domains.get(c, "other") for c in self.values.columns]
 
     def domain_order(self) -> list[str]:
-        """Domains present, in the order attendance, grades, engagement, transitions, context, others."""
+        """Domains present, in the order of :data:`riskmodel.vocab.DOMAINS`, then others alphabetically.
+
+        Returns
+        -------
+        list of str
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> v = pd.DataFrame({"mine": [0.1], "a": [0.2], "g": [0.3]})
+        >>> Explanation(v, 0.0, v, {"a": "attendance", "g": "grades"}).domain_order()
+        ['attendance', 'grades', 'other']
+        """
         present = set(self._domains())
         known = [d for d in DOMAIN_ORDER if d in present]
         return known + sorted(present - set(DOMAIN_ORDER))
@@ -216,6 +144,14 @@ class Explanation:
             Same index as :attr:`values`; columns in the order attendance, grades,
             engagement, transitions, context, then other domains alphabetically.
             Rows sum (with :attr:`base_value`) to the model's raw log-odds.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> v = pd.DataFrame({"a1": [0.5, 0.0], "a2": [0.25, -1.0], "g": [0.125, 2.0]})
+        >>> ex = Explanation(v, -1.0, v, {"a1": "attendance", "a2": "attendance", "g": "grades"})
+        >>> ex.by_domain().to_dict("list")
+        {'attendance': [0.75, -1.0], 'grades': [0.125, 2.0]}
         """
         domains = np.asarray(self._domains(), dtype=object)
         order = self.domain_order()
@@ -232,15 +168,28 @@ class Explanation:
         ----------
         domains : sequence of str, optional
             Compare only these domains (for example the four record domains
-            attendance, grades, engagement and transitions, leaving out the school
-            context a teacher cannot change). Default: all domains.
+            :data:`RECORD_DOMAINS`, leaving out the school context a teacher
+            cannot change). Default: all domains.
+
+        Returns
+        -------
+        pandas.Series
+            Named ``top_domain``, same index as :attr:`values`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> v = pd.DataFrame({"a": [0.5, 0.1], "g": [0.2, 0.3], "s": [0.9, 0.9]})
+        >>> ex = Explanation(v, -1.0, v, {"a": "attendance", "g": "grades", "s": "context"})
+        >>> ex.top_domain().tolist(), ex.top_domain(domains=["attendance", "grades"]).tolist()
+        (['context', 'context'], ['attendance', 'grades'])
         """
         bd = self.by_domain()
         if domains is not None:
             domains = list(domains)
             unknown = [d for d in domains if d not in bd.columns]
             if unknown or not domains:
-                raise ValueError(
+                raise InvalidParameterError(
                     "The 'domains' parameter of top_domain must name domains of this "
                     f"explanation {list(bd.columns)}. Got {domains!r} instead."
                 )
@@ -254,18 +203,19 @@ class Explanation:
     # ------------------------------------------------------------------ reasons
     def reasons(
         self,
-        k: int = 3,
+        n_reasons: int = 3,
         lang: str = "lv",
         only_raising: bool = True,
         *,
         include_missing: bool = False,
         domains=None,
+        k: int | None = None,
     ) -> pd.DataFrame:
-        """The top ``k`` reasons per pupil, in plain words a teacher can act on.
+        """The top ``n_reasons`` reasons per pupil, in plain words a teacher can act on.
 
         Parameters
         ----------
-        k : int, default 3
+        n_reasons : int, default 3
             Reasons per pupil (fewer when fewer features qualify; a pupil with no
             qualifying feature gets no row).
         lang : {"lv", "en"}, default "lv"
@@ -303,14 +253,17 @@ class Explanation:
             attributes (sex, home language, migrant background, special needs,
             and any registry feature marked sensitive) are never offered,
             whatever ``domains`` says.
+        k : int, optional
+            Alias of ``n_reasons`` (the name of earlier releases, kept because
+            users call it; no warning). When given it is used, and ``n_reasons``
+            must be left at its default or equal it.
 
         Raises
         ------
-        ValueError
-            If ``k`` is not a positive int, ``lang`` is unknown, or ``domains`` is
-            empty or names an unknown domain.
-        TypeError
-            If ``domains`` is not None or an iterable of str.
+        sklearn.utils._param_validation.InvalidParameterError
+            (both a ``ValueError`` and a ``TypeError``) if ``n_reasons`` is not a
+            positive int, ``lang`` is unknown, a switch is not a bool, or
+            ``domains`` is not None or a non-empty iterable of known domain names.
 
         Examples
         --------
@@ -328,115 +281,65 @@ class Explanation:
         >>> ex.reasons(lang="en", include_missing=True,
         ...            domains=["attendance", "grades", "context"])["feature"].tolist()
         ['unexcused_lessons_28d', 'grade_level', 'grade_mean_ytd']
+        >>> ex.reasons(k=1, lang="en", domains=["context"])["text"].tolist()  # k: alias
+        ['Grade: 9 — raises risk']
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"The 'k' parameter of reasons must be a positive int. Got {k!r} instead.")
-        if lang not in _LANGS:
-            raise ValueError(f"The 'lang' parameter of reasons must be one of {_LANGS}. Got {lang!r} instead.")
-        if not isinstance(include_missing, (bool, np.bool_)):
-            raise TypeError(
-                "The 'include_missing' parameter of reasons must be a bool. "
-                f"Got {include_missing!r} instead."
-            )
+        n_reasons = self._n_reasons(n_reasons, k)
+        check_option(lang, "lang", _LANGS, "reasons")
+        check_bool(only_raising, "only_raising", "reasons")
+        check_bool(include_missing, "include_missing", "reasons")
         feature_domains = self._domains()
         allowed = self._reason_domains(domains, feature_domains)
-        texts = reason_texts()
+        sensitive = reason_texts()["sensitive_features"]
         reg = _registry()
         columns = list(self.values.columns)
-        n, p = self.values.shape
         eligible = np.array(
-            [
-                d in allowed and not _is_sensitive(c, reg, texts["sensitive_features"])
-                for c, d in zip(columns, feature_domains)
-            ],
+            [d in allowed and not is_sensitive(c, reg, sensitive) for c, d in zip(columns, feature_domains)],
             dtype=bool,
         )
         v = self.values.to_numpy(dtype=np.float64)
-        score = np.where(eligible[None, :], v if only_raising else np.abs(v), -np.inf)
-        if only_raising:
-            score = np.where(v > 0, score, -np.inf)
-        if not include_missing and eligible.any():
-            cols = np.flatnonzero(eligible)
-            missing_value = self.data.iloc[:, cols].isna().to_numpy(dtype=bool)
-            score[:, cols] = np.where(missing_value, -np.inf, score[:, cols])
-        kk = min(int(k), int(eligible.sum()))
-        empty = pd.DataFrame(
-            {
-                "pupil_id": pd.Series([], dtype=self.values.index.dtype),
-                "rank": pd.Series([], dtype="int64"),
-                "feature": pd.Series([], dtype="str"),
-                "domain": pd.Series([], dtype="str"),
-                "value": pd.Series([], dtype="float64"),
-                "contribution": pd.Series([], dtype="float64"),
-                "text": pd.Series([], dtype="str"),
-            }
+        rows, ranks, feats = top_reasons(
+            v, eligible, n_reasons=n_reasons, only_raising=bool(only_raising),
+            missing=None if include_missing else self.data.isna().to_numpy(dtype=bool),
         )
-        if n == 0 or kk == 0:
-            return empty
-        # top kk per row: argpartition then sort the kk (vectorised over pupils)
-        if kk < p:
-            part = np.argpartition(-score, kk - 1, axis=1)[:, :kk]
-        else:
-            part = np.tile(np.arange(p), (n, 1))
-        part_scores = np.take_along_axis(score, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        top = np.take_along_axis(part, order, axis=1)
-        top_score = np.take_along_axis(part_scores, order, axis=1)
-        keep = np.isfinite(top_score)
-        rows = np.repeat(np.arange(n), kk).reshape(n, kk)[keep]
-        ranks = np.tile(np.arange(1, kk + 1), (n, 1))[keep]
-        feats = top[keep]
+        if len(rows) == 0:
+            return pd.DataFrame(
+                {
+                    "pupil_id": pd.Series([], dtype=self.values.index.dtype),
+                    "rank": pd.Series([], dtype="int64"),
+                    "feature": pd.Series([], dtype="str"),
+                    "domain": pd.Series([], dtype="str"),
+                    "value": pd.Series([], dtype="float64"),
+                    "contribution": pd.Series([], dtype="float64"),
+                    "text": pd.Series([], dtype="str"),
+                }
+            )
         contrib = v[rows, feats]
-        # values and texts, feature by feature
-        value_out = np.full(rows.shape[0], np.nan)
-        text_out = np.empty(rows.shape[0], dtype=object)
-        sep = texts["separator"]
-        raises = texts["direction"]["raises"][lang]
-        lowers = texts["direction"]["lowers"][lang]
-        missing = texts["missing_value"][lang]
-        fallback = texts["fallback"][lang]
-        suffix = np.where(contrib > 0, sep + raises, sep + lowers)
-        for j in np.unique(feats):
-            name = columns[j]
-            sel = np.flatnonzero(feats == j)
-            raw = self.data.iloc[rows[sel], j]
-            if isinstance(raw.dtype, pd.CategoricalDtype) or raw.dtype == object or raw.dtype.kind not in "fiub":
-                vals = raw.astype(object).to_numpy()
-            else:
-                vals = raw.to_numpy()
-            spec = None
-            template = None
-            direction = 0
-            if reg is not None and name in reg.index:
-                spec = reg.at[name, "value_format"] or None
-                template = reg.at[name, f"reason_{lang}"]
-                direction = int(reg.at[name, "direction"])
-            formatted = _format_values(vals, spec, missing)
-            if template is None or not isinstance(template, str):
-                label = name.replace("_", " ")
-                template = fallback.replace("{feature}", label)
-            value_out[sel] = _user_unit(vals, spec)
-            # a missing value reads "<label>: nav datu", without the unit after {value}
-            no_data = template.split("{value}")[0] + missing if "{value}" in template else None
-            na = pd.isna(vals) if no_data is not None else np.zeros(len(vals), dtype=bool)
-            text_out[sel] = [no_data if m else template.format(value=f)
-                             for f, m in zip(formatted, na.tolist())]
-            if spec and spec.startswith("+") and direction != 0:
-                text_out[sel] = _smaller_change_than_usual(
-                    text_out[sel], vals, contrib[sel], direction, texts, lang)
-        text_out = text_out + suffix.astype(object)
-        domains_out = np.asarray(feature_domains, dtype=object)
+        value_out, text_out = reason_sentences(self.data, rows, feats, contrib, lang, reg)
         return pd.DataFrame(
             {
                 "pupil_id": self.values.index.to_numpy()[rows],
-                "rank": ranks.astype(np.int64),
+                "rank": ranks,
                 "feature": np.asarray(columns, dtype=object)[feats],
-                "domain": domains_out[feats],
+                "domain": np.asarray(feature_domains, dtype=object)[feats],
                 "value": value_out,
                 "contribution": contrib,
-                "text": text_out.astype(object),
+                "text": text_out,
             }
         )
+
+    @staticmethod
+    def _n_reasons(n_reasons, k):
+        """``n_reasons``, or its alias ``k`` when given (checked under the name used)."""
+        if k is None:
+            return check_int(n_reasons, "n_reasons", "reasons", min_value=1)
+        k = check_int(k, "k", "reasons", min_value=1)
+        if n_reasons != 3 and n_reasons != k:
+            raise InvalidParameterError(
+                "The 'k' parameter of reasons is an alias of 'n_reasons'; give one of them. "
+                f"Got n_reasons={n_reasons!r} and k={k!r}."
+            )
+        return k
 
     def _reason_domains(self, domains, feature_domains: list[str]) -> set[str]:
         """The set of domains whose features ``reasons`` may offer (validated)."""
@@ -445,20 +348,20 @@ class Explanation:
         known = list(DOMAIN_ORDER) + ["other"]
         known += sorted({d for d in feature_domains if d not in known})
         if isinstance(domains, str) or not hasattr(domains, "__iter__"):
-            raise TypeError(
+            raise InvalidParameterError(
                 "The 'domains' parameter of reasons must be None or an iterable of domain "
                 f"names from {known}, e.g. ['attendance', 'grades']. Got {domains!r} instead."
             )
         domains = list(domains)
         bad = [d for d in domains if not isinstance(d, str)]
         if bad:
-            raise TypeError(
+            raise InvalidParameterError(
                 "The 'domains' parameter of reasons must hold domain names (str) from "
                 f"{known}. Got {bad[:5]!r} instead."
             )
         unknown = [d for d in domains if d not in known]
         if unknown or not domains:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"The 'domains' parameter of reasons must name one or more domains from {known}. "
                 f"Got {domains!r} instead."
             )
@@ -470,9 +373,23 @@ class Explanation:
 
         Numeric data are kept; categorical columns become their category codes
         (NaN when missing) so that shap can colour them.
-        """
-        import shap
 
+        Returns
+        -------
+        shap.Explanation
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> v = pd.DataFrame({"a": [0.5, -0.25]})
+        >>> d = pd.DataFrame({"a": pd.Categorical(["x", None])})
+        >>> sx = Explanation(v, -1.0, d, {}).to_shap()
+        >>> sx.values.tolist(), sx.data.tolist(), sx.base_values.tolist()
+        ([[0.5], [-0.25]], [[0.0], [nan]], [-1.0, -1.0])
+        """
+        from ._plots import import_shap
+
+        shap = import_shap()
         data = np.empty(self.data.shape, dtype=np.float64)
         for j, c in enumerate(self.data.columns):
             col = self.data[c]
@@ -490,19 +407,89 @@ class Explanation:
         )
 
     def plot_importance(self, by: str = "feature", ax=None, max_display: int = 20):
-        """Bar chart of mean |contribution| by feature or by domain; returns the axes."""
-        from ._plots import plot_importance
+        """Bar chart of mean |contribution| by feature or by domain.
 
-        return plot_importance(self, by=by, ax=ax, max_display=max_display)
+        Parameters
+        ----------
+        by : {"feature", "domain"}, default="feature"
+        ax : matplotlib Axes, optional
+        max_display : int, default=20
+            Largest number of bars (the most important ones).
 
-    def plot_beeswarm(self, max_display: int = 20, **kwargs):
-        """shap's beeswarm of the stored values; returns the matplotlib axes."""
-        from ._plots import plot_beeswarm
+        Returns
+        -------
+        ImportanceDisplay
+            With ``importance_``, ``ax_`` and ``figure_``.
 
-        return plot_beeswarm(self, max_display=max_display, **kwargs)
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import pandas as pd
+        >>> v = pd.DataFrame({"a": [0.4, -0.2], "b": [0.1, 0.1]})
+        >>> disp = Explanation(v, -2.0, v, {}).plot_importance()
+        >>> [t.get_text() for t in disp.ax_.get_yticklabels()]
+        ['b', 'a']
+        """
+        from ._plots import ImportanceDisplay
 
-    def plot_waterfall(self, pupil_id, max_display: int = 12, **kwargs):
-        """shap's waterfall for one pupil (by pupil id); returns the matplotlib figure."""
-        from ._plots import plot_waterfall
+        return ImportanceDisplay.from_explanation(self, by=by, max_display=max_display).plot(ax=ax)
 
-        return plot_waterfall(self, pupil_id, max_display=max_display, **kwargs)
+    def plot_beeswarm(self, max_display: int = 20, *, ax=None, **kwargs):
+        """shap's beeswarm of the stored values.
+
+        Parameters
+        ----------
+        max_display : int, default=20
+        ax : matplotlib Axes, optional
+        **kwargs
+            Passed to ``shap.plots.beeswarm``.
+
+        Returns
+        -------
+        BeeswarmDisplay
+            With ``shap_values_``, ``ax_`` and ``figure_``.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import pandas as pd
+        >>> v = pd.DataFrame({"a": [0.4, -0.2, 0.3], "b": [0.1, 0.0, -0.1]})
+        >>> disp = Explanation(v, -2.0, v, {}).plot_beeswarm(max_display=5)
+        >>> [t.get_text() for t in disp.ax_.get_yticklabels()]
+        ['b', 'a']
+        """
+        from ._plots import BeeswarmDisplay
+
+        return BeeswarmDisplay.from_explanation(self, max_display=max_display).plot(ax=ax, **kwargs)
+
+    def plot_waterfall(self, pupil_id, max_display: int = 12, *, ax=None, **kwargs):
+        """shap's waterfall for one pupil (by pupil id).
+
+        Parameters
+        ----------
+        pupil_id : object
+            A label of :attr:`values`' index.
+        max_display : int, default=12
+        ax : matplotlib Axes, optional
+        **kwargs
+            Passed to ``shap.plots.waterfall``.
+
+        Returns
+        -------
+        WaterfallDisplay
+            With ``shap_values_``, ``ax_`` and ``figure_``.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import pandas as pd
+        >>> v = pd.DataFrame({"a": [0.4, -0.2], "b": [0.1, 0.3]}, index=["P1", "P2"])
+        >>> Explanation(v, -2.0, v, {}).plot_waterfall("P1").shap_values_.values.tolist()
+        [0.4, 0.1]
+        """
+        from ._plots import WaterfallDisplay
+
+        return WaterfallDisplay.from_explanation(self, pupil_id, max_display=max_display).plot(ax=ax, **kwargs)

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+
+from ._util import RESULT_PACKAGES, library_versions, riskmodel_version
 
 __all__ = [
     "MODEL_CODE",
@@ -52,8 +53,9 @@ MODEL_CODE = Path(__file__).with_name("_pyfunc_model.py")
 #: key of the RiskModel folder among the pyfunc's artifacts
 ARTIFACT_KEY = "riskmodel"
 
-_REQUIREMENTS = ("mlflow", "lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
-                 "numba", "pydantic", "pyyaml")
+#: what the serving environment needs besides riskmodel: the packages that shape the
+#: results, plus MLflow itself and what riskmodel imports to load a model (one list)
+_SERVING_PACKAGES = ("mlflow", *RESULT_PACKAGES, "pydantic", "pyyaml")
 
 
 def output_columns(k: int = 3) -> list[str]:
@@ -112,9 +114,9 @@ def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     return out
 
 
-def _kind(model, name: str) -> str:
-    kinds = getattr(model, "_kinds", {})
-    return kinds.get(name, "numeric")
+def _is_categorical(model, name: str) -> bool:
+    """``name`` is a categorical feature of ``model`` (one with levels in ``categories_``)."""
+    return name in (getattr(model, "categories_", None) or {})
 
 
 def input_schema(model):
@@ -123,8 +125,7 @@ def input_schema(model):
 
     cols = []
     for name in _feature_names(model):
-        kind = _kind(model, name)
-        cols.append(ColSpec("string" if kind == "categorical" else "double", name,
+        cols.append(ColSpec("string" if _is_categorical(model, name) else "double", name,
                             required=True))
     return Schema(cols)
 
@@ -149,7 +150,7 @@ def as_signature_frame(model, X: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for name in names:
         col = X[name]
-        if _kind(model, name) == "categorical":
+        if _is_categorical(model, name):
             values = col.astype(object)
             out[name] = values.where(values.notna(), None).map(
                 lambda v: v if v is None else str(v))
@@ -184,7 +185,7 @@ def input_example(model, registry: pd.DataFrame | None = None) -> pd.DataFrame:
     units = registry["unit"] if "unit" in getattr(registry, "columns", ()) else pd.Series(dtype=str)
     row = {}
     for name in _feature_names(model):
-        if _kind(model, name) == "categorical":
+        if _is_categorical(model, name):
             levels = getattr(model, "categories_", {}).get(name) or [""]
             row[name] = str(levels[0])
             continue
@@ -200,15 +201,8 @@ def input_example(model, registry: pd.DataFrame | None = None) -> pd.DataFrame:
 
 def pip_requirements() -> list[str]:
     """Pinned requirements of the serving environment (riskmodel and its runtime deps)."""
-    from . import __version__
-
-    reqs = [f"riskmodel=={__version__}"]
-    for dist in _REQUIREMENTS:
-        try:
-            reqs.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            reqs.append(dist)
-    return reqs
+    versions = library_versions(_SERVING_PACKAGES)
+    return [f"{d}=={versions[d]}" if d in versions else d for d in ("riskmodel", *_SERVING_PACKAGES)]
 
 
 def log_model(model, *, name: str = "model", registered_model_name: str | None = None,
@@ -234,8 +228,6 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
     """
     import mlflow
 
-    from . import __version__
-
     with tempfile.TemporaryDirectory(prefix="riskmodel-pyfunc-") as tmp:
         folder = model.save(Path(tmp) / ARTIFACT_KEY)
         info = mlflow.pyfunc.log_model(
@@ -247,7 +239,7 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
             pip_requirements=pip_requirements(),
             model_config={"reasons_k": int(reasons_k)},
             registered_model_name=registered_model_name,
-            metadata={"riskmodel_version": __version__, "row_local": True},
+            metadata={"riskmodel_version": riskmodel_version(), "row_local": True},
         )
     logger.info("Logged pyfunc model %s (registered: %s)", info.model_uri,
                 getattr(info, "registered_model_version", None))

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._suppression import MIN_CELL, blank_small
 from .errors import ConfigError
 
 __all__ = [
@@ -57,8 +58,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-#: smallest group whose numbers may be logged
-MIN_CELL = 10
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -145,21 +144,18 @@ def backtest_metrics(backtest: pd.DataFrame) -> dict[str, float]:
 def suppress_small_groups(table: pd.DataFrame | None, min_cell: int = MIN_CELL):
     """Blank every number of groups with fewer than ``min_cell`` pupils (and their ``n``).
 
-    Belt and braces before anything leaves for MLflow: :func:`riskmodel.fairness.audit`
-    already suppresses small cells.
+    Kept for one release; use the shared rule :func:`riskmodel._suppression.blank_small`
+    (this is ``blank_small(table, "n", min_cell)``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> suppress_small_groups(pd.DataFrame({"n": [4, 25], "rate": [0.5, 0.2]}))
+          n  rate
+    0   NaN   NaN
+    1  25.0   0.2
     """
-    if table is None or "n" not in table.columns:
-        return table
-    table = table.copy()
-    n = pd.to_numeric(table["n"], errors="coerce")
-    small = (n < min_cell).to_numpy()
-    if small.any():
-        numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
-                   and not pd.api.types.is_bool_dtype(table[c])]
-        for c in numeric:
-            table[c] = table[c].astype("float64")
-            table.loc[small, c] = np.nan
-    return table
+    return blank_small(table, "n", min_cell)
 
 
 def _log_figures(backtest, audit) -> None:
@@ -222,7 +218,7 @@ def _log_common(cfg, *, backtest, audit, tables, train_dates, k, fingerprint) ->
         mlflow.log_metrics(backtest_metrics(backtest))
         mlflow.log_text(backtest.to_csv(index=False, lineterminator="\n"), "backtest.csv")
     if audit is not None:
-        safe = suppress_small_groups(audit, max(MIN_CELL, getattr(cfg.audit, "min_cell", MIN_CELL)))
+        safe = blank_small(audit, "n", max(MIN_CELL, getattr(cfg.audit, "min_cell", MIN_CELL)))
         mlflow.log_text(safe.to_csv(index=False, lineterminator="\n"), "audit.csv")
     try:
         from .features import registry

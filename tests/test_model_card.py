@@ -13,7 +13,8 @@ import pydantic
 import pytest
 
 import riskmodel as rm
-from riskmodel.report import ModelCardInfo, build_model_card, markdown_table, model_card, model_card_html
+from riskmodel.report import ModelCardInfo, build_model_card, model_card, model_card_html
+from riskmodel.report._format import MISSING, markdown_table
 
 SECTIONS = (
     "## Model details",
@@ -97,8 +98,8 @@ def test_audit_rows_and_suppression(audit_table):
     assert f"| {int(row['n'])} |" in line and recall in line
     assert f"| {row['recall_ratio']:.2f} |" in line
     # the tiny language is shown as <10, its complement as hidden, both listed by name
-    assert re.search(r"^\| home_language \| other \| <10 \| — \|", md, re.M)
-    assert re.search(r"^\| home_language \| uk \| hidden \| — \|", md, re.M)
+    assert re.search(r"^\| home_language \| other \| <10 \| – \|", md, re.M)
+    assert re.search(r"^\| home_language \| uk \| hidden \| – \|", md, re.M)
     assert "could not be audited: home_language = other." in md
     assert "cannot be worked out from totals: home_language = uk." in md
     assert "The top 300 pupils by score of 3000 are selected" in md
@@ -169,7 +170,7 @@ def test_markdown_table_formats():
         "| a | b | c | d |",
         "| --- | --- | --- | --- |",
         "| 1 | 0.123 | x\\|y | yes |",
-        "| 2 | — | — | no |",
+        "| 2 | – | – | no |",
     ]
 
 

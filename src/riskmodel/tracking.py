@@ -231,52 +231,6 @@ def _log_common(cfg, *, backtest, audit, tables, train_dates, k, fingerprint) ->
     _log_figures(backtest, audit)
 
 
-OUTCOME_TEXT = (
-    "Early leaving: an enrolment ends within the horizon for a reason other than completion or "
-    "transfer (left, expelled, other) and the pupil is not enrolled again within 30 days, or "
-    "the pupil finishes grade 9 with a liecība (not the basic-education certificate) and does "
-    "not continue."
-)
-_BACKTEST_CARD_COLUMNS = ("model", "test_date", "n", "k", "prevalence", "roc_auc",
-                          "average_precision", "brier", "precision_at_k", "precision_at_k_low",
-                          "precision_at_k_high", "recall_at_k", "recall_at_k_low",
-                          "recall_at_k_high")
-
-
-def _model_card(cfg, *, model, backtest, audit, tables, train_dates, k, fingerprint,
-                version=None, synthetic=False):
-    """The model card as (Markdown, HTML), built by :mod:`riskmodel.report`."""
-    from . import vocab
-    from .report import ModelCardInfo, model_card, model_card_html
-
-    summary = tables.summary()
-    first = pd.to_datetime(summary["first_date"])
-    last = pd.to_datetime(summary["last_date"])
-    dated = ~summary["table"].isin(["pupils", "schools"])
-    features = dict(getattr(model, "feature_domains_", {}) or {})
-    included = [a for a in vocab.AUDIT_ATTRIBUTES if a in features]
-    bt = None
-    if backtest is not None:
-        bt = backtest[[c for c in _BACKTEST_CARD_COLUMNS if c in backtest.columns]]
-    info = ModelCardInfo(
-        model_name=cfg.tracking.registered_model_name,
-        model_version=str(version) if version is not None else "unregistered",
-        data_start=first[dated].min().date(),
-        data_end=last[dated].max().date(),
-        as_of_dates=[pd.Timestamp(d).date() for d in train_dates],
-        outcome=OUTCOME_TEXT,
-        horizon_days=cfg.horizon_days,
-        features=features,
-        sensitive_attributes_included=included,
-        backtest=bt,
-        audit=audit,
-        capacity_k=int(k),
-        data_fingerprint=fingerprint,
-        synthetic_data=bool(synthetic),
-    )
-    return model_card(info), model_card_html(info)
-
-
 def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, k, fingerprint,
                      register: bool = True, synthetic: bool = False) -> LoggedRun:
     """Log a training run (see the module docstring) and register the model.
@@ -307,6 +261,7 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
     import mlflow
 
     from . import pyfunc
+    from .report import build_model_card
 
     run, uri = _start(cfg, "train")
     with run:
@@ -319,10 +274,10 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
         info = pyfunc.log_model(model, registered_model_name=name)
         version = getattr(info, "registered_model_version", None)
         version = None if version is None else str(version)
-        card = _model_card(cfg, model=model, backtest=backtest, audit=audit, tables=tables,
-                           train_dates=train_dates, k=k, fingerprint=fingerprint,
-                           version=version, synthetic=synthetic)
-        markdown, html = card
+        markdown, html = build_model_card(
+            cfg=cfg, model=model, backtest=backtest, audit=audit, tables=tables,
+            train_dates=train_dates, k=k, fingerprint=fingerprint, version=version,
+            synthetic=synthetic)
         mlflow.log_text(markdown, "model_card.md")
         mlflow.log_text(html, "model_card.html")
         logged = LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,

@@ -15,12 +15,21 @@ allocation happen after scoring.
 
 Examples
 --------
+>>> import tempfile
 >>> import mlflow
+>>> import numpy as np, pandas as pd, riskmodel as rm
 >>> from riskmodel import pyfunc
->>> with mlflow.start_run():  # doctest: +SKIP
-...     info = pyfunc.log_model(model, registered_model_name="riskmodel")
->>> scorer = mlflow.pyfunc.load_model(info.model_uri)  # doctest: +SKIP
->>> scorer.predict(pyfunc.as_signature_frame(model, X)).head()  # doctest: +SKIP
+>>> rng = np.random.default_rng(0)
+>>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400)})
+>>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+>>> model = rm.RiskModel(random_state=0).fit(X, y)
+>>> mlflow.set_tracking_uri("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")
+>>> with mlflow.start_run():
+...     info = pyfunc.log_model(model)
+>>> scorer = mlflow.pyfunc.load_model(info.model_uri)
+>>> out = scorer.predict(pyfunc.as_signature_frame(model, X.head(3)))
+>>> np.allclose(out["risk"], model.predict_proba(X.head(3))[:, 1])
+True
 """
 
 from __future__ import annotations
@@ -59,7 +68,22 @@ _SERVING_PACKAGES = ("mlflow", *RESULT_PACKAGES, "pydantic", "pyyaml")
 
 
 def output_columns(k: int = 3) -> list[str]:
-    """Columns of the pyfunc's output: ``risk``, ``reason_1_lv`` … ``reason_k_en``."""
+    """Columns of the pyfunc's output: ``risk``, ``reason_1_lv`` … ``reason_k_en``.
+
+    Parameters
+    ----------
+    k : int, default 3
+        Number of reasons per pupil.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> output_columns(1)
+    ['risk', 'reason_1_lv', 'reason_1_en']
+    """
     return ["risk"] + [f"reason_{i}_{lang}" for lang in ("lv", "en") for i in range(1, k + 1)]
 
 
@@ -87,9 +111,17 @@ def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
 
     Examples
     --------
-    >>> out = predict_rows(model, X.head(2))  # doctest: +SKIP
-    >>> out.columns[:2].tolist()  # doctest: +SKIP
-    ['risk', 'reason_1_lv']
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> out = predict_rows(model, X.head(2), k=1)
+    >>> out.columns.tolist()
+    ['risk', 'reason_1_lv', 'reason_1_en']
+    >>> bool(np.allclose(out["risk"], model.predict_proba(X.head(2))[:, 1]))
+    True
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"The 'frame' parameter of predict_rows must be a pandas DataFrame. "
@@ -120,7 +152,28 @@ def _is_categorical(model, name: str) -> bool:
 
 
 def input_schema(model):
-    """MLflow input schema: numeric and boolean features as doubles, categorical as strings."""
+    """MLflow input schema: numeric and boolean features as doubles, categorical as strings.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model.
+
+    Returns
+    -------
+    mlflow.types.Schema
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> [(c.name, c.type.name) for c in input_schema(model).inputs]
+    [('attendance_rate_28d', 'double'), ('school_type', 'string')]
+    """
     from mlflow.types import ColSpec, Schema
 
     cols = []
@@ -131,7 +184,30 @@ def input_schema(model):
 
 
 def signature(model, k: int = 3):
-    """The pyfunc's :class:`mlflow.models.ModelSignature`."""
+    """The pyfunc's :class:`mlflow.models.ModelSignature`.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model (gives the inputs, see :func:`input_schema`).
+    k : int, default 3
+        Number of reasons per pupil (gives the outputs, see :func:`output_columns`).
+
+    Returns
+    -------
+    mlflow.models.ModelSignature
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> signature(model, k=1).outputs.input_names()
+    ['risk', 'reason_1_lv', 'reason_1_en']
+    """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
@@ -145,6 +221,30 @@ def as_signature_frame(model, X: pd.DataFrame) -> pd.DataFrame:
 
     What a caller of the served model sends; the risks it gets back equal the
     library's ``model.predict_proba(X)``.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model.
+    X : DataFrame
+        Pupil features with (at least) the model's columns.
+
+    Returns
+    -------
+    DataFrame
+        The model's columns only, same index as ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> frame = as_signature_frame(model, X.head(2))
+    >>> str(frame["attendance_rate_28d"].dtype), frame["school_type"].tolist()
+    ('float64', ['rural', 'city'])
     """
     names = _feature_names(model)
     out = {}
@@ -174,6 +274,29 @@ def input_example(model, registry: pd.DataFrame | None = None) -> pd.DataFrame:
     Numeric features get a typical value for their unit (a share 0.9, a grade
     6, a flag or a difference 0, a count 1, …; 0 when the feature is not in the
     registry); categorical features their first level learned at fit.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model.
+    registry : DataFrame, optional
+        Feature registry with a ``unit`` column (default: ``features.registry()``).
+
+    Returns
+    -------
+    DataFrame
+        One row, the model's feature columns.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> input_example(model).to_dict("records")
+    [{'attendance_rate_28d': 0.9, 'school_type': 'city'}]
     """
     if registry is None:
         try:
@@ -200,7 +323,21 @@ def input_example(model, registry: pd.DataFrame | None = None) -> pd.DataFrame:
 
 
 def pip_requirements() -> list[str]:
-    """Pinned requirements of the serving environment (riskmodel and its runtime deps)."""
+    """Pinned requirements of the serving environment (riskmodel and its runtime deps).
+
+    The packages that shape riskmodel's results (``riskmodel._util.RESULT_PACKAGES``)
+    plus MLflow, pydantic and PyYAML, each at its installed version.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> reqs = pip_requirements()
+    >>> reqs[0].startswith("riskmodel=="), any(r.startswith("lightgbm==") for r in reqs)
+    (True, True)
+    """
     versions = library_versions(_SERVING_PACKAGES)
     return [f"{d}=={versions[d]}" if d in versions else d for d in ("riskmodel", *_SERVING_PACKAGES)]
 
@@ -225,6 +362,21 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
     Returns
     -------
     mlflow.models.model.ModelInfo
+
+    Examples
+    --------
+    >>> import tempfile, mlflow
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> mlflow.set_tracking_uri("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")
+    >>> with mlflow.start_run():
+    ...     info = log_model(model, registered_model_name="demo")
+    >>> int(info.registered_model_version)
+    1
     """
     import mlflow
 

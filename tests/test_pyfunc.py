@@ -108,7 +108,10 @@ def test_log_model_from_code_round_trip(fitted, tmp_path, monkeypatch):
 
     model, X = fitted
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    from riskmodel.tracking import configure
+
+    configure(f"sqlite:///{tmp_path / 'mlflow.db'}")  # runs and registry
+    mlflow.set_experiment("pyfunc-test")  # not the active experiment of an earlier store
     try:
         with mlflow.start_run():
             info = pyfunc.log_model(model, registered_model_name="rm-test", reasons_k=2)
@@ -127,3 +130,4 @@ def test_log_model_from_code_round_trip(fitted, tmp_path, monkeypatch):
         pd.testing.assert_frame_equal(got, pyfunc.predict_rows(model, X.head(20), k=2))
     finally:
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)

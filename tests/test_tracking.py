@@ -72,6 +72,7 @@ def store(tmp_path_factory):
         yield {"root": root, "uri": uri, "model": model, "X": X, "y": y, "cfg": cfg,
                "world": world, "logged": logged}
     mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
 
 
 def test_tracking_uri_precedence(monkeypatch):
@@ -91,6 +92,7 @@ def test_configure_points_tracking_and_registry(tmp_path):
         assert mlflow.get_tracking_uri() == uri and mlflow.get_registry_uri() == uri
     finally:
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
 
 
 def test_training_run_logs_aggregates_card_and_registered_model(store):

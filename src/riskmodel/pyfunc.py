@@ -23,7 +23,9 @@ Examples
 >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400)})
 >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
 >>> model = rm.RiskModel(random_state=0).fit(X, y)
->>> mlflow.set_tracking_uri("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")
+>>> from riskmodel.tracking import configure
+>>> _ = configure("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")  # runs and registry
+>>> _ = mlflow.set_experiment("riskmodel-example")
 >>> with mlflow.start_run():
 ...     info = pyfunc.log_model(model)
 >>> scorer = mlflow.pyfunc.load_model(info.model_uri)
@@ -372,7 +374,10 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
     ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
     >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
     >>> model = rm.RiskModel(random_state=0).fit(X, y)
-    >>> mlflow.set_tracking_uri("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")
+    >>> from riskmodel.tracking import configure
+>>> _ = configure("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")  # runs and registry
+    >>> _ = mlflow.set_experiment("riskmodel-example")
+>>> _ = mlflow.set_experiment("riskmodel-example")
     >>> with mlflow.start_run():
     ...     info = log_model(model, registered_model_name="demo")
     >>> int(info.registered_model_version)

@@ -13,7 +13,8 @@ import pydantic
 import pytest
 
 import riskmodel as rm
-from riskmodel.report import ModelCardInfo, build_model_card, markdown_table, model_card, model_card_html
+from riskmodel.report import ModelCardInfo, build_model_card, model_card, model_card_html
+from riskmodel.report._format import MISSING, markdown_table
 
 SECTIONS = (
     "## Model details",
@@ -97,8 +98,8 @@ def test_audit_rows_and_suppression(audit_table):
     assert f"| {int(row['n'])} |" in line and recall in line
     assert f"| {row['recall_ratio']:.2f} |" in line
     # the tiny language is shown as <10, its complement as hidden, both listed by name
-    assert re.search(r"^\| home_language \| other \| <10 \| — \|", md, re.M)
-    assert re.search(r"^\| home_language \| uk \| hidden \| — \|", md, re.M)
+    assert re.search(r"^\| home_language \| other \| <10 \| – \|", md, re.M)
+    assert re.search(r"^\| home_language \| uk \| hidden \| – \|", md, re.M)
     assert "could not be audited: home_language = other." in md
     assert "cannot be worked out from totals: home_language = uk." in md
     assert "The top 300 pupils by score of 3000 are selected" in md
@@ -169,7 +170,7 @@ def test_markdown_table_formats():
         "| a | b | c | d |",
         "| --- | --- | --- | --- |",
         "| 1 | 0.123 | x\\|y | yes |",
-        "| 2 | — | — | no |",
+        "| 2 | – | – | no |",
     ]
 
 
@@ -214,3 +215,26 @@ def test_build_model_card_from_run_objects(audit_table):
     for f in names:
         assert f"| {f} | {reg.loc[f, 'domain']} |" in md
     assert "<!DOCTYPE html>" in page
+
+
+def test_score_report_and_card_share_the_missing_sign_and_the_suppression():
+    from riskmodel._suppression import MIN_CELL
+    from riskmodel.report import score_report_html
+
+    n_high = MIN_CELL - 1
+    risk = np.r_[np.linspace(0.7, 0.9, n_high), np.linspace(0.01, 0.3, 200)]
+    tier = pd.Categorical(["high"] * n_high + ["low"] * 200, categories=["high", "elevated", "low"],
+                          ordered=True)
+    scores = pd.DataFrame({"risk": risk, "tier": tier, "municipality_id": "M1"})
+    page = score_report_html(scores=scores, manifest={"as_of": "2025-10-01", "model": {"uri": "<m>"}})
+    assert page == score_report_html(scores=scores, manifest={"as_of": "2025-10-01",
+                                                              "model": {"uri": "<m>"}})
+    assert "&lt;m&gt;" in page and "<m>" not in page  # autoescaped
+    p = _Collector()
+    p.feed(page)
+    text = p.text
+    # the high tier has fewer than MIN_CELL pupils: its row shows the missing sign only
+    i = text.index("high")
+    assert text[i + 1:i + 5] == [MISSING] * 4
+    assert "200" in text[text.index("low") + 1]
+    assert markdown_table(pd.DataFrame({"x": [np.nan]})).splitlines()[-1] == f"| {MISSING} |"

@@ -32,11 +32,15 @@ def blank_small(table: pd.DataFrame | None, count_col: str = "n", min_cell: int 
       group     n  rate
     0     a   NaN   NaN
     1     b  25.0   0.2
+    >>> blank_small(t.astype({"n": "Int64"})).loc[:, "n"].tolist()  # nullable counts too
+    [nan, 25.0]
     """
     if table is None or count_col not in table.columns:
         return table
     table = table.copy()
-    small = (pd.to_numeric(table[count_col], errors="coerce") < max(int(min_cell), 1)).to_numpy()
+    counts = pd.to_numeric(table[count_col], errors="coerce")
+    # a missing count (NaN, or pd.NA of a nullable column) is not a small group: nothing to blank
+    small = (counts < max(int(min_cell), 1)).fillna(False).to_numpy(dtype=bool)
     if small.any():
         for c in table.columns:
             if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]):

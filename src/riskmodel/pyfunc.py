@@ -15,22 +15,34 @@ allocation happen after scoring.
 
 Examples
 --------
+>>> import tempfile
 >>> import mlflow
+>>> import numpy as np, pandas as pd, riskmodel as rm
 >>> from riskmodel import pyfunc
->>> with mlflow.start_run():  # doctest: +SKIP
-...     info = pyfunc.log_model(model, registered_model_name="riskmodel")
->>> scorer = mlflow.pyfunc.load_model(info.model_uri)  # doctest: +SKIP
->>> scorer.predict(pyfunc.as_signature_frame(model, X)).head()  # doctest: +SKIP
+>>> rng = np.random.default_rng(0)
+>>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400)})
+>>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+>>> model = rm.RiskModel(random_state=0).fit(X, y)
+>>> from riskmodel.tracking import configure
+>>> _ = configure("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")  # runs and registry
+>>> _ = mlflow.set_experiment("riskmodel-example")
+>>> with mlflow.start_run():
+...     info = pyfunc.log_model(model)
+>>> scorer = mlflow.pyfunc.load_model(info.model_uri)
+>>> out = scorer.predict(pyfunc.as_signature_frame(model, X.head(3)))
+>>> np.allclose(out["risk"], model.predict_proba(X.head(3))[:, 1])
+True
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+
+from ._util import RESULT_PACKAGES, library_versions, riskmodel_version
 
 __all__ = [
     "MODEL_CODE",
@@ -52,12 +64,28 @@ MODEL_CODE = Path(__file__).with_name("_pyfunc_model.py")
 #: key of the RiskModel folder among the pyfunc's artifacts
 ARTIFACT_KEY = "riskmodel"
 
-_REQUIREMENTS = ("mlflow", "lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
-                 "numba", "pydantic", "pyyaml")
+#: what the serving environment needs besides riskmodel: the packages that shape the
+#: results, plus MLflow itself and what riskmodel imports to load a model (one list)
+_SERVING_PACKAGES = ("mlflow", *RESULT_PACKAGES, "pydantic", "pyyaml")
 
 
 def output_columns(k: int = 3) -> list[str]:
-    """Columns of the pyfunc's output: ``risk``, ``reason_1_lv`` … ``reason_k_en``."""
+    """Columns of the pyfunc's output: ``risk``, ``reason_1_lv`` … ``reason_k_en``.
+
+    Parameters
+    ----------
+    k : int, default 3
+        Number of reasons per pupil.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> output_columns(1)
+    ['risk', 'reason_1_lv', 'reason_1_en']
+    """
     return ["risk"] + [f"reason_{i}_{lang}" for lang in ("lv", "en") for i in range(1, k + 1)]
 
 
@@ -85,9 +113,17 @@ def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
 
     Examples
     --------
-    >>> out = predict_rows(model, X.head(2))  # doctest: +SKIP
-    >>> out.columns[:2].tolist()  # doctest: +SKIP
-    ['risk', 'reason_1_lv']
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> out = predict_rows(model, X.head(2), k=1)
+    >>> out.columns.tolist()
+    ['risk', 'reason_1_lv', 'reason_1_en']
+    >>> bool(np.allclose(out["risk"], model.predict_proba(X.head(2))[:, 1]))
+    True
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"The 'frame' parameter of predict_rows must be a pandas DataFrame. "
@@ -112,25 +148,68 @@ def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     return out
 
 
-def _kind(model, name: str) -> str:
-    kinds = getattr(model, "_kinds", {})
-    return kinds.get(name, "numeric")
+def _is_categorical(model, name: str) -> bool:
+    """``name`` is a categorical feature of ``model`` (one with levels in ``categories_``)."""
+    return name in (getattr(model, "categories_", None) or {})
 
 
 def input_schema(model):
-    """MLflow input schema: numeric and boolean features as doubles, categorical as strings."""
+    """MLflow input schema: numeric and boolean features as doubles, categorical as strings.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model.
+
+    Returns
+    -------
+    mlflow.types.Schema
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> [(c.name, c.type.name) for c in input_schema(model).inputs]
+    [('attendance_rate_28d', 'double'), ('school_type', 'string')]
+    """
     from mlflow.types import ColSpec, Schema
 
     cols = []
     for name in _feature_names(model):
-        kind = _kind(model, name)
-        cols.append(ColSpec("string" if kind == "categorical" else "double", name,
+        cols.append(ColSpec("string" if _is_categorical(model, name) else "double", name,
                             required=True))
     return Schema(cols)
 
 
 def signature(model, k: int = 3):
-    """The pyfunc's :class:`mlflow.models.ModelSignature`."""
+    """The pyfunc's :class:`mlflow.models.ModelSignature`.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model (gives the inputs, see :func:`input_schema`).
+    k : int, default 3
+        Number of reasons per pupil (gives the outputs, see :func:`output_columns`).
+
+    Returns
+    -------
+    mlflow.models.ModelSignature
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> signature(model, k=1).outputs.input_names()
+    ['risk', 'reason_1_lv', 'reason_1_en']
+    """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
@@ -144,12 +223,36 @@ def as_signature_frame(model, X: pd.DataFrame) -> pd.DataFrame:
 
     What a caller of the served model sends; the risks it gets back equal the
     library's ``model.predict_proba(X)``.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model.
+    X : DataFrame
+        Pupil features with (at least) the model's columns.
+
+    Returns
+    -------
+    DataFrame
+        The model's columns only, same index as ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> frame = as_signature_frame(model, X.head(2))
+    >>> str(frame["attendance_rate_28d"].dtype), frame["school_type"].tolist()
+    ('float64', ['rural', 'city'])
     """
     names = _feature_names(model)
     out = {}
     for name in names:
         col = X[name]
-        if _kind(model, name) == "categorical":
+        if _is_categorical(model, name):
             values = col.astype(object)
             out[name] = values.where(values.notna(), None).map(
                 lambda v: v if v is None else str(v))
@@ -173,6 +276,29 @@ def input_example(model, registry: pd.DataFrame | None = None) -> pd.DataFrame:
     Numeric features get a typical value for their unit (a share 0.9, a grade
     6, a flag or a difference 0, a count 1, …; 0 when the feature is not in the
     registry); categorical features their first level learned at fit.
+
+    Parameters
+    ----------
+    model : RiskModel
+        Fitted model.
+    registry : DataFrame, optional
+        Feature registry with a ``unit`` column (default: ``features.registry()``).
+
+    Returns
+    -------
+    DataFrame
+        One row, the model's feature columns.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> input_example(model).to_dict("records")
+    [{'attendance_rate_28d': 0.9, 'school_type': 'city'}]
     """
     if registry is None:
         try:
@@ -184,7 +310,7 @@ def input_example(model, registry: pd.DataFrame | None = None) -> pd.DataFrame:
     units = registry["unit"] if "unit" in getattr(registry, "columns", ()) else pd.Series(dtype=str)
     row = {}
     for name in _feature_names(model):
-        if _kind(model, name) == "categorical":
+        if _is_categorical(model, name):
             levels = getattr(model, "categories_", {}).get(name) or [""]
             row[name] = str(levels[0])
             continue
@@ -199,16 +325,23 @@ def input_example(model, registry: pd.DataFrame | None = None) -> pd.DataFrame:
 
 
 def pip_requirements() -> list[str]:
-    """Pinned requirements of the serving environment (riskmodel and its runtime deps)."""
-    from . import __version__
+    """Pinned requirements of the serving environment (riskmodel and its runtime deps).
 
-    reqs = [f"riskmodel=={__version__}"]
-    for dist in _REQUIREMENTS:
-        try:
-            reqs.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            reqs.append(dist)
-    return reqs
+    The packages that shape riskmodel's results (``riskmodel._util.RESULT_PACKAGES``)
+    plus MLflow, pydantic and PyYAML, each at its installed version.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> reqs = pip_requirements()
+    >>> reqs[0].startswith("riskmodel=="), any(r.startswith("lightgbm==") for r in reqs)
+    (True, True)
+    """
+    versions = library_versions(_SERVING_PACKAGES)
+    return [f"{d}=={versions[d]}" if d in versions else d for d in ("riskmodel", *_SERVING_PACKAGES)]
 
 
 def log_model(model, *, name: str = "model", registered_model_name: str | None = None,
@@ -231,10 +364,26 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
     Returns
     -------
     mlflow.models.model.ModelInfo
+
+    Examples
+    --------
+    >>> import tempfile, mlflow
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400),
+    ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> model = rm.RiskModel(random_state=0).fit(X, y)
+    >>> from riskmodel.tracking import configure
+>>> _ = configure("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")  # runs and registry
+    >>> _ = mlflow.set_experiment("riskmodel-example")
+>>> _ = mlflow.set_experiment("riskmodel-example")
+    >>> with mlflow.start_run():
+    ...     info = log_model(model, registered_model_name="demo")
+    >>> int(info.registered_model_version)
+    1
     """
     import mlflow
-
-    from . import __version__
 
     with tempfile.TemporaryDirectory(prefix="riskmodel-pyfunc-") as tmp:
         folder = model.save(Path(tmp) / ARTIFACT_KEY)
@@ -247,7 +396,7 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
             pip_requirements=pip_requirements(),
             model_config={"reasons_k": int(reasons_k)},
             registered_model_name=registered_model_name,
-            metadata={"riskmodel_version": __version__, "row_local": True},
+            metadata={"riskmodel_version": riskmodel_version(), "row_local": True},
         )
     logger.info("Logged pyfunc model %s (registered: %s)", info.model_uri,
                 getattr(info, "registered_model_version", None))

@@ -15,12 +15,15 @@ logged.
 
 Examples
 --------
+>>> import tempfile
 >>> from riskmodel import tracking
->>> tracking.tracking_uri()  # doctest: +SKIP
-'sqlite:///mlflow.db'
->>> resolved = tracking.resolve_model("models:/riskmodel@champion")  # doctest: +SKIP
->>> resolved.info["version"]  # doctest: +SKIP
-'3'
+>>> uri = "sqlite:///" + tempfile.mkdtemp() + "/mlflow.db"
+>>> tracking.tracking_uri(uri) == uri
+True
+>>> tracking.resolve_model("models:/riskmodel@champion", tracking_uri=uri)
+Traceback (most recent call last):
+...
+riskmodel.errors.ConfigError: The model registry at sqlite:///.../mlflow.db has no registered model 'riskmodel' with alias 'champion' ...
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._suppression import MIN_CELL, blank_small
+from ._util import riskmodel_version
 from .errors import ConfigError
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
-    "MIN_CELL",
     "tracking_uri",
     "configure",
     "LoggedRun",
@@ -50,24 +54,55 @@ __all__ = [
     "log_evaluation_run",
     "set_alias",
     "resolve_model",
-    "suppress_small_groups",
-    "backtest_metrics",
 ]
+# kept importable for one release, no longer public: MIN_CELL and suppress_small_groups
+# (use riskmodel._suppression), backtest_metrics (internal)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-#: smallest group whose numbers may be logged
-MIN_CELL = 10
 
 
 def tracking_uri(uri: str | None = None) -> str:
-    """The tracking URI: ``uri``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
+    """The tracking URI: ``uri``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``.
+
+    Parameters
+    ----------
+    uri : str or None
+        An explicit URI (from a config); wins over the environment.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> tracking_uri("sqlite:///runs.db")
+    'sqlite:///runs.db'
+    """
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def configure(uri: str | None = None) -> str:
-    """Point MLflow's tracking and registry at :func:`tracking_uri` and return it."""
+    """Point MLflow's tracking and registry at :func:`tracking_uri` and return it.
+
+    Parameters
+    ----------
+    uri : str or None
+        See :func:`tracking_uri`.
+
+    Returns
+    -------
+    str
+        The URI now used for runs and for the model registry.
+
+    Examples
+    --------
+    >>> import tempfile, mlflow
+    >>> uri = configure("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")
+    >>> mlflow.get_tracking_uri() == uri == mlflow.get_registry_uri()
+    True
+    """
     import mlflow
 
     uri = tracking_uri(uri)
@@ -78,7 +113,15 @@ def configure(uri: str | None = None) -> str:
 
 @dataclass
 class LoggedRun:
-    """Identifiers of a logged run (and of its registered model, if any)."""
+    """Identifiers of a logged run (and of its registered model, if any).
+
+    Returned by :func:`log_training_run` and :func:`log_evaluation_run`.
+
+    Examples
+    --------
+    >>> LoggedRun(run_id="abc", experiment_id="1", tracking_uri="sqlite:///mlflow.db").model_uri is None
+    True
+    """
 
     run_id: str
     experiment_id: str
@@ -91,7 +134,15 @@ class LoggedRun:
 
 @dataclass
 class ResolvedModel:
-    """A fitted RiskModel and where it came from (``info`` goes into the run manifest)."""
+    """A fitted RiskModel and where it came from (``info`` goes into the run manifest).
+
+    Returned by :func:`resolve_model`.
+
+    Examples
+    --------
+    >>> ResolvedModel(model=None, info={"uri": "models:/riskmodel/1", "version": "1"}).info["version"]
+    '1'
+    """
 
     model: Any
     info: dict
@@ -122,7 +173,7 @@ _ID_COLUMNS = {"model", "fold", "test_date", "train_end", "as_of", "k", "k_share
                "n_test", "positives", "n_positive"}
 
 
-def backtest_metrics(backtest: pd.DataFrame) -> dict[str, float]:
+def _backtest_metrics(backtest: pd.DataFrame) -> dict[str, float]:
     """Mean of every numeric backtest metric over the test dates, per model.
 
     Keys are ``backtest/<model>/<metric>``; interval bounds (``*_low``, ``*_high``)
@@ -142,24 +193,24 @@ def backtest_metrics(backtest: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+backtest_metrics = _backtest_metrics  # kept importable for one release
+
+
 def suppress_small_groups(table: pd.DataFrame | None, min_cell: int = MIN_CELL):
     """Blank every number of groups with fewer than ``min_cell`` pupils (and their ``n``).
 
-    Belt and braces before anything leaves for MLflow: :func:`riskmodel.fairness.audit`
-    already suppresses small cells.
+    Kept for one release; use the shared rule :func:`riskmodel._suppression.blank_small`
+    (this is ``blank_small(table, "n", min_cell)``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> suppress_small_groups(pd.DataFrame({"n": [4, 25], "rate": [0.5, 0.2]}))
+          n  rate
+    0   NaN   NaN
+    1  25.0   0.2
     """
-    if table is None or "n" not in table.columns:
-        return table
-    table = table.copy()
-    n = pd.to_numeric(table["n"], errors="coerce")
-    small = (n < min_cell).to_numpy()
-    if small.any():
-        numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
-                   and not pd.api.types.is_bool_dtype(table[c])]
-        for c in numeric:
-            table[c] = table[c].astype("float64")
-            table.loc[small, c] = np.nan
-    return table
+    return blank_small(table, "n", min_cell)
 
 
 def _log_figures(backtest, audit) -> None:
@@ -200,8 +251,7 @@ def _start(cfg, kind: str):
 def _log_common(cfg, *, backtest, audit, tables, train_dates, k, fingerprint) -> None:
     import mlflow
 
-    from . import __version__
-
+    __version__ = riskmodel_version()
     config = cfg.model_dump(mode="json")
     mlflow.log_dict(config, "config.json")
     params = {key: _param_value(v) for key, v in _flatten(config).items()}
@@ -219,66 +269,16 @@ def _log_common(cfg, *, backtest, audit, tables, train_dates, k, fingerprint) ->
     summary.loc[pupils_row, ["first_date", "last_date"]] = pd.NaT
     mlflow.log_text(summary.to_csv(index=False, lineterminator="\n"), "data/summary.csv")
     if backtest is not None:
-        mlflow.log_metrics(backtest_metrics(backtest))
+        mlflow.log_metrics(_backtest_metrics(backtest))
         mlflow.log_text(backtest.to_csv(index=False, lineterminator="\n"), "backtest.csv")
     if audit is not None:
-        safe = suppress_small_groups(audit, max(MIN_CELL, getattr(cfg.audit, "min_cell", MIN_CELL)))
+        safe = blank_small(audit, "n", max(MIN_CELL, getattr(cfg.audit, "min_cell", MIN_CELL)))
         mlflow.log_text(safe.to_csv(index=False, lineterminator="\n"), "audit.csv")
-    try:
-        from .features import registry
+    from .features import registry
 
-        reg = registry()
-        mlflow.log_text(reg.reset_index().to_csv(index=False, lineterminator="\n"),
-                        "feature_registry.csv")
-    except ImportError:  # pragma: no cover - features package missing
-        logger.warning("Feature registry not available; not logged.")
+    mlflow.log_text(registry().reset_index().to_csv(index=False, lineterminator="\n"),
+                    "feature_registry.csv")
     _log_figures(backtest, audit)
-
-
-OUTCOME_TEXT = (
-    "Early leaving: an enrolment ends within the horizon for a reason other than completion or "
-    "transfer (left, expelled, other) and the pupil is not enrolled again within 30 days, or "
-    "the pupil finishes grade 9 with a liecība (not the basic-education certificate) and does "
-    "not continue."
-)
-_BACKTEST_CARD_COLUMNS = ("model", "test_date", "n", "k", "prevalence", "roc_auc",
-                          "average_precision", "brier", "precision_at_k", "precision_at_k_low",
-                          "precision_at_k_high", "recall_at_k", "recall_at_k_low",
-                          "recall_at_k_high")
-
-
-def _model_card(cfg, *, model, backtest, audit, tables, train_dates, k, fingerprint,
-                version=None, synthetic=False):
-    """The model card as (Markdown, HTML), built by :mod:`riskmodel.report`."""
-    from . import vocab
-    from .report import ModelCardInfo, model_card, model_card_html
-
-    summary = tables.summary()
-    first = pd.to_datetime(summary["first_date"])
-    last = pd.to_datetime(summary["last_date"])
-    dated = ~summary["table"].isin(["pupils", "schools"])
-    features = dict(getattr(model, "feature_domains_", {}) or {})
-    included = [a for a in vocab.AUDIT_ATTRIBUTES if a in features]
-    bt = None
-    if backtest is not None:
-        bt = backtest[[c for c in _BACKTEST_CARD_COLUMNS if c in backtest.columns]]
-    info = ModelCardInfo(
-        model_name=cfg.tracking.registered_model_name,
-        model_version=str(version) if version is not None else "unregistered",
-        data_start=first[dated].min().date(),
-        data_end=last[dated].max().date(),
-        as_of_dates=[pd.Timestamp(d).date() for d in train_dates],
-        outcome=OUTCOME_TEXT,
-        horizon_days=cfg.horizon_days,
-        features=features,
-        sensitive_attributes_included=included,
-        backtest=bt,
-        audit=audit,
-        capacity_k=int(k),
-        data_fingerprint=fingerprint,
-        synthetic_data=bool(synthetic),
-    )
-    return model_card(info), model_card_html(info)
 
 
 def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, k, fingerprint,
@@ -307,10 +307,27 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
     Returns
     -------
     LoggedRun
+
+    Examples
+    --------
+    :func:`riskmodel.pipeline.train_run` calls it when tracking is enabled:
+
+    >>> import tempfile
+    >>> import riskmodel as rm
+    >>> from riskmodel.pipeline import train_run
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, seed=0)
+    >>> uri = "sqlite:///" + tempfile.mkdtemp() + "/mlflow.db"
+    >>> res = train_run({"n_boot": 0, "audit": {"n_boot": 0}, "baselines": ["rule"],
+    ...                  "tracking": {"tracking_uri": uri}}, tables=world.tables)
+    >>> res.model_version
+    '1'
+    >>> resolve_model("models:/riskmodel@champion", tracking_uri=uri).info["version"]
+    '1'
     """
     import mlflow
 
     from . import pyfunc
+    from .report import build_model_card
 
     run, uri = _start(cfg, "train")
     with run:
@@ -323,10 +340,10 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
         info = pyfunc.log_model(model, registered_model_name=name)
         version = getattr(info, "registered_model_version", None)
         version = None if version is None else str(version)
-        card = _model_card(cfg, model=model, backtest=backtest, audit=audit, tables=tables,
-                           train_dates=train_dates, k=k, fingerprint=fingerprint,
-                           version=version, synthetic=synthetic)
-        markdown, html = card
+        markdown, html = build_model_card(
+            cfg=cfg, model=model, backtest=backtest, audit=audit, tables=tables,
+            train_dates=train_dates, k=k, fingerprint=fingerprint, version=version,
+            synthetic=synthetic)
         mlflow.log_text(markdown, "model_card.md")
         mlflow.log_text(html, "model_card.html")
         logged = LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
@@ -341,7 +358,27 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
 
 
 def log_evaluation_run(cfg, *, backtest, audit, tables, train_dates, k, fingerprint) -> LoggedRun:
-    """Log an evaluation run: config, backtest metrics and table, audit, figures; no model."""
+    """Log an evaluation run: config, backtest metrics and table, audit, figures; no model.
+
+    Parameters are those of :func:`log_training_run` (no model, no training data).
+
+    Returns
+    -------
+    LoggedRun
+        Without a model.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import riskmodel as rm
+    >>> from riskmodel.pipeline import EvaluateConfig
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, seed=0)
+    >>> cfg = EvaluateConfig(tracking={"tracking_uri": "sqlite:///" + tempfile.mkdtemp() + "/m.db"})
+    >>> run = log_evaluation_run(cfg, backtest=None, audit=None, tables=world.tables,
+    ...                          train_dates=["2024-10-01"], k=15, fingerprint="abc")
+    >>> run.model_uri is None and len(run.run_id) == 32
+    True
+    """
     run, uri = _start(cfg, "evaluate")
     with run:
         _log_common(cfg, backtest=backtest, audit=audit, tables=tables, train_dates=train_dates,
@@ -351,7 +388,31 @@ def log_evaluation_run(cfg, *, backtest, audit, tables, train_dates, k, fingerpr
 
 
 def set_alias(name: str, alias: str, version: str | int) -> None:
-    """Move registry alias ``alias`` of model ``name`` to ``version``."""
+    """Move registry alias ``alias`` of model ``name`` to ``version``.
+
+    Uses the registry :func:`configure` pointed MLflow at.
+
+    Parameters
+    ----------
+    name : str
+        Registered model name.
+    alias : str
+        E.g. ``"champion"``.
+    version : str or int
+        An existing version of ``name``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from mlflow import MlflowClient
+    >>> _ = configure("sqlite:///" + tempfile.mkdtemp() + "/mlflow.db")
+    >>> client = MlflowClient()
+    >>> _ = client.create_registered_model("demo")
+    >>> _ = client.create_model_version("demo", source=tempfile.mkdtemp())
+    >>> set_alias("demo", "champion", 1)
+    >>> int(client.get_model_version_by_alias("demo", "champion").version)
+    1
+    """
     from mlflow import MlflowClient
 
     MlflowClient().set_registered_model_alias(name, alias, str(version))
@@ -402,6 +463,18 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
     ------
     ConfigError
         When the folder, registered model, version or alias does not exist.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, pandas as pd
+    >>> import riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"attendance_rate_28d": rng.random(400)})
+    >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
+    >>> folder = rm.RiskModel(random_state=0).fit(X, y).save(tempfile.mkdtemp() + "/model")
+    >>> resolve_model(str(folder)).info["source"]
+    'riskmodel folder'
     """
     if not isinstance(uri, str) or not uri:
         raise ConfigError(f"The model must be a registry URI or a folder. Got {uri!r} instead.")

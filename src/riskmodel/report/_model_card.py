@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
-import importlib.metadata
 import logging
 import re
 from collections import Counter
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -16,39 +13,20 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import vocab
+from .._suppression import MIN_CELL
+from .._util import library_versions
+from ._format import MISSING, markdown_cell, markdown_table, render
+from ._markdown import blocks
 
-__all__ = ["ModelCardInfo", "model_card", "model_card_html", "build_model_card", "markdown_table"]
+__all__ = ["ModelCardInfo", "model_card", "model_card_html", "build_model_card"]
 
 logger = logging.getLogger(__name__)
 
-_TEMPLATE = "model_card.md.j2"
-_VERSION_PACKAGES = (
-    "riskmodel",
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "lightgbm",
-    "scipy",
-    "shap",
-    "mlflow",
-    "pydantic",
-)
 DEFAULT_INTENDED_USE = (
     "This model ranks pupils by their risk of leaving school early so that the scarce support "
     "of programme 4.2.3.1 (mentors, pedagogues' consultations, support staff, family education "
     "events) reaches first the pupils who need it most."
 )
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of riskmodel and the libraries that shape its results."""
-    out = {}
-    for name in _VERSION_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def _to_date(value: Any) -> Any:
@@ -168,31 +146,8 @@ class ModelCardInfo(BaseModel):
 
 
 # ----------------------------------------------------------------------------- rendering
-def _cell(value: Any) -> str:
-    """Markdown-safe text of one table cell."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return "—"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.3f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    """Render a DataFrame as a pipe table (floats with 3 decimals, missing as "—")."""
-    if not isinstance(df.index, pd.RangeIndex):
-        df = df.reset_index()
-    header = "| " + " | ".join(_cell(str(c)) for c in df.columns) + " |"
-    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
-    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([header, sep, *rows])
-
-
 def _pct(v: float) -> str:
-    return "—" if pd.isna(v) else f"{100 * float(v):.1f} %"
+    return MISSING if pd.isna(v) else f"{100 * float(v):.1f} %"
 
 
 def _ci(row: pd.Series, m: str) -> str:
@@ -203,7 +158,7 @@ def _ci(row: pd.Series, m: str) -> str:
 
 
 def _ratio(v: float) -> str:
-    return "—" if pd.isna(v) else f"{float(v):.2f}"
+    return MISSING if pd.isna(v) else f"{float(v):.2f}"
 
 
 def _audit_table(audit: pd.DataFrame, min_cell: int) -> str:
@@ -214,10 +169,10 @@ def _audit_table(audit: pd.DataFrame, min_cell: int) -> str:
     ]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     for _, r in audit.iterrows():
-        attr, group = _cell(r["attribute"]), _cell(r["group"])
+        attr, group = markdown_cell(r["attribute"]), markdown_cell(r["group"])
         if bool(r.get("suppressed", False)):
             shown = f"<{min_cell}" if r.get("suppression_reason") == "small_cell" else "hidden"
-            cells = [attr, group, shown] + ["—"] * (len(header) - 3)
+            cells = [attr, group, shown] + [MISSING] * (len(header) - 3)
         else:
             ref = " (reference)" if bool(r.get("reference", False)) and r["attribute"] != "overall" else ""
             cells = [
@@ -246,7 +201,7 @@ def _backtest_table(bt: pd.DataFrame) -> str:
     view = bt[cols].copy()
     if {"precision_at_k_low", "precision_at_k_high"} <= set(bt.columns):
         view["precision_at_k"] = [
-            f"{p:.3f} ({lo:.3f}–{hi:.3f})" if pd.notna(lo) else _cell(p)
+            f"{p:.3f} ({lo:.3f}–{hi:.3f})" if pd.notna(lo) else markdown_cell(p)
             for p, lo, hi in zip(bt["precision_at_k"], bt["precision_at_k_low"], bt["precision_at_k_high"])
         ]
     return markdown_table(view.reset_index(drop=True))
@@ -297,7 +252,7 @@ def _context(info: ModelCardInfo) -> dict[str, Any]:
         else "No feature list was supplied."
     )
     audit, audit_date = (None, None) if info.audit is None else _latest_audit(info.audit)
-    min_cell = int(info.audit.attrs.get("min_cell", 10)) if info.audit is not None else 10
+    min_cell = int(info.audit.attrs.get("min_cell", MIN_CELL)) if info.audit is not None else MIN_CELL
     audit_table = audit_intro = audit_note = ""
     if audit is not None:
         attrs = info.audit.attrs
@@ -379,21 +334,11 @@ def model_card(info: ModelCardInfo) -> str:
     >>> "## Intended use" in text and "never" in text.lower()
     True
     """
-    import jinja2
-
     if not isinstance(info, ModelCardInfo):
         raise TypeError(
             f"The 'info' parameter of model_card must be a ModelCardInfo. Got {type(info).__name__} instead."
         )
-    source = resources.files(__package__).joinpath(_TEMPLATE).read_text(encoding="utf-8")
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # Markdown output; HTML escaping happens in model_card_html
-    )
-    text = env.from_string(source).render(**_context(info))
+    text = render("model_card.md.j2", **_context(info))
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
@@ -429,6 +374,27 @@ def _data_period(tables) -> tuple[dt.date, dt.date]:
     return min(lo).date(), max(hi).date()
 
 
+def _features_of(model) -> tuple[dict[str, str], list[str]]:
+    """Feature -> domain of ``model`` and its sensitive features.
+
+    Domains are the model's own ``feature_domains_`` when it has them, else the
+    feature registry's ("unknown" for a feature not in it). Sensitive are the
+    registry's sensitive features and the audit attributes used as features.
+    """
+    names = [str(c) for c in getattr(model, "feature_names_in_", [])]
+    from ..features import registry
+
+    reg = registry()
+    own = dict(getattr(model, "feature_domains_", None) or {})
+    domains = {
+        f: str(own[f]) if f in own else str(reg.loc[f, "domain"]) if f in reg.index else "unknown"
+        for f in names
+    }
+    sensitive = [f for f in names if f in reg.index and bool(reg.loc[f, "sensitive"])]
+    sensitive += [a for a in vocab.AUDIT_ATTRIBUTES if a in names and a not in sensitive]
+    return domains, sensitive
+
+
 def build_model_card(
     *,
     cfg=None,
@@ -440,18 +406,20 @@ def build_model_card(
     k: int | None = None,
     fingerprint: str = "",
     version: str | None = None,
+    synthetic: bool | None = None,
 ) -> tuple[str, str]:
     """Model card (Markdown, HTML) of a training run, from what the run has at hand.
 
     Collects a :class:`ModelCardInfo` from the pipeline's objects: the model's
-    features (``feature_names_in_``) with their domains and sensitivity from the
+    features (``feature_names_in_``) with their domains (the model's
+    ``feature_domains_``, else the feature registry's) and sensitivity from the
     feature registry, the data period from the tables' dated records, the
-    outcome and horizon and the synthetic flag from the config (``cfg.data``
-    None means the synthetic system), then renders both forms.
+    outcome and horizon from the config, then renders both forms.
 
     Parameters
     ----------
     cfg : riskmodel.pipeline.TrainConfig, optional
+        Gives the model name (``cfg.tracking.registered_model_name``) and the horizon.
     model : RiskModel, optional
     backtest, audit : DataFrame, optional
     tables : SchoolTables
@@ -461,31 +429,28 @@ def build_model_card(
     fingerprint : str
     version : str, optional
         Registered model version ("unregistered" when None).
+    synthetic : bool, optional
+        The data are the synthetic school system (the card warns). None: when
+        ``cfg.data`` is None.
 
     Returns
     -------
     (str, str)
         Markdown and HTML.
-    """
-    names = [str(c) for c in getattr(model, "feature_names_in_", [])]
-    domains: dict[str, str] = {}
-    sensitive: list[str] = []
-    if names:
-        try:
-            from ..features import registry
 
-            reg = registry()
-        except ImportError:  # pragma: no cover - features package missing
-            reg = None
-        for f in names:
-            if reg is not None and f in reg.index:
-                domains[f] = str(reg.loc[f, "domain"])
-                if bool(reg.loc[f, "sensitive"]):
-                    sensitive.append(f)
-            else:
-                domains[f] = "unknown"
-    sensitive += [a for a in vocab.AUDIT_ATTRIBUTES if a in names and a not in sensitive]
+    Examples
+    --------
+    >>> import riskmodel as rm
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, seed=0)
+    >>> md, page = build_model_card(tables=world.tables, train_dates=["2024-10-01"],
+    ...                             fingerprint="abc", synthetic=True)
+    >>> md.splitlines()[0], "**Trained on synthetic data.**" in md
+    ('# Model card: riskmodel unregistered', True)
+    """
+    domains, sensitive = _features_of(model)
     start, end = _data_period(tables)
+    if synthetic is None:
+        synthetic = cfg is not None and getattr(cfg, "data", "") is None
     tracking = getattr(cfg, "tracking", None)
     info = ModelCardInfo(
         model_name=getattr(tracking, "registered_model_name", None) or "riskmodel",
@@ -501,92 +466,28 @@ def build_model_card(
         audit=audit,
         capacity_k=int(k) if k is not None else None,
         data_fingerprint=fingerprint or "not recorded",
-        synthetic_data=cfg is not None and getattr(cfg, "data", "") is None,
+        synthetic_data=bool(synthetic),
     )
     return model_card(info), model_card_html(info)
 
 
 # ----------------------------------------------------------------------------- HTML
-_CSS = """
-body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
-       color: #1b1b1b; line-height: 1.45; }
-h1 { border-bottom: 2px solid #333; padding-bottom: .3rem; }
-h2 { margin-top: 2rem; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0 1rem; }
-th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; }
-th { background: #f2f2f2; }
-blockquote { border-left: 4px solid #b00; background: #fff4f4; margin: 1rem 0; padding: .5rem 1rem; }
-code { background: #f4f4f4; padding: 0 .2rem; }
-""".strip()
-
-
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=False)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
-    return out
-
-
-def _split_row(line: str) -> list[str]:
-    cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
-    return [c.strip().replace("\\|", "|") for c in cells]
-
-
-def markdown_to_html(text: str) -> str:
-    """Convert the Markdown subset the model card uses (headings, paragraphs,
-    bullet lists, pipe tables, block quotes, ``**bold**`` and backticks) to HTML."""
-    lines = text.splitlines()
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        m = re.match(r"(#{1,6})\s+(.*)", line)
-        if m:
-            level = len(m.group(1))
-            out.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
-            i += 1
-        elif line.startswith("|") and i + 1 < len(lines) and re.match(r"\|\s*-", lines[i + 1]):
-            head = _split_row(line)
-            i += 2
-            body = []
-            while i < len(lines) and lines[i].startswith("|"):
-                body.append(_split_row(lines[i]))
-                i += 1
-            out.append("<table>")
-            out.append("<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead>")
-            out.append("<tbody>")
-            for row in body:
-                out.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
-            out.append("</tbody></table>")
-        elif line.startswith(">"):
-            quote = []
-            while i < len(lines) and lines[i].startswith(">"):
-                quote.append(lines[i][1:].strip())
-                i += 1
-            out.append(f"<blockquote><p>{_inline(' '.join(quote))}</p></blockquote>")
-        elif line.startswith("- "):
-            out.append("<ul>")
-            while i < len(lines) and lines[i].startswith("- "):
-                out.append(f"<li>{_inline(lines[i][2:])}</li>")
-                i += 1
-            out.append("</ul>")
-        else:
-            para = []
-            while i < len(lines) and lines[i].strip() and not re.match(r"(#|\||>|- )", lines[i]):
-                para.append(lines[i].strip())
-                i += 1
-            out.append(f"<p>{_inline(' '.join(para))}</p>")
-    return "\n".join(out)
-
-
 def model_card_html(info: ModelCardInfo) -> str:
     """Render the model card as one standalone HTML page (no external files).
 
-    The page is the Markdown of :func:`model_card` converted by a small converter
-    for exactly the Markdown the card uses, so both forms always say the same.
+    The page is the Markdown of :func:`model_card` laid out by the
+    ``model_card.html.j2`` template (with the reports' shared stylesheet), so
+    both forms always say the same.
+
+    Parameters
+    ----------
+    info : ModelCardInfo
+        What to say about the model.
+
+    Returns
+    -------
+    str
+        The HTML page; every text from ``info`` is escaped.
 
     Examples
     --------
@@ -597,9 +498,5 @@ def model_card_html(info: ModelCardInfo) -> str:
     >>> model_card_html(info).startswith("<!DOCTYPE html>")
     True
     """
-    body = markdown_to_html(model_card(info))
-    title = html.escape(f"Model card: {info.model_name} {info.model_version}")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{title}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
+    return render("model_card.html.j2", title=f"Model card: {info.model_name} {info.model_version}",
+                  blocks=blocks(model_card(info)))

@@ -90,7 +90,7 @@ def _models(cfg) -> dict:
         raise ConfigError(f"Invalid model_params {cfg.model_params}: {exc}") from None
 
 
-def _capacity(cfg) -> dict:
+def _capacity_kw(cfg) -> dict:
     """The capacity of the config, as :func:`~riskmodel._checks.resolve_capacity` takes it."""
     if cfg.top_k is not None:
         return {"top_k": cfg.top_k}
@@ -114,16 +114,25 @@ def _audit(cfg, tables, preds, k):
     return table
 
 
-def _fit_all(cfg: TrainConfig, tables, dates, stages, *, final_model: bool):
+def _fit_all(cfg: TrainConfig, tables, stages, *, final_model: bool):
+    """Load, build the cohorts, backtest, audit and (``final_model``) fit on every cohort.
+
+    Returns the run's result (without tracking), the tables and the final
+    model's training rows ``X``, ``y`` (None without a final model).
+    """
     from .splits import backtest
 
+    with stages("load data"):
+        if tables is None:
+            tables, _ = load_tables(cfg.data, synthetic=cfg.synthetic, codes=cfg.codes)
+        fingerprint, dates = tables.fingerprint(), _train_dates(cfg, tables)
     with stages("features"):
         cohorts = build_cohorts(tables, dates, cfg.horizon_days)
-    k = resolve_capacity(len(cohorts[dates[-1]][1]), **_capacity(cfg), func="train_run")
+    k = resolve_capacity(len(cohorts[dates[-1]][1]), **_capacity_kw(cfg), func="train_run")
     with stages("backtest"):
         bt, preds = backtest(cohorts, dates, horizon_days=cfg.horizon_days, models=_models(cfg),
                              n_boot=cfg.n_boot, return_predictions=True,
-                             random_state=cfg.random_state, **_capacity(cfg))
+                             random_state=cfg.random_state, **_capacity_kw(cfg))
     audit_table = None
     if cfg.audit.enabled:
         with stages("audit"):
@@ -134,15 +143,9 @@ def _fit_all(cfg: TrainConfig, tables, dates, stages, *, final_model: bool):
             X = pd.concat([cohorts[d][0] for d in dates], keys=dates, names=["as_of"])
             y = pd.concat([cohorts[d][1] for d in dates], keys=dates, names=["as_of"])
             model = _models(cfg)["riskmodel"].fit(X.droplevel("as_of"), y.droplevel("as_of"))
-    return X, y, bt, audit_table, model, k
-
-
-def _load_for_training(cfg, tables, stages):
-    """Tables (read or generated when not given), their fingerprint and the training dates."""
-    with stages("load data"):
-        if tables is None:
-            tables, _ = load_tables(cfg.data, synthetic=cfg.synthetic, codes=cfg.codes)
-        return tables, tables.fingerprint(), _train_dates(cfg, tables)
+    result = TrainResult(model=model, backtest=bt, audit=audit_table, train_dates=dates,
+                         fingerprint=fingerprint, k=k)
+    return result, tables, X, y
 
 
 def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, tables=None,
@@ -179,19 +182,17 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
     stages = Stages(["load data", "features", "backtest", "audit", "final model", "tracking"],
                     progress, desc="train")
     try:
-        tables, fingerprint, dates = _load_for_training(cfg, tables, stages)
-        X, y, bt, audit_table, model, k = _fit_all(cfg, tables, dates, stages, final_model=True)
-        result = TrainResult(model=model, backtest=bt, audit=audit_table, train_dates=dates,
-                             fingerprint=fingerprint, k=k)
+        result, tables, X, y = _fit_all(cfg, tables, stages, final_model=True)
         if cfg.save_model is not None:
-            model.save(cfg.save_model)
+            result.model.save(cfg.save_model)
         if cfg.tracking.enabled:
             with stages("tracking"):
                 from . import tracking
 
                 logged = tracking.log_training_run(
-                    cfg, model=model, X=X, y=y, backtest=bt, audit=audit_table, tables=tables,
-                    train_dates=dates, k=k, fingerprint=fingerprint,
+                    cfg, model=result.model, X=X, y=y, backtest=result.backtest,
+                    audit=result.audit, tables=tables, train_dates=result.train_dates,
+                    k=result.k, fingerprint=result.fingerprint,
                     register=cfg.tracking.register_model, synthetic=synthetic,
                 )
                 result.run_id = logged.run_id
@@ -224,17 +225,15 @@ def evaluate_run(config: EvaluateConfig | dict | str | os.PathLike | None = None
     stages = Stages(["load data", "features", "backtest", "audit", "tracking", "write"],
                     progress, desc="evaluate")
     try:
-        tables, fingerprint, dates = _load_for_training(cfg, tables, stages)
-        X, y, bt, audit_table, _, k = _fit_all(cfg, tables, dates, stages, final_model=False)
-        result = EvaluateResult(model=None, backtest=bt, audit=audit_table, train_dates=dates,
-                                fingerprint=fingerprint, k=k)
+        result, tables, _, _ = _fit_all(cfg, tables, stages, final_model=False)
+        bt, audit_table, dates, k = result.backtest, result.audit, result.train_dates, result.k
         if cfg.tracking.enabled:
             with stages("tracking"):
                 from . import tracking
 
                 logged = tracking.log_evaluation_run(
                     cfg, backtest=bt, audit=audit_table, tables=tables, train_dates=dates, k=k,
-                    fingerprint=fingerprint,
+                    fingerprint=result.fingerprint,
                 )
                 result.run_id = logged.run_id
                 result.artifact_uri = logged.artifact_uri
@@ -243,7 +242,7 @@ def evaluate_run(config: EvaluateConfig | dict | str | os.PathLike | None = None
                 write_csv(bt, tmp / "backtest.csv")
                 if audit_table is not None:
                     write_csv(audit_table, tmp / "audit.csv")
-                write_manifest(tmp, {"kind": "evaluate", "data_fingerprint": fingerprint,
+                write_manifest(tmp, {"kind": "evaluate", "data_fingerprint": result.fingerprint,
                                      "as_of_dates": [str(d.date()) for d in dates],
                                      "horizon_days": cfg.horizon_days, "k": k,
                                      "config": jsonable(cfg.model_dump(mode="json"))})

@@ -45,6 +45,7 @@ Examples
 
 from __future__ import annotations
 
+from . import _run_allocate, _run_config, _run_score, _run_train
 from ._atomic import MANIFEST, TMP_MARKER, atomic_output_dir  # noqa: F401  (old import path)
 from ._run_allocate import AllocateResult, DemoResult, allocate_run, demo_run
 from ._run_config import (
@@ -63,27 +64,5 @@ from ._run_io import load_tables
 from ._run_score import SCORE_FILES, ScoreResult, score_run
 from ._run_train import EvaluateResult, TrainResult, evaluate_run, train_run
 
-__all__ = [
-    "SyntheticConfig",
-    "TrackingConfig",
-    "AuditConfig",
-    "ResourcesConfig",
-    "TierConfig",
-    "TrainConfig",
-    "ScoreConfig",
-    "EvaluateConfig",
-    "AllocateConfig",
-    "DemoConfig",
-    "DemoResult",
-    "TrainResult",
-    "ScoreResult",
-    "EvaluateResult",
-    "AllocateResult",
-    "train_run",
-    "score_run",
-    "evaluate_run",
-    "allocate_run",
-    "demo_run",
-    "load_tables",
-    "SCORE_FILES",
-]
+__all__ = [*_run_config.__all__, *_run_train.__all__, *_run_score.__all__,
+           *_run_allocate.__all__, "load_tables"]

@@ -342,6 +342,16 @@ def test_old_seed_config_key_is_random_state_with_a_warning(tmp_path):
             ["train", "--set", "synthetic.seed=1", "--set", "synthetic.random_state=1"]), {})
 
 
+def test_old_reasons_k_config_key_is_n_reasons_with_a_warning():
+    with pytest.warns(FutureWarning, match="'reasons_k' parameter of ScoreConfig was renamed "
+                                           "'n_reasons'"):
+        assert ScoreConfig(reasons_k=2).n_reasons == 2
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "score.yaml"
+    assert ScoreConfig.from_yaml(shipped).n_reasons == 3  # the new key, no warning
+    with pytest.raises(rm.ConfigError, match="'n_reasons' only"):
+        rm.config.load_config(ScoreConfig, {"reasons_k": 2, "n_reasons": 2})
+
+
 def test_as_of_with_a_time_of_day_is_rejected_with_the_one_message(tmp_path, capsys):
     folder = tmp_path / "data"
     rm.write_tables(_valid_tables(), folder)

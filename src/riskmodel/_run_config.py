@@ -50,15 +50,22 @@ __all__ = [
 ]
 
 
-def _renamed_seed(cls, data):
-    """The old key ``seed`` as ``random_state`` (FutureWarning); both at once is an error."""
-    if isinstance(data, dict) and "seed" in data:
-        data = dict(data)
-        if "random_state" in data:
-            raise ValueError("give 'random_state' only ('seed' is its old name)")
-        data["random_state"] = renamed_param(data.pop("seed"), UNSET, old="seed",
-                                             new="random_state", func=cls.__name__, stacklevel=6)
-    return data
+def _renamed_key(old: str, new: str):
+    """A before-validator that reads the old key ``old`` as ``new`` (FutureWarning, until 0.3).
+
+    Giving both keys at once is an error.
+    """
+
+    def rename(cls, data):
+        if isinstance(data, dict) and old in data:
+            data = dict(data)
+            if new in data:
+                raise ValueError(f"give '{new}' only ('{old}' is its old name)")
+            data[new] = renamed_param(data.pop(old), UNSET, old=old, new=new,
+                                      func=cls.__name__, stacklevel=6)
+        return data
+
+    return model_validator(mode="before")(classmethod(rename))
 
 
 def _date(cls, value, param="as_of"):
@@ -81,7 +88,7 @@ class SyntheticConfig(StrictModel):
     n_years: int = Field(default=3, ge=2)
     random_state: int = 0
 
-    _renamed = model_validator(mode="before")(classmethod(_renamed_seed))
+    _renamed = _renamed_key("seed", "random_state")
 
 
 class TrackingConfig(StrictModel):
@@ -135,7 +142,7 @@ class ResourcesConfig(StrictModel):
     random_state: int = 0
     options: dict[str, Any] = Field(default_factory=dict)
 
-    _renamed = model_validator(mode="before")(classmethod(_renamed_seed))
+    _renamed = _renamed_key("seed", "random_state")
 
 
 class TierConfig(StrictModel):
@@ -231,6 +238,20 @@ class ScoreConfig(_ScoreDataMixin):
     rules : path or None
         Programme rules YAML (:class:`riskmodel.ProgrammeRules`); None = defaults.
     objective : {"fit", "risk"}
+    resources : ResourcesConfig
+        Synthetic resources for the allocation.
+    tiers : TierConfig
+        Risk tiers by national rank.
+    n_reasons : int, default=3
+        Reasons per pupil in ``scores.parquet`` (``reasons_k`` is its old name,
+        accepted until 0.3 with a ``FutureWarning``).
+    tracking_uri : str or None
+        MLflow tracking URI used to resolve ``model``.
+
+    Examples
+    --------
+    >>> ScoreConfig(as_of="2025-10-01", n_reasons=2).n_reasons
+    2
     """
 
     as_of: dt.date | None = None
@@ -241,10 +262,11 @@ class ScoreConfig(_ScoreDataMixin):
     objective: Literal["fit", "risk"] = "fit"
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     tiers: TierConfig = Field(default_factory=TierConfig)
-    reasons_k: int = Field(default=3, ge=1, le=10)
+    n_reasons: int = Field(default=3, ge=1, le=10)
     tracking_uri: str | None = None
 
     _as_of = field_validator("as_of", mode="before")(classmethod(_date))
+    _renamed = _renamed_key("reasons_k", "n_reasons")
 
 
 class AllocateConfig(_ScoreDataMixin):

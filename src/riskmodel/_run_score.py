@@ -229,7 +229,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
         with stages("explain"):
             ex = model.explain(X)
             by_domain = ex.by_domain().reindex(X.index)
-            reasons, first_reason = _reasons_wide(ex, cfg.reasons_k)
+            reasons, first_reason = _reasons_wide(ex, cfg.n_reasons)
             reasons = reasons.reindex(X.index)
         scores = pd.DataFrame({
             "school_id": pupils["school_id"].astype("str"),
@@ -242,7 +242,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
         if cfg.allocate:
             with stages("allocate"):
                 alloc_pupils = allocation_pupils(pupils, risk, by_domain,
-                                                 joined_reasons(scores, cfg.reasons_k))
+                                                 joined_reasons(scores, cfg.n_reasons))
                 allocation, _ = allocate_support(alloc_pupils, cfg.resources, rules,
                                                  cfg.objective)
                 support_audit = _support_audit(tables, as_of, allocation, alloc_pupils, rules)

@@ -96,6 +96,11 @@ class TrackingConfig(StrictModel):
 
     ``tracking_uri`` None means ``MLFLOW_TRACKING_URI`` when set, else
     ``sqlite:///mlflow.db`` in the working directory.
+
+    Examples
+    --------
+    >>> TrackingConfig(alias="challenger").registered_model_name
+    'riskmodel'
     """
 
     enabled: bool = True
@@ -116,7 +121,15 @@ class TrackingConfig(StrictModel):
 
 
 class AuditConfig(StrictModel):
-    """Fairness audit at capacity (see :func:`riskmodel.fairness.audit`)."""
+    """Fairness audit at capacity (see :func:`riskmodel.fairness.audit`).
+
+    Groups smaller than ``min_cell`` pupils are suppressed (never fewer than 10).
+
+    Examples
+    --------
+    >>> AuditConfig(attributes=["sex"]).n_boot
+    1000
+    """
 
     enabled: bool = True
     attributes: list[str] = Field(
@@ -147,7 +160,16 @@ class ResourcesConfig(StrictModel):
 
 class TierConfig(StrictModel):
     """Risk tiers by national rank: the top ``high_fraction`` are "high", the next
-    pupils up to ``elevated_fraction`` are "elevated", the rest "low"."""
+    pupils up to ``elevated_fraction`` are "elevated", the rest "low".
+
+    Each share becomes a number of pupils by the one capacity rule
+    (:func:`riskmodel._checks.resolve_capacity`, ``ceil(share * n)``).
+
+    Examples
+    --------
+    >>> TierConfig(high_fraction=0.1).elevated_fraction
+    0.15
+    """
 
     high_fraction: float = Field(default=0.05, gt=0, lt=1)
     elevated_fraction: float = Field(default=0.15, gt=0, le=1)
@@ -187,6 +209,14 @@ class TrainConfig(_DataMixin):
     model_params : dict
         Other keyword arguments of :class:`riskmodel.RiskModel`.
     baselines : list of {"rule", "school", "logistic"}
+        The labels of the baselines in the backtest's ``model`` column (the
+        model itself is ``"riskmodel"``), as in :func:`riskmodel.backtest`.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(as_of_dates=["2022-10-01", "2023-10-01"], top_fraction=1.0)
+    >>> [str(d) for d in cfg.as_of_dates], cfg.top_fraction
+    (['2022-10-01', '2023-10-01'], 1.0)
     """
 
     as_of_dates: list[dt.date] | None = None
@@ -211,7 +241,13 @@ class TrainConfig(_DataMixin):
 
 class EvaluateConfig(TrainConfig):
     """Configuration of :func:`evaluate_run`: like training, but nothing is registered;
-    the backtest and audit tables are also written into ``out`` when given."""
+    the backtest and audit tables are also written into ``out`` when given.
+
+    Examples
+    --------
+    >>> EvaluateConfig(out="out/eval").out
+    PosixPath('out/eval')
+    """
 
     out: Path | None = None
 
@@ -270,7 +306,13 @@ class ScoreConfig(_ScoreDataMixin):
 
 
 class AllocateConfig(_ScoreDataMixin):
-    """Configuration of :func:`allocate_run`: allocation from an existing ``scores.parquet``."""
+    """Configuration of :func:`allocate_run`: allocation from an existing ``scores.parquet``.
+
+    Examples
+    --------
+    >>> AllocateConfig(scores="out/score/scores.parquet").out
+    PosixPath('out/allocate')
+    """
 
     scores: Path
     as_of: dt.date | None = None
@@ -283,7 +325,15 @@ class AllocateConfig(_ScoreDataMixin):
 
 
 class DemoConfig(StrictModel):
-    """Configuration of ``riskmodel demo`` (``configs/demo.yaml``)."""
+    """Configuration of ``riskmodel demo`` (``configs/demo.yaml``).
+
+    ``train`` and ``score`` override keys of :class:`TrainConfig` and :class:`ScoreConfig`.
+
+    Examples
+    --------
+    >>> DemoConfig(train={"n_boot": 0}).synthetic.n_pupils
+    20000
+    """
 
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     out: Path = Path("out/demo")

@@ -28,9 +28,14 @@ def _valid_tables() -> rm.SchoolTables:
     return rm.SchoolTables(pupils, enrolments)
 
 
-def _invalid_folder(tmp_path: Path) -> Path:
+def _valid_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     rm.write_tables(_valid_tables(), folder)
+    return folder
+
+
+def _invalid_folder(tmp_path: Path) -> Path:
+    folder = _valid_folder(tmp_path)
     att = pd.DataFrame({"pupil_id": ["p1", "p2"], "date": ["2024-09-03", "2024-09-03"],
                         "status": ["present", "asleep"]})
     att.to_parquet(folder / "attendance.parquet")
@@ -130,8 +135,7 @@ def test_validate_reports_table_and_column_exit_2(tmp_path, capsys):
 
 
 def test_validate_ok_exit_0(tmp_path, capsys):
-    folder = tmp_path / "data"
-    rm.write_tables(_valid_tables(), folder)
+    folder = _valid_folder(tmp_path)
     assert main(["validate", "--data", str(folder)]) == 0
     assert "fingerprint" in capsys.readouterr().out
 
@@ -161,8 +165,7 @@ def test_score_without_data_exit_2(tmp_path, capsys):
 
 
 def test_missing_model_folder_exit_2(tmp_path, capsys):
-    folder = tmp_path / "data"
-    rm.write_tables(_valid_tables(), folder)
+    folder = _valid_folder(tmp_path)
     rc = main(["score", "--data", str(folder), "--as-of", "2024-10-01",
                "--model", str(tmp_path / "no-model"), "--out", str(tmp_path / "o")])
     assert rc == 2
@@ -353,8 +356,7 @@ def test_old_reasons_k_config_key_is_n_reasons_with_a_warning():
 
 
 def test_as_of_with_a_time_of_day_is_rejected_with_the_one_message(tmp_path, capsys):
-    folder = tmp_path / "data"
-    rm.write_tables(_valid_tables(), folder)
+    folder = _valid_folder(tmp_path)
     rc = main(["score", "--data", str(folder), "--as-of", "2024-10-01 13:00",
                "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o")])
     assert rc == 2

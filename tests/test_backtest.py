@@ -170,8 +170,11 @@ def test_bad_arguments(cohorts):
         rm.backtest(cohorts, DATES[:1])
     with pytest.raises(ValueError, match="'n_boot' parameter"):
         rm.backtest(cohorts, DATES, n_boot=-1)
-    with pytest.raises(ValueError, match="'baselines' parameter"):
+    with pytest.raises(ValueError, match=r"'baselines' parameter of backtest must name models in "
+                                         r"'models' \['rule'\]. Got \['nope'\] instead"):
         rm.backtest(cohorts, DATES, models={"rule": RuleBaseline()}, baselines=["nope"])
+    with pytest.raises(TypeError, match="'models' parameter of backtest must be a non-empty"):
+        rm.backtest(cohorts, DATES, models={})
     with pytest.raises(ValueError, match="without the as_of date"):
         rm.backtest({DATES[0]: cohorts[DATES[0]]}, DATES)
     with pytest.raises(ValueError, match="'top_fraction' parameter of backtest must be a float in the range"):

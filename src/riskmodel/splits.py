@@ -288,12 +288,14 @@ def backtest(
     capacities = _capacities(k, top_k, top_fraction)
     models = default_models(random_state) if models is None else dict(models)
     if not models:
-        raise ValueError("The 'models' parameter of backtest must name at least one model.")
+        raise InvalidParameterError("The 'models' parameter of backtest must be a non-empty "
+                                    "mapping of name -> estimator. Got {} instead.")
     if baselines is None:
         baselines = [name for name, m in models.items() if isinstance(m, _Baseline)]
     unknown = sorted(set(baselines) - set(models))
     if unknown:
-        raise ValueError(f"The 'baselines' parameter names models that are not in 'models': {unknown}.")
+        raise InvalidParameterError(f"The 'baselines' parameter of backtest must name models in "
+                                    f"'models' {sorted(models)}. Got {unknown} instead.")
 
     used = sorted({d for tr, te in splits for d in (*tr, te)})
     cohorts = _cohorts(tables, used, horizon_days)

@@ -64,8 +64,10 @@ def test_temporal_splits_respect_the_horizon():
         (["2021-10-01"], "2022-10-01"),
         (["2021-10-01", "2022-09-30", "2022-10-01"], "2023-10-01"),
     ]
-    with pytest.raises(ValueError, match="'horizon_days' parameter of backtest must be a positive int"):
+    with pytest.raises(ValueError, match="'horizon_days' parameter of temporal_splits must be an int >= 1"):
         temporal_splits(DATES, horizon_days=0)
+    with pytest.raises(ValueError, match="'as_of_dates' parameter of temporal_splits must be a date without a time"):
+        temporal_splits(["2021-10-01 12:00", "2022-10-01"])
 
 
 def test_backtest_trains_only_on_cohorts_known_before_the_test_date(cohorts):
@@ -78,8 +80,9 @@ def test_backtest_trains_only_on_cohorts_known_before_the_test_date(cohorts):
 
 
 def test_backtest_tidy_output_and_intervals(cohorts):
-    result = rm.backtest(cohorts, DATES, k=[0.05, 100], n_boot=40, random_state=1)
-    assert set(result["model"]) == {"RiskModel", "RuleBaseline", "SchoolBaseline", "LogisticBaseline"}
+    with pytest.warns(FutureWarning, match="'k' parameter of backtest was renamed"):
+        result = rm.backtest(cohorts, DATES, k=[0.05, 100], n_boot=40, random_state=1)
+    assert set(result["model"]) == {"riskmodel", "rule", "school", "logistic"}
     assert len(result) == 2 * 2 * 4  # test dates x k values x models
     for col in ["n", "prevalence", "k", "k_share", "roc_auc", "average_precision", "brier", "ece",
                 "precision_at_k", "recall_at_k", "lift_at_k"]:
@@ -93,21 +96,55 @@ def test_backtest_tidy_output_and_intervals(cohorts):
         assert inside.mean() >= 0.9
     assert sorted(result["k"].unique().tolist()) == [50, 100]
     np.testing.assert_allclose(result.loc[result["k"] == 50, "k_share"], 0.05)
-    for base in ["RuleBaseline", "SchoolBaseline", "LogisticBaseline"]:
+    for base in ["rule", "school", "logistic"]:
         col = f"precision_at_k_minus_{base}"
         own = result["model"] == base
         assert result.loc[own, col].isna().all()
         assert result.loc[~own, col].notna().all()
         assert (result.loc[~own, f"{col}_low"] <= result.loc[~own, f"{col}_high"]).all()
-    assert "precision_at_k_minus_RiskModel" not in result.columns
+    assert "precision_at_k_minus_riskmodel" not in result.columns
     # the point estimates are those of metrics_at_k on the test cohort
-    rule = result[(result["model"] == "RuleBaseline") & (result["k"] == 100)].iloc[-1]
+    rule = result[(result["model"] == "rule") & (result["k"] == 100)].iloc[-1]
     X_test, y_test = cohorts[DATES[-1]]
     X_train = pd.concat([cohorts[d][0] for d in DATES[:2]])
     y_train = pd.concat([cohorts[d][1] for d in DATES[:2]])
     p = RuleBaseline().fit(X_train, y_train).predict_proba(X_test)[:, 1]
     assert rule["precision_at_k"] == pytest.approx(precision_at_k(y_test, p, k=100))
     assert rule["roc_auc"] == pytest.approx(roc_auc_score(y_test, p))
+
+
+def test_capacity_as_count_or_share_one_rule(cohorts):
+    """top_k / top_fraction name the capacity; a share is ceil(share * n) (resolve_capacity)."""
+    models = {"rule": RuleBaseline()}
+    by_k = rm.backtest(cohorts, DATES, models=models, top_k=[51, 2000], n_boot=10)
+    by_share = rm.backtest(cohorts, DATES, models=models, top_fraction=[0.0505, 1.0], n_boot=10)
+    assert by_k["k"].tolist() == by_share["k"].tolist() == [51, 1000, 51, 1000]  # n = 1000
+    cols = ["precision_at_k", "precision_at_k_low", "precision_at_k_high", "recall_at_k"]
+    pd.testing.assert_frame_equal(by_k[cols], by_share[cols])
+    assert (by_share.loc[by_share["k"] == 1000, "recall_at_k"] == 1.0).all()
+    with pytest.warns(FutureWarning, match="renamed 'top_fraction'"):
+        old = rm.backtest(cohorts, DATES, models=models, k=1.0, n_boot=0)
+    assert old["k"].tolist() == [1000, 1000]
+
+
+def test_confidence_sets_the_interval_and_ci_is_its_old_name(cohorts):
+    models = {"rule": RuleBaseline()}
+    wide = rm.backtest(cohorts, DATES[:2], models=models, n_boot=50, confidence=0.99)
+    narrow = rm.backtest(cohorts, DATES[:2], models=models, n_boot=50, confidence=0.5)
+    assert (wide["roc_auc_high"] - wide["roc_auc_low"]).iloc[0] > (
+        narrow["roc_auc_high"] - narrow["roc_auc_low"]).iloc[0]
+    with pytest.warns(FutureWarning, match="'ci' parameter of backtest was renamed 'confidence'"):
+        old = rm.backtest(cohorts, DATES[:2], models=models, n_boot=50, ci=0.99)
+    pd.testing.assert_frame_equal(old, wide)
+
+
+def test_default_draws_are_the_library_default(cohorts):
+    import inspect
+
+    from riskmodel._checks import CONFIDENCE, N_BOOT
+
+    params = inspect.signature(rm.backtest).parameters
+    assert params["n_boot"].default == N_BOOT and params["confidence"].default == CONFIDENCE
 
 
 def test_paired_difference_of_a_model_with_itself_is_zero(cohorts):
@@ -133,10 +170,21 @@ def test_bad_arguments(cohorts):
         rm.backtest(cohorts, DATES[:1])
     with pytest.raises(ValueError, match="'n_boot' parameter"):
         rm.backtest(cohorts, DATES, n_boot=-1)
-    with pytest.raises(ValueError, match="'baselines' parameter"):
+    with pytest.raises(ValueError, match=r"'baselines' parameter of backtest must name models in "
+                                         r"'models' \['rule'\]. Got \['nope'\] instead"):
         rm.backtest(cohorts, DATES, models={"rule": RuleBaseline()}, baselines=["nope"])
+    with pytest.raises(TypeError, match="'models' parameter of backtest must be a non-empty"):
+        rm.backtest(cohorts, DATES, models={})
     with pytest.raises(ValueError, match="without the as_of date"):
         rm.backtest({DATES[0]: cohorts[DATES[0]]}, DATES)
+    with pytest.raises(ValueError, match="'top_fraction' parameter of backtest must be a float in the range"):
+        rm.backtest(cohorts, DATES, top_fraction=1.5)
+    with pytest.raises(ValueError, match="'top_k' parameter of backtest must be an int >= 1"):
+        rm.backtest(cohorts, DATES, top_k=0)
+    with pytest.raises(ValueError, match="'confidence' parameter of backtest must be a float"):
+        rm.backtest(cohorts, DATES, confidence=1.0)
+    with pytest.raises(ValueError, match="'as_of_dates' parameter of backtest must be a date without"):
+        rm.backtest(cohorts, ["2021-10-01 08:00", *DATES[1:]])
 
 
 def test_weighted_bootstrap_metrics_equal_explicit_resampling():
@@ -167,9 +215,10 @@ def test_backtest_on_school_records():
     world = rm.datasets.make_school_system(n_pupils=1200, n_years=3, seed=2)
     # two test dates at least 365 days after the training date, outcomes observed by May 2025
     dates = ["2022-10-03", "2023-10-04", "2023-12-01"]
-    result = rm.backtest(world.tables, dates, n_boot=20, k=0.1)
+    result = rm.backtest(world.tables, dates, n_boot=20, top_fraction=0.1)
     assert len(result) == 8
     assert (result["train_dates"] == "2022-10-03").all()
-    assert set(result["model"]) == {"RiskModel", "RuleBaseline", "SchoolBaseline", "LogisticBaseline"}
+    assert set(result["model"]) == {"riskmodel", "rule", "school", "logistic"}
+    assert result["test_date"].dtype == "datetime64[ns]"
     assert result["n"].gt(500).all()
     assert result["roc_auc"].between(0.5, 1.0).all()

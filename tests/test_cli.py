@@ -14,7 +14,8 @@ import pytest
 
 import riskmodel as rm
 from riskmodel.cli import main
-from riskmodel.pipeline import MANIFEST, TMP_MARKER, ScoreConfig, TrainConfig, atomic_output_dir
+from riskmodel._atomic import MANIFEST, TMP_MARKER, atomic_output_dir
+from riskmodel.pipeline import ScoreConfig, TrainConfig
 
 
 def _valid_tables() -> rm.SchoolTables:
@@ -27,9 +28,14 @@ def _valid_tables() -> rm.SchoolTables:
     return rm.SchoolTables(pupils, enrolments)
 
 
-def _invalid_folder(tmp_path: Path) -> Path:
+def _valid_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     rm.write_tables(_valid_tables(), folder)
+    return folder
+
+
+def _invalid_folder(tmp_path: Path) -> Path:
+    folder = _valid_folder(tmp_path)
     att = pd.DataFrame({"pupil_id": ["p1", "p2"], "date": ["2024-09-03", "2024-09-03"],
                         "status": ["present", "asleep"]})
     att.to_parquet(folder / "attendance.parquet")
@@ -129,8 +135,7 @@ def test_validate_reports_table_and_column_exit_2(tmp_path, capsys):
 
 
 def test_validate_ok_exit_0(tmp_path, capsys):
-    folder = tmp_path / "data"
-    rm.write_tables(_valid_tables(), folder)
+    folder = _valid_folder(tmp_path)
     assert main(["validate", "--data", str(folder)]) == 0
     assert "fingerprint" in capsys.readouterr().out
 
@@ -160,8 +165,7 @@ def test_score_without_data_exit_2(tmp_path, capsys):
 
 
 def test_missing_model_folder_exit_2(tmp_path, capsys):
-    folder = tmp_path / "data"
-    rm.write_tables(_valid_tables(), folder)
+    folder = _valid_folder(tmp_path)
     rc = main(["score", "--data", str(folder), "--as-of", "2024-10-01",
                "--model", str(tmp_path / "no-model"), "--out", str(tmp_path / "o")])
     assert rc == 2
@@ -251,7 +255,7 @@ _WRITER = textwrap.dedent("""
     from pathlib import Path
     from riskmodel.cli import main  # noqa: F401  (the CLI's SIGTERM handler is used below)
     import riskmodel.cli as cli, signal
-    from riskmodel.pipeline import atomic_output_dir
+    from riskmodel._atomic import atomic_output_dir
     signal.signal(signal.SIGTERM, cli._on_sigterm)
     try:
         with atomic_output_dir(sys.argv[1]) as tmp:
@@ -311,3 +315,74 @@ def test_generate_refuses_a_non_empty_folder(tmp_path, capsys):
     assert main(["generate", "--out", str(out), "--n-pupils", "200", "--n-years", "2"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+# ------------------------------------------------------------- one vocabulary
+def test_random_state_option_and_its_old_name(tmp_path, capsys):
+    assert main(["generate", "--out", str(tmp_path / "a"), "--n-pupils", "300", "--n-years", "2",
+                 "--random-state", "3"]) == 0
+    assert "random_state 3" in capsys.readouterr().out
+    with pytest.warns(FutureWarning, match="'--seed' parameter of riskmodel generate was renamed"):
+        assert main(["generate", "--out", str(tmp_path / "b"), "--n-pupils", "300",
+                     "--n-years", "2", "--seed", "3"]) == 0
+    a, b = rm.read_tables(tmp_path / "a"), rm.read_tables(tmp_path / "b")
+    assert a.fingerprint() == b.fingerprint()
+
+
+def test_old_seed_config_key_is_random_state_with_a_warning(tmp_path):
+    from riskmodel.cli import _config, build_parser
+
+    cfg_file = tmp_path / "train.yaml"
+    cfg_file.write_text("synthetic:\n  seed: 4\n")
+    args = build_parser().parse_args(["train", "--config", str(cfg_file)])
+    with pytest.warns(FutureWarning, match="'seed' parameter of SyntheticConfig was renamed"):
+        cfg = _config(TrainConfig, args, {})
+    assert cfg.synthetic.random_state == 4
+    with pytest.warns(FutureWarning, match="'seed' parameter of ResourcesConfig"):
+        assert ScoreConfig(resources={"seed": 5}).resources.random_state == 5
+    with pytest.raises(rm.ConfigError, match="'random_state' only"):
+        _config(TrainConfig, build_parser().parse_args(
+            ["train", "--set", "synthetic.seed=1", "--set", "synthetic.random_state=1"]), {})
+
+
+def test_old_reasons_k_config_key_is_n_reasons_with_a_warning():
+    with pytest.warns(FutureWarning, match="'reasons_k' parameter of ScoreConfig was renamed "
+                                           "'n_reasons'"):
+        assert ScoreConfig(reasons_k=2).n_reasons == 2
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "score.yaml"
+    assert ScoreConfig.from_yaml(shipped).n_reasons == 3  # the new key, no warning
+    with pytest.raises(rm.ConfigError, match="'n_reasons' only"):
+        rm.config.load_config(ScoreConfig, {"reasons_k": 2, "n_reasons": 2})
+
+
+def test_as_of_with_a_time_of_day_is_rejected_with_the_one_message(tmp_path, capsys):
+    folder = _valid_folder(tmp_path)
+    rc = main(["score", "--data", str(folder), "--as-of", "2024-10-01 13:00",
+               "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert ("The 'as_of' parameter of ScoreConfig must be a date without a time of day "
+            "(records are dated by day). Got 2024-10-01 13:00:00 instead.") in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(rm.ConfigError, match="'as_of_dates' parameter of TrainConfig must be a "
+                                             "date without a time of day"):
+        rm.config.load_config(TrainConfig, {"as_of_dates": ["2024-10-01T08:00"]})
+    assert str(ScoreConfig(as_of="2024-10-01").as_of) == "2024-10-01"
+
+
+def test_every_run_refuses_a_foreign_output_folder_before_any_work(tmp_path, capsys):
+    from riskmodel.pipeline import AllocateConfig, allocate_run, evaluate_run, score_run
+
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "thesis.docx").write_text("do not delete")
+    messages = set()
+    for run, cfg in [(score_run, {"out": str(out)}),
+                     (allocate_run, {"scores": str(tmp_path / "none.parquet"), "out": str(out)}),
+                     (evaluate_run, {"out": str(out), "data": str(tmp_path / "nowhere")})]:
+        with pytest.raises(rm.ConfigError, match="not a riskmodel output") as exc:
+            run(cfg)
+        messages.add(str(exc.value))
+    assert len(messages) == 1
+    assert [p.name for p in out.iterdir()] == ["thesis.docx"]
+    assert AllocateConfig(scores="s.parquet").out.name == "allocate"

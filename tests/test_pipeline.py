@@ -24,7 +24,8 @@ import pytest
 
 import riskmodel as rm
 from riskmodel.cli import main
-from riskmodel.pipeline import MANIFEST, SCORE_FILES, TMP_MARKER
+from riskmodel._atomic import MANIFEST, TMP_MARKER, atomic_output_dir
+from riskmodel.pipeline import SCORE_FILES
 
 pytestmark = [
     # sqlalchemy 2.1 deprecates a loader strategy that MLflow's sqlite store still
@@ -61,7 +62,7 @@ def run(tmp_path_factory):
         mp.chdir(root)  # MLflow's sqlite store puts artifacts in ./mlruns
         data = root / "data"
         assert main(["generate", "--out", str(data), "--n-pupils", str(N_PUPILS),
-                     "--n-years", str(N_YEARS), "--seed", "1"]) == 0
+                     "--n-years", str(N_YEARS), "--random-state", "1"]) == 0
         assert main(["train", "--data", str(data), "--save-model", str(root / "model"),
                      *FAST]) == 0
         tables = rm.read_tables(data)
@@ -253,7 +254,7 @@ def test_sigkill_during_scoring_leaves_only_a_marked_temp_folder(run):
     assert not out.exists()
     left = [p for p in run["root"].iterdir() if p.name.startswith(f".{out.name}")]
     assert len(left) == 1 and left[0].name.startswith(f".{out.name}{TMP_MARKER}{proc.pid}-")
-    with rm.pipeline.atomic_output_dir(out) as tmp:  # the next run removes it
+    with atomic_output_dir(out) as tmp:  # the next run removes it
         (tmp / MANIFEST).write_text("{}")
     assert not [p for p in run["root"].iterdir() if TMP_MARKER in p.name]
 
@@ -285,3 +286,78 @@ def test_evaluate_writes_backtest_and_audit(run, capsys):
     audit = pd.read_csv(out / "audit.csv")
     assert {"sex", "municipality_id"} <= set(audit["attribute"])
     assert (audit["n"].dropna() >= 10).all()
+
+
+# -------------------------------------------------------- one capacity everywhere
+_SMALL = {"n_boot": 10, "audit": {"n_boot": 10}, "baselines": ["rule"],
+          "model_params": {"validation": 0.2}}
+
+
+@pytest.fixture(scope="module")
+def world_1010():
+    """A synthetic system whose last training cohort (2023-10-01) has exactly 1,010 pupils."""
+    from riskmodel.pipeline import SyntheticConfig, load_tables
+
+    tables, _ = load_tables(synthetic=SyntheticConfig(n_pupils=1030, n_years=3, random_state=0))
+    return tables
+
+
+def test_backtest_audit_model_card_and_score_report_name_the_same_k(world_1010, tmp_path,
+                                                                   monkeypatch):
+    """n = 1,010 at 5 %: ceil gives 51 (floor and rounding to nearest would give 50)."""
+    from riskmodel import tracking
+    from riskmodel.pipeline import score_run, train_run
+    from riskmodel.report import build_model_card
+
+    received = {}
+
+    def log_training_run(cfg, **kw):  # what tracking gets to write the model card with
+        received.update(kw)
+        return tracking.LoggedRun(run_id="r", experiment_id="0", tracking_uri="memory")
+
+    monkeypatch.setattr(tracking, "log_training_run", log_training_run)
+    res = train_run({**_SMALL, "top_fraction": 0.05}, tables=world_1010)
+    bt = res.backtest
+    last = bt[bt["test_date"] == bt["test_date"].max()]
+    assert last["n"].unique().tolist() == [1010]
+    assert last["k"].unique().tolist() == [51] and res.k == 51
+    overall = res.audit[res.audit["attribute"] == "overall"].iloc[0]
+    assert overall["n"] == 1010 and overall["selection_rate"] * 1010 == pytest.approx(51)
+    assert received["k"] == 51
+    markdown, _ = build_model_card(model=received["model"], backtest=received["backtest"],
+                                   audit=received["audit"], tables=world_1010,
+                                   train_dates=received["train_dates"], k=received["k"])
+    assert "The top 51 pupils by score" in markdown
+
+    out = tmp_path / "scores"
+    score = score_run({"as_of": "2023-10-01", "out": str(out), "allocate": False,
+                       "tiers": {"high_fraction": 0.05}}, tables=world_1010, model=res.model)
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert len(scores) == 1010 and int((scores["tier"] == "high").sum()) == 51
+    assert score.manifest["high_tier"] == {"top_fraction": 0.05, "k": 51}
+    html = (out / "report.html").read_text()
+    assert '<td class="l">high</td><td class="">51</td>' in html
+
+
+def test_top_fraction_one_is_everyone(world_1010):
+    from riskmodel.pipeline import train_run
+
+    res = train_run({**_SMALL, "top_fraction": 1.0, "tracking": {"enabled": False}},
+                    tables=world_1010)
+    last = res.backtest[res.backtest["test_date"] == res.backtest["test_date"].max()]
+    assert res.k == 1010 and (last["k"] == 1010).all() and (last["recall_at_k"] == 1.0).all()
+    overall = res.audit[res.audit["attribute"] == "overall"].iloc[0]
+    assert overall["selection_rate"] == 1.0
+
+
+def test_dates_are_datetime64_and_labels_are_the_backtests(world_1010):
+    from riskmodel.pipeline import train_run
+
+    res = train_run({**_SMALL, "tracking": {"enabled": False}}, tables=world_1010)
+    assert res.backtest["test_date"].dtype == "datetime64[ns]"
+    assert res.audit["test_date"].dtype == "datetime64[ns]"
+    assert all(d == d.normalize() for d in res.train_dates)
+    assert set(res.backtest["model"]) == {"riskmodel", "rule"}
+    plain = rm.backtest(world_1010, res.train_dates, models={"rule": rm.RuleBaseline()}, n_boot=10)
+    assert set(plain["model"]) <= set(res.backtest["model"])
+    assert "precision_at_k_minus_rule" in res.backtest.columns

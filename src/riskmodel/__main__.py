@@ -1,7 +1,11 @@
-"""``python -m riskmodel`` runs the command line (see :mod:`riskmodel.cli`)."""
+"""``python -m riskmodel`` runs the command line (see :mod:`riskmodel.cli`).
+
+Importing this module (as ``pytest --doctest-modules`` does) runs nothing.
+"""
 
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -52,14 +52,28 @@ def _common(p: argparse.ArgumentParser, *, config: bool = True) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
+def _random_state_opt(p: argparse.ArgumentParser, *, default=None,
+                      help="seed of the synthetic system") -> None:
+    p.add_argument("--random-state", type=int, default=default, metavar="INT", help=help)
+    # the old name, kept until 0.3 (FutureWarning; see _random_state)
+    p.add_argument("--seed", dest="seed_old", type=int, help=argparse.SUPPRESS)
+
+
 def _synthetic_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-pupils", type=int, help="pupils of the synthetic system (no --data)")
     p.add_argument("--n-years", type=int, help="school years of the synthetic system")
-    p.add_argument("--seed", type=int, help="seed of the synthetic system")
+    _random_state_opt(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``riskmodel`` (no heavy imports)."""
+    """The argument parser of ``riskmodel`` (no heavy imports).
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["score", "--as-of", "2025-10-01", "--no-allocate"])
+    >>> args.command, args.as_of, args.no_allocate
+    ('score', '2025-10-01', True)
+    """
     parser = argparse.ArgumentParser(
         prog="riskmodel",
         description="Early-leaving risk, explanations and support allocation for schools "
@@ -75,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder to write the tables into")
     p.add_argument("--n-pupils", type=int, default=20_000)
     p.add_argument("--n-years", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
+    _random_state_opt(p, default=0, help="seed of the synthetic system (default: %(default)s)")
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     p.add_argument("--overwrite", action="store_true", help="replace table files in --out")
     _common(p, config=False)
@@ -190,6 +204,16 @@ def _config(model, args, options: dict, default_path: Path | None = None):
         raise ConfigError(str(exc).replace(" config:", f" config{where}:", 1)) from None
 
 
+def _random_state(args) -> int | None:
+    """``--random-state``, or the old ``--seed`` with a FutureWarning."""
+    if getattr(args, "seed_old", None) is None:
+        return args.random_state
+    from ._checks import renamed_param
+
+    return renamed_param(args.seed_old, args.random_state, old="--seed", new="--random-state",
+                         func=f"riskmodel {args.command}")
+
+
 def _path(p) -> str | None:
     return None if p is None else str(p)
 
@@ -205,9 +229,12 @@ def _cmd_generate(args) -> int:
 
     from .errors import ConfigError
 
+    random_state = _random_state(args)
     try:
-        world = make_school_system(n_pupils=args.n_pupils, n_years=args.n_years, seed=args.seed)
-    except (TypeError, ValueError) as exc:  # a bad --n-pupils, --n-years or --seed
+        # TODO(issue 14): make_school_system(random_state=) once the generator has the new name
+        world = make_school_system(n_pupils=args.n_pupils, n_years=args.n_years,
+                                   seed=random_state)
+    except (TypeError, ValueError) as exc:  # a bad --n-pupils, --n-years or --random-state
         raise ConfigError(str(exc).replace("The 'n_pupils' parameter", "--n-pupils")
                           .replace("The 'n_years' parameter", "--n-years")) from None
     try:
@@ -216,7 +243,7 @@ def _cmd_generate(args) -> int:
     except FileExistsError as exc:
         raise ConfigError(f"{exc} (use --overwrite)") from None
     print(f"Wrote a synthetic school system ({args.n_pupils:,} pupils, {args.n_years} years, "
-          f"seed {args.seed}) to {folder}")
+          f"random_state {random_state}) to {folder}")
     dates = [str(getattr(d, "date", lambda: d)()) for d in world.as_of_dates]
     if dates:
         print(f"{len(dates)} as_of dates from {dates[0]} to {dates[-1]}")
@@ -260,7 +287,7 @@ def _train_options(args) -> dict:
         "data": _path(args.data),
         "synthetic.n_pupils": args.n_pupils,
         "synthetic.n_years": args.n_years,
-        "synthetic.seed": args.seed,
+        "synthetic.random_state": _random_state(args),
         "horizon_days": args.horizon_days,
     }
     return opts
@@ -370,11 +397,11 @@ def _cmd_demo(args) -> int:
     from .pipeline import DemoConfig, demo_run
 
     opts = {"out": _path(args.out), "synthetic.n_pupils": args.n_pupils,
-            "synthetic.n_years": args.n_years, "synthetic.seed": args.seed}
+            "synthetic.n_years": args.n_years, "synthetic.random_state": _random_state(args)}
     cfg = _config(DemoConfig, args, opts, default_path=Path("configs/demo.yaml"))
     syn = cfg.synthetic
     print(f"riskmodel demo: a synthetic school system of {syn.n_pupils:,} pupils over "
-          f"{syn.n_years} years (seed {syn.seed}) -> {cfg.out}/", flush=True)
+          f"{syn.n_years} years (random_state {syn.random_state}) -> {cfg.out}/", flush=True)
     start = time.perf_counter()
     res = demo_run(cfg, progress=_progress(args))
     tr, sc = res.train, res.score
@@ -452,9 +479,14 @@ def main(argv: list[str] | None = None) -> int:
 
     Examples
     --------
+    >>> import tempfile, pathlib
     >>> from riskmodel.cli import main
-    >>> main(["validate", "--data", "data/2025"])  # doctest: +SKIP
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "data"
+    >>> main(["generate", "--out", str(out), "--n-pupils", "200", "--n-years", "2"])
+    Wrote a synthetic school system (200 pupils, 2 years, random_state 0) to ...
     0
+    >>> main(["score", "--as-of", "2025-10-01 13:00", "--data", str(out)])
+    2
     """
     parser = build_parser()
     try:

@@ -20,18 +20,56 @@ M = TypeVar("M", bound="StrictModel")
 
 
 class StrictModel(BaseModel):
-    """Base class of all riskmodel configs: unknown keys are errors."""
+    """Base class of all riskmodel configs: unknown keys are errors.
+
+    Examples
+    --------
+    >>> class Sizes(StrictModel):
+    ...     n_pupils: int = 300
+    >>> Sizes(n_pupils=200).n_pupils
+    200
+    >>> Sizes(n_pupil=200)
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for Sizes
+    n_pupil
+      Extra inputs are not permitted ...
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
 
     @classmethod
     def from_yaml(cls: type[M], path: str | Path) -> M:
-        """Load and validate this config from a YAML file."""
+        """Load and validate this config from a YAML file (see :func:`load_config`).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from riskmodel.pipeline import SyntheticConfig
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "synthetic.yaml"
+        >>> _ = path.write_text("n_pupils: 300")
+        >>> SyntheticConfig.from_yaml(path).n_pupils
+        300
+        """
         return load_config(cls, path)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with ``yaml.safe_load``; an empty file gives ``{}``."""
+    """Read a YAML mapping with ``yaml.safe_load``; an empty file gives ``{}``.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not valid YAML or holds no mapping.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.yaml"
+    >>> _ = path.write_text("{horizon_days: 365, baselines: [rule]}")
+    >>> load_yaml(path)
+    {'horizon_days': 365, 'baselines': ['rule']}
+    """
     import yaml
 
     path = Path(path)
@@ -58,6 +96,17 @@ def load_config(model: type[M], source: str | Path | dict | M | None) -> M:
     ------
     ConfigError
         Naming the file and every invalid or unknown key.
+
+    Examples
+    --------
+    >>> from riskmodel.pipeline import TrainConfig
+    >>> load_config(TrainConfig, {"horizon_days": 180}).horizon_days
+    180
+    >>> load_config(TrainConfig, {"horizon_day": 180})
+    Traceback (most recent call last):
+    ...
+    riskmodel.errors.ConfigError: Invalid TrainConfig config:
+      horizon_day: Extra inputs are not permitted
     """
     if source is None:
         return model()

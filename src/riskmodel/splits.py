@@ -18,7 +18,19 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from .metrics import metrics_at_k, resolve_k
+from ._checks import (
+    CONFIDENCE,
+    N_BOOT,
+    UNSET,
+    InvalidParameterError,
+    check_int,
+    check_real,
+    parse_as_of,
+    renamed_param,
+    resolve_capacity,
+)
+from ._cohorts import align, build_cohorts, default_models
+from .metrics import metrics_at_k
 
 __all__ = ["backtest", "temporal_splits"]
 
@@ -42,6 +54,7 @@ def temporal_splits(as_of_dates, horizon_days=365):
     Parameters
     ----------
     as_of_dates : sequence of date-like
+        Dates without a time of day (see :func:`riskmodel.build_features`).
     horizon_days : int, default=365
 
     Returns
@@ -54,11 +67,15 @@ def temporal_splits(as_of_dates, horizon_days=365):
     >>> [(len(tr), str(te.date())) for tr, te in temporal_splits(["2022-09-01", "2023-09-01", "2024-09-01"])]
     [(1, '2023-09-01'), (2, '2024-09-01')]
     """
-    if not (isinstance(horizon_days, numbers.Integral) and not isinstance(horizon_days, bool) and horizon_days > 0):
-        raise ValueError(
-            f"The 'horizon_days' parameter of backtest must be a positive int. Got {horizon_days!r} instead."
-        )
-    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    return _splits(_dates(as_of_dates, "temporal_splits"),
+                   check_int(horizon_days, "horizon_days", "temporal_splits", min_value=1))
+
+
+def _dates(as_of_dates, func):
+    return sorted({parse_as_of(d, func, "as_of_dates") for d in as_of_dates})
+
+
+def _splits(dates, horizon_days):
     horizon = pd.Timedelta(days=int(horizon_days))
     out = []
     for test in dates:
@@ -69,55 +86,46 @@ def temporal_splits(as_of_dates, horizon_days=365):
 
 
 def _cohorts(tables, dates, horizon_days):
-    """{date: (X, y)} from SchoolTables (features + labels) or from a given mapping."""
-    if isinstance(tables, Mapping):
-        cohorts = {}
-        by_ts = {pd.Timestamp(d): v for d, v in tables.items()}
-        for d in dates:
-            if d not in by_ts:
-                raise ValueError(f"backtest got a mapping of cohorts without the as_of date {d.date()}.")
-            X, y = by_ts[d]
-            cohorts[d] = (X, pd.Series(y, index=X.index) if not isinstance(y, pd.Series) else y)
-        return cohorts
-    from .features import build_feature_panel
-    from .labels import make_labels
-
-    panel = build_feature_panel(tables, list(dates))
+    """{date: (X, y)} from SchoolTables (features + labels) or from a given mapping, aligned."""
+    if not isinstance(tables, Mapping):
+        return build_cohorts(tables, dates, horizon_days)
+    by_ts = {parse_as_of(d, "backtest", "tables"): v for d, v in tables.items()}
     cohorts = {}
     for d in dates:
-        X = panel.xs(d, level="as_of")
-        y = make_labels(tables, as_of=d, horizon_days=horizon_days)
-        cohorts[d] = (X, y)
+        if d not in by_ts:
+            raise ValueError(f"backtest got a mapping of cohorts without the as_of date {d.date()}.")
+        X, y = by_ts[d]
+        cohorts[d] = align(X, y, d.date())
     return cohorts
 
 
-def _align(X, y, when):
-    if not isinstance(X, pd.DataFrame):
-        raise TypeError(f"The features of cohort {when} must be a DataFrame. Got {type(X).__name__} instead.")
-    y = pd.Series(y)
-    if len(X) == len(y) and X.index.equals(y.index):
-        pass
+def _listed(value):
+    return list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+
+
+def _capacities(k, top_k, top_fraction):
+    """``[(top_k, top_fraction), ...]``: one capacity per block of rows (old ``k`` mapped)."""
+    if k is not UNSET:
+        if top_k is not None:
+            raise InvalidParameterError("backtest got both 'k' (renamed) and 'top_k'; pass "
+                                        "top_k or top_fraction only.")
+        values = _listed(k)
+        ints = all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                   for v in values)
+        renamed_param(k, None, old="k", new="top_k" if ints else "top_fraction", func="backtest",
+                      stacklevel=4)
+        specs = [(v, None) if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                 else (None, v) for v in values]
+    elif top_k is not None:
+        specs = [(v, None) for v in _listed(top_k)]
     else:
-        common = X.index.intersection(y.index)
-        if len(common) == 0:
-            raise ValueError(f"Cohort {when}: features and labels share no pupil_id.")
-        X, y = X.loc[common], y.loc[common]
-    keep = y.notna().to_numpy()
-    if not keep.all():
-        logger.info("Cohort %s: %d pupils without a known outcome left out", when, int((~keep).sum()))
-        X, y = X[keep], y[keep]
-    return X, y.astype(int)
-
-
-def _default_models(random_state):
-    from .model import LogisticBaseline, RiskModel, RuleBaseline, SchoolBaseline
-
-    return {
-        "RiskModel": RiskModel(random_state=random_state),
-        "RuleBaseline": RuleBaseline(),
-        "SchoolBaseline": SchoolBaseline(),
-        "LogisticBaseline": LogisticBaseline(),
-    }
+        specs = [(None, v) for v in _listed(top_fraction)]
+    if not specs:
+        raise InvalidParameterError("The capacity of backtest ('top_k' or 'top_fraction') must "
+                                    "not be empty.")
+    for tk, tf in specs:  # checked before any model is fitted
+        resolve_capacity(1, top_k=tk, top_fraction=tf, func="backtest")
+    return specs
 
 
 class _Ranked:
@@ -176,16 +184,19 @@ def backtest(
     as_of_dates,
     horizon_days=365,
     models=None,
-    k=0.05,
-    n_boot=200,
+    k=UNSET,
+    n_boot=N_BOOT,
     random_state=0,
     *,
+    top_k=None,
+    top_fraction=0.05,
     baselines=None,
-    ci=0.95,
+    confidence=CONFIDENCE,
     n_bins=10,
     return_predictions=False,
+    ci=UNSET,
 ):
-    """Temporal backtest of risk models against baselines at capacity ``k``.
+    """Temporal backtest of risk models against baselines at the programme's capacity.
 
     For each test date ``t`` in ``as_of_dates`` every model is trained (a fresh
     clone) on all cohorts ``s`` with ``s + horizon_days <= t`` -- their outcomes
@@ -201,33 +212,45 @@ def backtest(
         labels from :func:`riskmodel.make_labels` at each as_of date. Or a mapping
         ``{as_of: (X, y)}`` of ready pupil-level cohorts (index pupil_id).
     as_of_dates : sequence of date-like
+        Dates without a time of day.
     horizon_days : int, default=365
     models : dict of name -> estimator, optional
         Unfitted scikit-learn classifiers with ``predict_proba``. Default:
-        RiskModel, RuleBaseline, SchoolBaseline and LogisticBaseline.
-    k : int, float or sequence of them, default=0.05
-        Capacity: a number of pupils or a share of the cohort (see
-        :func:`riskmodel.metrics.resolve_k`); one block of rows per value.
-    n_boot : int, default=200
+        ``"riskmodel"`` (:class:`~riskmodel.RiskModel`) and the baselines
+        ``"rule"``, ``"school"`` and ``"logistic"`` -- the labels of the
+        pipeline's tables and MLflow runs.
+    k : int, float or sequence of them
+        Deprecated alias (removed in 0.3): an int is a ``top_k``, a float a
+        ``top_fraction``.
+    n_boot : int, default=1000
         Bootstrap resamples of the test cohort (pupils drawn with replacement,
         the same draws for every model, so differences are paired). 0: no intervals.
     random_state : int, default=0
         Seeds the bootstrap and the default models.
+    top_k : int or sequence of int, optional
+        Capacity as a number of pupils; one block of rows per value. When given,
+        ``top_fraction`` is not used.
+    top_fraction : float or sequence of float, default=0.05
+        Capacity as a share of the test cohort, in (0, 1]: ``ceil(top_fraction * n)``
+        pupils (the one rule, see :func:`riskmodel.fairness.audit`).
     baselines : list of str, optional
         Names in ``models`` that are baselines; default: the models that are
         instances of riskmodel's baseline classes.
-    ci : float, default=0.95
+    confidence : float, default=0.95
         Coverage of the percentile intervals.
     n_bins : int, default=10
         Bins of the expected calibration error.
     return_predictions : bool, default=False
         Also return a long DataFrame (test_date, model, pupil_id, y_true, y_prob).
+    ci : float
+        Deprecated alias of ``confidence`` (removed in 0.3).
 
     Returns
     -------
     DataFrame
-        One row per (test_date, model, k): model, test_date, train_dates, n_train,
-        n, prevalence, k, k_share, roc_auc, average_precision, brier, ece,
+        One row per (test_date, capacity, model): model, test_date (datetime64),
+        train_dates, n_train, n, prevalence, k (the number of pupils at the
+        capacity), k_share, roc_auc, average_precision, brier, ece,
         mean_predicted, precision_at_k, recall_at_k, lift_at_k, each metric with
         ``*_low`` / ``*_high`` bootstrap bounds, and for every baseline B the
         paired difference ``precision_at_k_minus_B`` with ``*_low`` / ``*_high``
@@ -235,52 +258,61 @@ def backtest(
 
     Examples
     --------
-    >>> import riskmodel as rm
-    >>> world = rm.datasets.make_school_system(n_pupils=2_000, n_years=4, seed=0)  # doctest: +SKIP
-    >>> result = rm.backtest(world.tables, ["2022-10-01", "2023-10-01"], k=0.05)  # doctest: +SKIP
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> def cohort(n):
+    ...     X = pd.DataFrame({"attendance_rate_90d": rng.random(n)},
+    ...                      index=pd.Index([f"p{i}" for i in range(n)], name="pupil_id"))
+    ...     return X, pd.Series((rng.random(n) > X["attendance_rate_90d"]).astype(int), index=X.index)
+    >>> cohorts = {"2023-10-02": cohort(200), "2024-10-01": cohort(200)}
+    >>> bt = rm.backtest(cohorts, list(cohorts), models={"logistic": rm.LogisticBaseline()},
+    ...                  top_fraction=0.05, n_boot=0)
+    >>> bt[["model", "test_date", "n", "k"]]
+          model  test_date    n   k
+    0  logistic 2024-10-01  200  10
     """
     from ._baselines import Baseline as _Baseline
 
-    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
-    splits = temporal_splits(dates, horizon_days)
+    func = "backtest"
+    horizon_days = check_int(horizon_days, "horizon_days", func, min_value=1)
+    dates = _dates(as_of_dates, func)
+    splits = _splits(dates, horizon_days)
     if not splits:
         raise ValueError(
             f"backtest needs a test date at least horizon_days={horizon_days} after another as_of date; "
             f"got {[str(d.date()) for d in dates]}."
         )
-    if not (isinstance(n_boot, numbers.Integral) and not isinstance(n_boot, bool) and n_boot >= 0):
-        raise ValueError(f"The 'n_boot' parameter of backtest must be an int >= 0. Got {n_boot!r} instead.")
-    if not (isinstance(ci, float) and 0 < ci < 1):
-        raise ValueError(f"The 'ci' parameter of backtest must be a float in (0, 1). Got {ci!r} instead.")
-    ks = list(k) if isinstance(k, (list, tuple, np.ndarray)) else [k]
-    if not ks:
-        raise ValueError("The 'k' parameter of backtest must not be empty.")
-    models = _default_models(random_state) if models is None else dict(models)
+    n_boot = check_int(n_boot, "n_boot", func, min_value=0)
+    confidence = renamed_param(ci, confidence, old="ci", new="confidence", func=func)
+    confidence = check_real(confidence, "confidence", func, low=0, high=1, closed="neither")
+    capacities = _capacities(k, top_k, top_fraction)
+    models = default_models(random_state) if models is None else dict(models)
     if not models:
-        raise ValueError("The 'models' parameter of backtest must name at least one model.")
+        raise InvalidParameterError("The 'models' parameter of backtest must be a non-empty "
+                                    "mapping of name -> estimator. Got {} instead.")
     if baselines is None:
         baselines = [name for name, m in models.items() if isinstance(m, _Baseline)]
     unknown = sorted(set(baselines) - set(models))
     if unknown:
-        raise ValueError(f"The 'baselines' parameter names models that are not in 'models': {unknown}.")
+        raise InvalidParameterError(f"The 'baselines' parameter of backtest must name models in "
+                                    f"'models' {sorted(models)}. Got {unknown} instead.")
 
     used = sorted({d for tr, te in splits for d in (*tr, te)})
-    raw = _cohorts(tables, used, horizon_days)
-    empty = [d for d, (_, y) in raw.items() if len(y) == 0]
+    cohorts = _cohorts(tables, used, horizon_days)
+    empty = [d for d, (_, y) in cohorts.items() if len(y) == 0]
     if empty:
         logger.warning(
             "backtest: no observed outcome at as_of %s (horizon not yet over); these dates are left out",
             [str(d.date()) for d in empty],
         )
-        splits = temporal_splits([d for d in used if d not in empty], horizon_days)
+        splits = _splits([d for d in used if d not in empty], horizon_days)
         if not splits:
             raise ValueError(
                 "backtest has no test date with observed outcomes and an earlier training cohort; "
                 f"dates without outcomes: {[str(d.date()) for d in empty]}."
             )
-    cohorts = {d: _align(X, y, d.date()) for d, (X, y) in raw.items() if d not in empty}
     rng = np.random.default_rng(random_state)
-    alpha = (1.0 - ci) / 2.0
+    alpha = (1.0 - confidence) / 2.0
     rows, predictions = [], []
     for train_dates, test_date in splits:
         X_train = pd.concat([cohorts[d][0] for d in train_dates])
@@ -307,8 +339,8 @@ def backtest(
                 )
         ranked = {name: _Ranked(y, p, n_bins) for name, p in probs.items()}
         draws = [np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)]
-        for kv in ks:
-            kk = resolve_k(kv, n)
+        for cap_k, cap_fraction in capacities:
+            kk = resolve_capacity(n, top_k=cap_k, top_fraction=cap_fraction, func=func)
             boot = {name: [r.metrics(w, kk) for w in draws] for name, r in ranked.items()}
             for name, p in probs.items():
                 row = {

@@ -1,0 +1,236 @@
+"""What the runs share (private): stage timing, data loading, writing, allocation inputs.
+
+Used by the train, score and allocate runs of :mod:`riskmodel.pipeline`. Output
+folders are written through :func:`riskmodel._atomic.atomic_output_dir`;
+manifests carry the installed riskmodel version (:mod:`riskmodel._util`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ._atomic import MANIFEST
+from ._checks import parse_as_of
+from ._run_config import ResourcesConfig, SyntheticConfig
+from ._util import jsonable, riskmodel_version
+from .errors import ConfigError, DataValidationError
+from .vocab import DOMAINS
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Stages", "load_tables", "data_end", "write_parquet", "write_csv", "write_manifest",
+           "output_paths", "audit_groups", "resolve_rules", "allocation_pupils",
+           "joined_reasons", "allocate_support", "as_frame"]
+
+
+class Stages:
+    """Times named stages; shows a tqdm bar over the stages when ``progress``.
+
+    Examples
+    --------
+    >>> stages = Stages(["read"])
+    >>> with stages("read"):
+    ...     pass
+    >>> list(stages.timings)
+    ['read']
+    """
+
+    def __init__(self, names: list[str], progress: bool = False, desc: str = "riskmodel"):
+        self.names = names
+        self.timings: dict[str, float] = {}
+        self._bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=len(names), desc=desc, unit="step", leave=False)
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        if self._bar is not None:
+            self._bar.set_postfix_str(name)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+            if self._bar is not None:
+                self._bar.update(1)
+        logger.info("%s: %.2f s", name, self.timings[name])
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+
+
+def load_tables(data: str | os.PathLike | None = None, *, synthetic: SyntheticConfig | None = None,
+                codes=None):
+    """Tables from a data folder, or the synthetic system when ``data`` is None.
+
+    Parameters
+    ----------
+    data : path or None
+        Folder of Parquet/CSV tables (see :func:`riskmodel.read_tables`).
+    synthetic : SyntheticConfig, optional
+        Size and seed of the synthetic system (used when ``data`` is None).
+    codes : path or CodeMap, optional
+        Local codes -> contract codes.
+
+    Returns
+    -------
+    tables : SchoolTables
+    as_of_dates : list of Timestamp or None
+        The synthetic system's dates (None for a data folder).
+
+    Raises
+    ------
+    DataValidationError
+        When the folder is missing, lacks a required table or breaks the contract.
+
+    Examples
+    --------
+    >>> from riskmodel.pipeline import SyntheticConfig, load_tables
+    >>> tables, dates = load_tables(synthetic=SyntheticConfig(n_pupils=200, n_years=2))
+    >>> len(tables.pupils) > 0, str(dates[0].date())
+    (True, '2022-09-01')
+    """
+    from .schema import read_tables
+
+    if data is not None:
+        return read_tables(data, codes=codes), None
+    from .datasets import make_school_system
+
+    syn = synthetic or SyntheticConfig()
+    # TODO(issue 14): make_school_system(random_state=) once the generator has the new name
+    world = make_school_system(n_pupils=syn.n_pupils, n_years=syn.n_years, seed=syn.random_state)
+    return world.tables, [parse_as_of(d) for d in world.as_of_dates]
+
+
+def data_end(tables) -> pd.Timestamp:
+    """Last date anything was recorded (exclusive bound of what is known)."""
+    summary = tables.summary()
+    # records of what happened (not birth dates, nor planned ends of support)
+    events = summary["table"].isin(["enrolments", "attendance", "grades", "engagement"])
+    last = pd.to_datetime(summary.loc[events, "last_date"]).max()
+    if pd.isna(last):
+        raise ConfigError("The data hold no dated records; cannot choose an as_of date.")
+    return parse_as_of(last.normalize())
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Deterministic Parquet: no timestamps; same frame -> same bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=True)
+    pq.write_table(table, path, compression="zstd", write_statistics=True,
+                   use_dictionary=True)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    df.to_csv(path, index=False, lineterminator="\n")
+
+
+def write_manifest(folder: Path, manifest: dict) -> dict:
+    """Write ``manifest.json`` (with the sha256 of every other file) into ``folder``."""
+    files = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name != MANIFEST:
+            files[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+    manifest = {"riskmodel_manifest": 1, **manifest, "files_sha256": files,
+                "riskmodel_version": riskmodel_version()}
+    text = json.dumps(jsonable(manifest), indent=2, sort_keys=True, ensure_ascii=False)
+    (folder / MANIFEST).write_text(text + "\n", encoding="utf-8")
+    return manifest
+
+
+def output_paths(out) -> dict[str, Path]:
+    """``{stem: path}`` of the files of a finished output folder."""
+    out = Path(out)
+    return {p.stem: out / p.name for p in sorted(out.iterdir()) if p.is_file()}
+
+
+def as_frame(obj) -> pd.DataFrame:
+    df = obj if isinstance(obj, pd.DataFrame) else pd.DataFrame(obj)
+    if df.index.name is None and isinstance(df.index, pd.RangeIndex):
+        return df.reset_index(drop=True)
+    return df
+
+
+def audit_groups(tables, as_of, index, attributes) -> pd.DataFrame:
+    """The audit attributes of the pupils ``index`` as of ``as_of`` (plain labels)."""
+    from .features import pupil_frame
+
+    frame = pupil_frame(tables, as_of)
+    if "urban" in attributes and "urban" not in frame.columns and tables.schools is not None \
+            and "urban" in tables.schools.columns and "school_id" in frame.columns:
+        urban = tables.schools.drop_duplicates("school_id").set_index("school_id")["urban"]
+        frame = frame.assign(urban=frame["school_id"].astype("str").map(
+            urban.set_axis(urban.index.astype("str"))))
+    cols = [a for a in attributes if a in frame.columns]
+    missing = sorted(set(attributes) - set(cols))
+    if missing:
+        logger.info("Audit attributes not in the data and skipped: %s", missing)
+    groups = frame[cols].reindex(index)
+    for c in cols:  # plain labels: the audit treats every value as a group
+        if isinstance(groups[c].dtype, pd.CategoricalDtype):
+            groups[c] = groups[c].astype("str").where(groups[c].notna(), None)
+    return groups
+
+
+def resolve_rules(path):
+    """Programme rules from a YAML file, or the defaults when ``path`` is None."""
+    from .allocation import ProgrammeRules
+
+    if path is None:
+        return ProgrammeRules()
+    return ProgrammeRules.from_yaml(path)
+
+
+def allocation_pupils(pupils_frame, risk, by_domain, reasons=None) -> pd.DataFrame:
+    """The pupils table of :func:`riskmodel.allocate`: where they are, eligibility facts,
+    risk, domain contributions (for the fit objective) and the Latvian reasons."""
+    cols = [c for c in ("municipality_id", "school_id", "age", "grade", "liecība")
+            if c in pupils_frame.columns]
+    df = pupils_frame[cols].copy()
+    for c in ("municipality_id", "school_id"):
+        df[c] = df[c].astype("str")
+    df["risk"] = risk
+    df = df.join(by_domain[[d for d in DOMAINS if d in by_domain.columns]])
+    if reasons is not None:
+        df["reasons"] = reasons
+    df.index.name = "pupil_id"
+    return df
+
+
+def joined_reasons(scores: pd.DataFrame, n_reasons: int, lang: str = "lv") -> pd.Series:
+    """A pupil's reason texts ``reason_1_<lang>`` ... joined by ``"; "``."""
+    cols = [f"reason_{i}_{lang}" for i in range(1, n_reasons + 1)
+            if f"reason_{i}_{lang}" in scores]
+    parts = scores[cols].astype(object).where(scores[cols].notna(), None)
+    return pd.Series(["; ".join(v for v in row if v) for row in parts.to_numpy()],
+                     index=scores.index, dtype="str")
+
+
+def allocate_support(alloc_pupils, cfg_resources: ResourcesConfig, rules, objective: str):
+    """Synthetic resources for ``alloc_pupils`` and the allocation over them."""
+    from .allocation import allocate, make_resources
+
+    try:
+        # TODO(issue 14): make_resources(random_state=) once it has the new name
+        resources = make_resources(alloc_pupils, n_mentors=cfg_resources.n_mentors,
+                                   seed=cfg_resources.random_state, rules=rules,
+                                   **cfg_resources.options)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, DataValidationError):
+            raise
+        raise ConfigError(f"Invalid 'resources' config (n_mentors={cfg_resources.n_mentors}, "
+                          f"options={cfg_resources.options}): {exc}") from None
+    return allocate(alloc_pupils, resources, rules, objective=objective), resources

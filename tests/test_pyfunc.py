@@ -114,7 +114,7 @@ def test_log_model_from_code_round_trip(fitted, tmp_path, monkeypatch):
     mlflow.set_experiment("pyfunc-test")  # not the active experiment of an earlier store
     try:
         with mlflow.start_run():
-            info = pyfunc.log_model(model, registered_model_name="rm-test", reasons_k=2)
+            info = pyfunc.log_model(model, registered_model_name="rm-test", n_reasons=2)
         assert str(info.registered_model_version) == "1"
         assert info.metadata["row_local"] is True
         local = Path(mlflow.artifacts.download_artifacts(info.model_uri,

@@ -25,13 +25,14 @@ class RiskModelPyfunc(PythonModel):
 
         self.model = RiskModel.load(context.artifacts["riskmodel"])
         config = context.model_config or {}
-        self.reasons_k = int(config.get("reasons_k", 3))
+        # "reasons_k" is the key of models logged before riskmodel 0.2
+        self.n_reasons = int(config.get("n_reasons", config.get("reasons_k", 3)))
 
     def predict(self, context, model_input: pd.DataFrame,
                 params: dict | None = None) -> pd.DataFrame:
         from riskmodel.pyfunc import predict_rows
 
-        return predict_rows(self.model, model_input, k=self.reasons_k)
+        return predict_rows(self.model, model_input, n_reasons=self.n_reasons)
 
 
 set_model(RiskModelPyfunc())

@@ -102,7 +102,7 @@ def _reasons_wide(explanation, n_reasons: int) -> tuple[pd.DataFrame, pd.Series]
     """Reason texts as columns ``reason_<i>_<lang>``, and the feature of each first reason."""
     parts, first = [], None
     for lang in ("lv", "en"):
-        r = explanation.reasons(k=n_reasons, lang=lang)
+        r = explanation.reasons(n_reasons=n_reasons, lang=lang)
         if first is None:
             top = r[r["rank"] == 1]
             first = pd.Series(top["feature"].to_numpy(), index=pd.Index(
@@ -268,7 +268,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                 if allocation is not None:
                     write_parquet(as_frame(allocation.assignments), tmp / "allocation.parquet")
                     write_parquet(as_frame(allocation.waitlist), tmp / "waitlist.parquet")
-                from .report._score_report import score_report_html
+                from .report import score_report_html
 
                 html = score_report_html(scores=scores, by_domain=by_domain,
                                          allocation=allocation, manifest=manifest,

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._checks import UNSET, renamed_param
 from ._util import RESULT_PACKAGES, library_versions, riskmodel_version
 
 __all__ = [
@@ -69,12 +70,12 @@ ARTIFACT_KEY = "riskmodel"
 _SERVING_PACKAGES = ("mlflow", *RESULT_PACKAGES, "pydantic", "pyyaml")
 
 
-def output_columns(k: int = 3) -> list[str]:
+def output_columns(n_reasons: int = 3) -> list[str]:
     """Columns of the pyfunc's output: ``risk``, ``reason_1_lv`` … ``reason_k_en``.
 
     Parameters
     ----------
-    k : int, default 3
+    n_reasons : int, default 3
         Number of reasons per pupil.
 
     Returns
@@ -94,7 +95,7 @@ def _feature_names(model) -> list[str]:
     return [str(n) for n in (names if names is not None else model.feature_names_)]
 
 
-def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3) -> pd.DataFrame:
     """Risk and top ``k`` reasons (lv, en) of each row of ``frame``; row ``i`` → row ``i``.
 
     Parameters
@@ -104,7 +105,7 @@ def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     frame : DataFrame
         One row per pupil with (at least) the model's feature columns; other
         columns are ignored. Integer-like and boolean features may come as doubles.
-    k : int, default 3
+    n_reasons : int, default 3
 
     Returns
     -------
@@ -119,7 +120,7 @@ def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
     >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
     >>> model = rm.RiskModel(random_state=0).fit(X, y)
-    >>> out = predict_rows(model, X.head(2), k=1)
+    >>> out = predict_rows(model, X.head(2), n_reasons=1)
     >>> out.columns.tolist()
     ['risk', 'reason_1_lv', 'reason_1_en']
     >>> bool(np.allclose(out["risk"], model.predict_proba(X.head(2))[:, 1]))
@@ -138,13 +139,13 @@ def predict_rows(model, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     out = pd.DataFrame({"risk": model.predict_proba(X)[:, 1]}, index=X.index)
     ex = model.explain(X)
     for lang in ("lv", "en"):
-        r = ex.reasons(k=k, lang=lang)
+        r = ex.reasons(n_reasons=n_reasons, lang=lang)
         wide = r.pivot(index="pupil_id", columns="rank", values="text").reindex(
             index=X.index, columns=range(1, k + 1))
         for i in range(1, k + 1):
             col = wide[i].astype(object)
             out[f"reason_{i}_{lang}"] = col.where(col.notna(), None).to_numpy()
-    out = out[output_columns(k)].reset_index(drop=True)
+    out = out[output_columns(n_reasons)].reset_index(drop=True)
     return out
 
 
@@ -185,14 +186,14 @@ def input_schema(model):
     return Schema(cols)
 
 
-def signature(model, k: int = 3):
+def signature(model, n_reasons: int = 3):
     """The pyfunc's :class:`mlflow.models.ModelSignature`.
 
     Parameters
     ----------
     model : RiskModel
         Fitted model (gives the inputs, see :func:`input_schema`).
-    k : int, default 3
+    n_reasons : int, default 3
         Number of reasons per pupil (gives the outputs, see :func:`output_columns`).
 
     Returns
@@ -207,14 +208,14 @@ def signature(model, k: int = 3):
     ...                   "school_type": pd.Categorical(rng.choice(["city", "rural"], 400))})
     >>> y = pd.Series((rng.random(400) < 0.3).astype(int))
     >>> model = rm.RiskModel(random_state=0).fit(X, y)
-    >>> signature(model, k=1).outputs.input_names()
+    >>> signature(model, n_reasons=1).outputs.input_names()
     ['risk', 'reason_1_lv', 'reason_1_en']
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
     outputs = Schema([ColSpec("double", "risk")]
-                     + [ColSpec("string", c, required=False) for c in output_columns(k)[1:]])
+                     + [ColSpec("string", c, required=False) for c in output_columns(n_reasons)[1:]])
     return ModelSignature(inputs=input_schema(model), outputs=outputs)
 
 
@@ -345,7 +346,8 @@ def pip_requirements() -> list[str]:
 
 
 def log_model(model, *, name: str = "model", registered_model_name: str | None = None,
-              reasons_k: int = 3, registry: pd.DataFrame | None = None):
+              n_reasons: int = 3, registry: pd.DataFrame | None = None,
+              reasons_k=UNSET):
     """Log ``model`` as a pyfunc model from code in the active MLflow run.
 
     Parameters
@@ -356,8 +358,9 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
         Name of the logged model inside the run.
     registered_model_name : str or None
         Register the logged model under this name (a new version).
-    reasons_k : int, default 3
-        Number of reasons the pyfunc returns per pupil.
+    n_reasons : int, default 3
+        Number of reasons the pyfunc returns per pupil (``reasons_k`` is its old
+        name, kept until riskmodel 0.3 with a FutureWarning).
     registry : DataFrame, optional
         Feature registry for the input example (default: ``features.registry()``).
 
@@ -383,6 +386,8 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
     >>> int(info.registered_model_version)
     1
     """
+    n_reasons = renamed_param(reasons_k, n_reasons, old="reasons_k", new="n_reasons",
+                              func="log_model")
     import mlflow
 
     with tempfile.TemporaryDirectory(prefix="riskmodel-pyfunc-") as tmp:
@@ -391,10 +396,10 @@ def log_model(model, *, name: str = "model", registered_model_name: str | None =
             name=name,
             python_model=str(MODEL_CODE),
             artifacts={ARTIFACT_KEY: str(folder)},
-            signature=signature(model, reasons_k),
+            signature=signature(model, n_reasons),
             input_example=input_example(model, registry),
             pip_requirements=pip_requirements(),
-            model_config={"reasons_k": int(reasons_k)},
+            model_config={"n_reasons": int(n_reasons)},
             registered_model_name=registered_model_name,
             metadata={"riskmodel_version": riskmodel_version(), "row_local": True},
         )

@@ -87,7 +87,7 @@ def output_columns(n_reasons: int = 3) -> list[str]:
     >>> output_columns(1)
     ['risk', 'reason_1_lv', 'reason_1_en']
     """
-    return ["risk"] + [f"reason_{i}_{lang}" for lang in ("lv", "en") for i in range(1, k + 1)]
+    return ["risk"] + [f"reason_{i}_{lang}" for lang in ("lv", "en") for i in range(1, n_reasons + 1)]
 
 
 def _feature_names(model) -> list[str]:
@@ -96,7 +96,7 @@ def _feature_names(model) -> list[str]:
 
 
 def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3) -> pd.DataFrame:
-    """Risk and top ``k`` reasons (lv, en) of each row of ``frame``; row ``i`` → row ``i``.
+    """Risk and top ``n_reasons`` reasons (lv, en) of each row of ``frame``; row ``i`` → row ``i``.
 
     Parameters
     ----------
@@ -141,8 +141,8 @@ def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3) -> pd.DataFrame
     for lang in ("lv", "en"):
         r = ex.reasons(n_reasons=n_reasons, lang=lang)
         wide = r.pivot(index="pupil_id", columns="rank", values="text").reindex(
-            index=X.index, columns=range(1, k + 1))
-        for i in range(1, k + 1):
+            index=X.index, columns=range(1, n_reasons + 1))
+        for i in range(1, n_reasons + 1):
             col = wide[i].astype(object)
             out[f"reason_{i}_{lang}"] = col.where(col.notna(), None).to_numpy()
     out = out[output_columns(n_reasons)].reset_index(drop=True)

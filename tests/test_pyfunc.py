@@ -47,7 +47,7 @@ def test_output_columns():
 
 def test_predict_rows_is_row_local_and_matches_the_library(fitted):
     model, X = fitted
-    out = pyfunc.predict_rows(model, X, k=2)
+    out = pyfunc.predict_rows(model, X, n_reasons=2)
     assert out.columns.tolist() == pyfunc.output_columns(2)
     assert isinstance(out.index, pd.RangeIndex) and len(out) == len(X)
     np.testing.assert_allclose(out["risk"], model.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
@@ -56,7 +56,7 @@ def test_predict_rows_is_row_local_and_matches_the_library(fitted):
     assert out["reason_1_en"].tolist() == first.where(first.notna(), None).tolist()
     # row-local: any subset, in any order, with extra columns, gives the same rows
     idx = [17, 3, 250]
-    part = pyfunc.predict_rows(model, X.iloc[idx].assign(extra="ignored"), k=2)
+    part = pyfunc.predict_rows(model, X.iloc[idx].assign(extra="ignored"), n_reasons=2)
     pd.testing.assert_frame_equal(part, out.iloc[idx].reset_index(drop=True))
 
 
@@ -73,7 +73,7 @@ def test_schema_signature_and_signature_frame(fitted):
     types = {c.name: c.type.name for c in pyfunc.input_schema(model).inputs}
     assert types == {"attendance_rate_28d": "double", "unexcused_lessons_90d": "double",
                      "school_type": "string"}
-    sig = pyfunc.signature(model, k=1)
+    sig = pyfunc.signature(model, n_reasons=1)
     assert sig.outputs.input_names() == pyfunc.output_columns(1)
     frame = pyfunc.as_signature_frame(model, X.head(5))
     assert frame.index.equals(X.index[:5])
@@ -127,7 +127,7 @@ def test_log_model_from_code_round_trip(fitted, tmp_path, monkeypatch):
         assert reqs == pyfunc.pip_requirements()
         scorer = mlflow.pyfunc.load_model("models:/rm-test/1")
         got = scorer.predict(pyfunc.as_signature_frame(model, X.head(20)))
-        pd.testing.assert_frame_equal(got, pyfunc.predict_rows(model, X.head(20), k=2))
+        pd.testing.assert_frame_equal(got, pyfunc.predict_rows(model, X.head(20), n_reasons=2))
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)

@@ -95,7 +95,7 @@ def _feature_names(model) -> list[str]:
     return [str(n) for n in (names if names is not None else model.feature_names_)]
 
 
-def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3) -> pd.DataFrame:
+def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3, *, k=UNSET) -> pd.DataFrame:
     """Risk and top ``n_reasons`` reasons (lv, en) of each row of ``frame``; row ``i`` → row ``i``.
 
     Parameters
@@ -126,6 +126,7 @@ def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3) -> pd.DataFrame
     >>> bool(np.allclose(out["risk"], model.predict_proba(X.head(2))[:, 1]))
     True
     """
+    n_reasons = renamed_param(k, n_reasons, old="k", new="n_reasons", func="predict_rows")
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"The 'frame' parameter of predict_rows must be a pandas DataFrame. "
                         f"Got {type(frame).__name__} instead.")
@@ -186,7 +187,7 @@ def input_schema(model):
     return Schema(cols)
 
 
-def signature(model, n_reasons: int = 3):
+def signature(model, n_reasons: int = 3, *, k=UNSET):
     """The pyfunc's :class:`mlflow.models.ModelSignature`.
 
     Parameters
@@ -211,6 +212,7 @@ def signature(model, n_reasons: int = 3):
     >>> signature(model, n_reasons=1).outputs.input_names()
     ['risk', 'reason_1_lv', 'reason_1_en']
     """
+    n_reasons = renamed_param(k, n_reasons, old="k", new="n_reasons", func="signature")
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 

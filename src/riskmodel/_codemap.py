@@ -34,7 +34,7 @@ class CodeMap(StrictModel):
     'absent_unexcused'
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "codes.yaml"
-    >>> _ = path.write_text("attendance:\n  status:\n    'n': absent_unexcused\n")
+    >>> _ = path.write_text("attendance: {status: {'n': absent_unexcused}}")
     >>> CodeMap.from_yaml(path).for_column("attendance", "status")
     {'n': 'absent_unexcused'}
     """

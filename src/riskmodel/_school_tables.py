@@ -237,7 +237,7 @@ class SchoolTables:
         ...                                         random_state=0).tables
         >>> tables.summary()[["table", "first_date"]].head(3)
                 table first_date
-        0      pupils 2004-...
+        0      pupils 2002-08-28
         1  enrolments 2022-09-01
         2  attendance 2022-09-01
         """

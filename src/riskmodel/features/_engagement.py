@@ -6,16 +6,8 @@ import numpy as np
 
 from .. import vocab
 from . import _kernels as K
-from ._common import (
-    Bins,
-    frozen,
-    raw_codes,
-    raw_dates,
-    ratio,
-    require_columns,
-    small_codes,
-    table_present,
-)
+from .._columns import require_columns, table_present
+from ._common import Bins, frozen, raw_codes, raw_dates, ratio, small_codes
 
 #: events that show a working contact between school and family
 CONTACT_EVENTS = ("parent_login", "message_read", "meeting_attended", "consultation")

@@ -7,16 +7,8 @@ import pandas as pd
 
 from .. import vocab
 from . import _kernels as K
-from ._common import (
-    Bins,
-    frozen,
-    raw_codes,
-    raw_dates,
-    ratio,
-    require_columns,
-    small_codes,
-    table_present,
-)
+from .._columns import require_columns, table_present
+from ._common import Bins, frozen, raw_codes, raw_dates, ratio, small_codes
 
 _G = {g: i for i, g in enumerate(vocab.GRADE_VALUES)}
 assert vocab.GRADE_VALUES[:10] == vocab.NUMERIC_GRADES and _G["S"] == 10 and _G["nv"] == 14

@@ -14,7 +14,7 @@ import datetime as _dt
 import numpy as np
 import pandas as pd
 
-from .._columns import pupil_codes
+from .._columns import pupil_codes, require_columns, table_present
 
 
 def school_year_start_day(as_day: int, start_month: int) -> tuple[int, int]:
@@ -60,6 +60,20 @@ def raw_codes(df: pd.DataFrame, tables, name: str) -> np.ndarray:
         if len(cats) == len(ids) and cats.equals(pd.Index(ids.to_numpy())):
             return np.asarray(col.cat.codes.to_numpy(), dtype=np.int32)
     return pupil_codes(df, tables.pupils, name).astype(np.int32)
+
+
+def event_arrays(tables, name: str, columns) -> tuple | None:
+    """Kernel inputs of event table ``name``: ``(df, pupil rows, date ticks, ticks per day)``.
+
+    None when the table is missing or empty; a missing required column is a
+    :class:`~riskmodel.errors.DataValidationError`.
+    """
+    if not table_present(tables, name):
+        return None
+    df = getattr(tables, name)
+    require_columns(df, name, columns)
+    ticks, per_day = raw_dates(df["date"])
+    return df, raw_codes(df, tables, name), ticks, per_day
 
 
 def small_codes(series: pd.Series, categories) -> np.ndarray:

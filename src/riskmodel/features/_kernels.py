@@ -27,6 +27,12 @@ from numba import njit
 # Rows are first partitioned by pupil block (2**_SHIFT pupils), packed into one
 # int64 each, so that the accumulation touches one block's accumulators at a
 # time (cache-resident) instead of jumping across arrays of hundreds of MB.
+#
+# Each pass repeats the same two loops (count the rows of each pupil block, then
+# scatter them); they are kept inline in every kernel on purpose: a shared
+# helper would need a per-table validity test inside the hot loop (the rows to
+# skip differ: a missing status, grade or event), which numba cannot inline as
+# cheaply as the literal test.
 _SHIFT = 8
 _MASK = (1 << _SHIFT) - 1
 

@@ -29,10 +29,10 @@ from numba import njit
 # time (cache-resident) instead of jumping across arrays of hundreds of MB.
 #
 # Each pass repeats the same two loops (count the rows of each pupil block, then
-# scatter them); they are kept inline in every kernel on purpose: a shared
-# helper would need a per-table validity test inside the hot loop (the rows to
-# skip differ: a missing status, grade or event), which numba cannot inline as
-# cheaply as the literal test.
+# scatter them); they are kept inline in every kernel on purpose: the rows to
+# skip differ (a missing status, grade or event), so a shared helper would need
+# that test passed in as a mask array, one more pass and one more array over
+# tens of millions of rows.
 _SHIFT = 8
 _MASK = (1 << _SHIFT) - 1
 

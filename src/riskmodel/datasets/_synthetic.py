@@ -89,6 +89,15 @@ class SchoolSystem:
     config : dict
         The call arguments (``n_pupils``, ``n_years``, ``random_state``, ``start_year``)
         and ``params``, every coefficient of the generator.
+
+    Examples
+    --------
+    >>> import riskmodel as rm
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
+    >>> list(world.truth.columns)
+    ['pupil_id', 'as_of', 'p_leave', 'driver_domain']
+    >>> len(world.as_of_dates), world.config["random_state"]
+    (27, 0)
     """
 
     tables: object

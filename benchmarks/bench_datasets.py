@@ -95,10 +95,10 @@ def main(scale: str = "national") -> None:
     import riskmodel as rm
 
     kw = SCALES[scale]
-    rm.datasets.make_school_system(n_pupils=500, n_years=1, seed=1)  # warm imports
+    rm.datasets.make_school_system(n_pupils=500, n_years=1, random_state=1)  # warm imports
     base_gb = _peak_rss_gb()
     start = time.perf_counter()
-    world = rm.datasets.make_school_system(seed=0, **kw)
+    world = rm.datasets.make_school_system(random_state=0, **kw)
     elapsed = time.perf_counter() - start
     peak = _peak_rss_gb()
     t = world.tables

@@ -74,12 +74,12 @@ class _PeakRSS:
         self.peak = max(self.peak, _rss_gb())
 
 
-def stand_in(n_pupils, attendance, grades, engagement, seed=0):
+def stand_in(n_pupils, attendance, grades, engagement, random_state=0):
     """Tables of the requested size in normalised dtypes, built with numpy."""
     import riskmodel as rm
     from riskmodel import vocab
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     ids = pd.Index([f"P{i:07d}" for i in range(n_pupils)], dtype="str")
     pdt = pd.CategoricalDtype(ids)
     grade = rng.integers(1, 13, n_pupils)
@@ -175,7 +175,8 @@ def main(scale: str = "national", stand_in_data: bool = False) -> dict:
         source = "numpy stand-in"
         as_of = pd.Timestamp("2025-05-26")
     else:
-        world = rm.datasets.make_school_system(n_pupils=size["n_pupils"], n_years=1, seed=0)
+        world = rm.datasets.make_school_system(n_pupils=size["n_pupils"], n_years=1,
+                                               random_state=0)
         tables = world.tables
         del world
         source = "make_school_system(n_years=1)"

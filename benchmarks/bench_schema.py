@@ -51,11 +51,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def build_tables(n_pupils, attendance, grades, engagement, seed=0) -> dict[str, pd.DataFrame]:
+def build_tables(n_pupils, attendance, grades, engagement, random_state=0) -> dict[str, pd.DataFrame]:
     """National-sized tables in normalised dtypes, built with numpy."""
     from riskmodel import vocab
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     ids = pd.Index([f"P{i:07d}" for i in range(n_pupils)], dtype="str")
     pdt = pd.CategoricalDtype(ids)
     birth = (np.datetime64("2007-01-01") + rng.integers(0, 12 * 365, n_pupils)

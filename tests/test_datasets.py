@@ -9,13 +9,14 @@ import pytest
 import riskmodel as rm
 from riskmodel import vocab
 
-N_PUPILS, N_YEARS, SEED = 2_000, 2, 7
+N_PUPILS, N_YEARS, RANDOM_STATE = 2_000, 2, 7
 LEAVING = list(vocab.LEAVING_END_REASONS)
 
 
 @pytest.fixture(scope="module")
 def world():
-    return rm.datasets.make_school_system(n_pupils=N_PUPILS, n_years=N_YEARS, seed=SEED)
+    return rm.datasets.make_school_system(n_pupils=N_PUPILS, n_years=N_YEARS,
+                                          random_state=RANDOM_STATE)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +54,9 @@ def test_returns_validated_tables_in_normalised_form(world):
 
 def test_same_seed_same_tables_different_seed_differs(world):
     kw = dict(n_pupils=400, n_years=1)
-    a = rm.datasets.make_school_system(seed=3, **kw)
-    b = rm.datasets.make_school_system(seed=3, **kw)
-    c = rm.datasets.make_school_system(seed=4, **kw)
+    a = rm.datasets.make_school_system(random_state=3, **kw)
+    b = rm.datasets.make_school_system(random_state=3, **kw)
+    c = rm.datasets.make_school_system(random_state=4, **kw)
     for name in ("pupils", "enrolments", "attendance", "grades", "engagement", "schools"):
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
     pd.testing.assert_frame_equal(a.truth, b.truth)
@@ -70,14 +71,37 @@ def test_same_seed_same_tables_different_seed_differs(world):
         (dict(n_pupils=10), ValueError, "'n_pupils'.*Got 10"),
         (dict(n_pupils=2.5e3), TypeError, "'n_pupils'"),
         (dict(n_years=0), ValueError, "'n_years'"),
-        (dict(seed=-1), ValueError, "'seed'"),
-        (dict(seed="0"), TypeError, "'seed'"),
+        (dict(random_state=-1), ValueError, "'random_state' parameter of make_school_system"),
+        (dict(random_state="0"), TypeError, "'random_state'.*Got '0'"),
         (dict(start_year=1900), ValueError, "'start_year'"),
     ],
 )
 def test_bad_arguments_are_rejected_with_the_parameter_named(kwargs, exc, match):
-    with pytest.raises(exc, match=match):
+    with pytest.raises(exc, match=match) as info:
         rm.datasets.make_school_system(**kwargs)
+    # one kind of error for every parameter: scikit-learn's, both ValueError and TypeError
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+
+
+def test_seed_still_works_for_one_release_and_warns():
+    kw = dict(n_pupils=300, n_years=1)
+    with pytest.warns(FutureWarning, match="'seed' parameter of make_school_system was "
+                                           "renamed 'random_state'"):
+        old = rm.datasets.make_school_system(seed=5, **kw)
+    new = rm.datasets.make_school_system(random_state=5, **kw)
+    assert old.tables.fingerprint() == new.tables.fingerprint()
+    assert old.config["random_state"] == 5
+
+
+def test_dates_have_one_type_in_every_output(world):
+    """Every date the generator hands out is tz-naive datetime64[ns]."""
+    for name, df in world.tables.to_dict().items():
+        for col in df.columns:
+            if col.endswith("date"):
+                assert df[col].dtype == "datetime64[ns]", (name, col)
+    assert world.truth["as_of"].dtype == "datetime64[ns]"
+    assert world.as_of_dates.dtype == "datetime64[ns]"
+    assert world.truth["as_of"].isin(world.as_of_dates).all()
 
 
 # --------------------------------------------------------------- calendar
@@ -320,7 +344,8 @@ def test_driver_domains_are_varied_and_match_the_records(world):
 def test_small_systems_generate_and_validate(n_pupils, n_years):
     """Small systems keep only a few municipalities and schools; every grade must
     still have a school, and the records must pass validation."""
-    world = rm.datasets.make_school_system(n_pupils=n_pupils, n_years=n_years, seed=0)
+    world = rm.datasets.make_school_system(n_pupils=n_pupils, n_years=n_years,
+                                           random_state=0)
     t = world.tables
     # re-validating plain copies accepts the tables unchanged
     again = rm.SchoolTables(**{k: v.copy() for k, v in t.to_dict().items()})

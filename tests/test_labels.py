@@ -144,13 +144,14 @@ def test_labels_use_only_what_happens_after_as_of(tables):
 
 def test_bad_parameters(tables):
     with pytest.raises(ValueError, match=r"The 'horizon_days' parameter of make_labels must be "
-                                         r"a positive int\. Got -3 instead\."):
+                                         r"an int >= 1\. Got -3 instead\."):
         make_labels(tables, AS_OF, horizon_days=-3)
     with pytest.raises(TypeError, match="'horizon_days'"):
         make_labels(tables, AS_OF, horizon_days=36.5)
     with pytest.raises(TypeError, match="'horizon_days'"):
         make_labels(tables, AS_OF, horizon_days=True)
-    with pytest.raises(ValueError, match="'outcome' parameter of make_labels must be one of"):
+    with pytest.raises(ValueError, match="'outcome' parameter of make_labels must be a str "
+                                         "among .*'liecība'.*Got 'dropout'"):
         make_labels(tables, AS_OF, outcome="dropout")
     with pytest.raises(ValueError, match="'as_of' parameter of make_labels"):
         make_labels(tables, "not a date")

@@ -436,6 +436,11 @@ def test_as_known_at(tables):
     assert tables.enrolments["end_date"].notna().sum() == 2  # original untouched
     with pytest.raises(ValueError, match="'as_of' parameter"):
         tables.as_known_at("not a date")
+    # the one as_of rule of riskmodel: a time of day would move the cut-off silently
+    with pytest.raises(ValueError, match="'as_of' parameter of SchoolTables.as_known_at must "
+                                         "be a date without a time of day"):
+        tables.as_known_at("2025-01-10 12:00")
+    assert tables.as_known_at(date(2025, 1, 10)).equals(past)
 
 
 def test_summary(tables):
@@ -540,6 +545,44 @@ def test_write_tables_is_atomic(tmp_path, tables, monkeypatch):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(ValueError, match="'folder' parameter .* is a file"):
         rm.write_tables(tables, tmp_path / "afile", overwrite=True)
+
+
+def test_failed_overwrite_leaves_the_old_folder_intact(tmp_path, tables, monkeypatch):
+    out = tmp_path / "out"
+    rm.write_tables(tables, out, format="csv")
+    (out / "notes.txt").write_text("keep me")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+    real = pd.DataFrame.to_parquet
+
+    def failing(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:  # after the first table file
+            raise OSError("disk full")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", failing)
+    with pytest.raises(OSError, match="disk full"):
+        rm.write_tables(tables, out, format="parquet", overwrite=True)
+    assert len(calls) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old folder as it was
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left
+    assert rm.read_tables(out).equals(tables)
+
+
+def test_write_tables_refuses_a_folder_that_is_not_a_tables_folder(tmp_path, tables):
+    """The same error as every riskmodel writer, with or without overwrite."""
+    other = tmp_path / "thesis"
+    other.mkdir()
+    (other / "chapter1.md").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(rm.ConfigError, match="exists, is not empty and is not a riskmodel "
+                                                 r"output \(no pupils\.parquet\)"):
+            rm.write_tables(tables, other, overwrite=overwrite)
+    assert [p.name for p in other.iterdir()] == ["chapter1.md"]
+    with pytest.raises(ValueError, match="'format' parameter of write_tables must be a str "
+                                         "among"):
+        rm.write_tables(tables, tmp_path / "x", format="xlsx")
 
 
 def test_fingerprint_ignores_encoding_but_not_values(tables):

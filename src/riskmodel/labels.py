@@ -4,7 +4,7 @@
 ends, new enrolments); who is labelled is decided by who is enrolled on
 ``as_of`` (as in :func:`riskmodel.build_features`).
 
-Definitions (DESIGN.md, section 2):
+Definitions:
 
 ``"early_leaving"`` (default)
     One of the pupil's enrolments ends within ``[as_of, as_of + horizon_days]``
@@ -34,7 +34,6 @@ new enrolment within ``lieciba_grace_days`` could still come is left out too.
 from __future__ import annotations
 
 import logging
-import numbers
 from datetime import date
 
 import numpy as np
@@ -43,8 +42,9 @@ from pydantic import Field, model_validator
 
 from . import vocab
 from .config import StrictModel, load_config
-from .features._common import parse_as_of, table_present, to_day, ts_day
-from .features._enrol import LIECIBA_CODE, OPEN_DAY, Enrolments, continuing, leaving_codes
+from ._checks import InvalidParameterError, check_int, check_option, parse_as_of
+from ._columns import table_present, to_day, ts_day
+from ._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments, continuing, leaving_codes
 
 __all__ = ["make_labels", "LabelConfig", "OUTCOMES"]
 
@@ -148,42 +148,35 @@ def make_labels(
 
     Raises
     ------
-    ValueError, TypeError
-        For a bad parameter, or when no pupil is enrolled on ``as_of``.
+    sklearn.utils._param_validation.InvalidParameterError
+        For a bad parameter (both a ``ValueError`` and a ``TypeError``, worded as in
+        scikit-learn).
+    ValueError
+        When no pupil is enrolled on ``as_of``.
 
     Examples
     --------
     >>> import riskmodel as rm
-    >>> y = rm.make_labels(world.tables, "2025-10-01", horizon_days=365)  # doctest: +SKIP
-    >>> set(y.unique()) <= {0, 1}                                        # doctest: +SKIP
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
+    >>> y = rm.make_labels(world.tables, "2023-10-02", horizon_days=365)
+    >>> y.name, str(y.dtype), set(y.unique()) <= {0, 1}
+    ('early_leaving', 'int8', True)
+    >>> y.index.equals(rm.build_features(world.tables, "2023-10-02").index)
     True
     """
-    if isinstance(horizon_days, (bool, np.bool_)) or not isinstance(horizon_days, numbers.Integral):
-        raise TypeError(
-            "The 'horizon_days' parameter of make_labels must be a positive int. "
-            f"Got {horizon_days!r} instead."
-        )
-    if horizon_days <= 0:
-        raise ValueError(
-            "The 'horizon_days' parameter of make_labels must be a positive int. "
-            f"Got {horizon_days!r} instead."
-        )
-    if not isinstance(outcome, str) or _ALIASES.get(outcome, outcome) not in OUTCOMES:
-        raise ValueError(
-            f"The 'outcome' parameter of make_labels must be one of {', '.join(map(repr, OUTCOMES))}. "
-            f"Got {outcome!r} instead."
-        )
-    outcome = _ALIASES.get(outcome, outcome)
-    ts = parse_as_of(as_of, "make_labels")
+    func = "make_labels"
+    horizon = check_int(horizon_days, "horizon_days", func, min_value=1)
+    outcome = _ALIASES.get(check_option(outcome, "outcome", (*OUTCOMES, *_ALIASES), func),
+                           outcome)
+    ts = parse_as_of(as_of, func)
     if config is not None and not isinstance(config, (LabelConfig, dict, str)) and not hasattr(
         config, "__fspath__"
     ):
-        raise TypeError(
+        raise InvalidParameterError(
             "The 'config' parameter of make_labels must be a LabelConfig, a mapping, a path "
             f"or None. Got {type(config).__name__} instead."
         )
     cfg = load_config(LabelConfig, config)
-    horizon = int(horizon_days)
     a = ts_day(ts)
 
     enr = Enrolments.from_tables(tables)

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ._checks import InvalidParameterError
+
 __all__ = ["pseudonymize", "pseudonymize_ids", "MIN_KEY_BYTES"]
 
 logger = logging.getLogger(__name__)
@@ -44,12 +46,12 @@ def _resolve_key(key: str | bytes | None, env_var: str) -> bytes:
     if isinstance(key, str):
         key = key.encode("utf-8")
     if not isinstance(key, (bytes, bytearray)):
-        raise TypeError(
+        raise InvalidParameterError(
             f"The 'key' parameter of pseudonymize must be str, bytes or None. "
             f"Got {type(key).__name__} instead."
         )
     if len(key) < MIN_KEY_BYTES:
-        raise ValueError(
+        raise InvalidParameterError(
             f"The 'key' parameter of pseudonymize must be at least {MIN_KEY_BYTES} bytes "
             f"long. Got a key of {len(key)} bytes instead."
         )
@@ -167,7 +169,7 @@ def pseudonymize(tables, key: str | bytes | None = None, env_var: str = "RISKMOD
         from .vocab import TABLES
 
         if not isinstance(tables, SchoolTables):
-            raise TypeError(
+            raise InvalidParameterError(
                 "The 'tables' parameter of pseudonymize must be a SchoolTables or a mapping "
                 f"of table name to DataFrame. Got {type(tables).__name__} instead."
             )

@@ -1,7 +1,8 @@
-"""The controlled vocabularies of the data contract (DESIGN.md, section 3).
+"""The controlled vocabularies of the data contract (``docs/data_contract.md``).
 
 These constants are the single source of truth for codes that the validation,
-the synthetic school system, the features and the labels all share.
+the synthetic school system, the features, the labels and the explanations all
+share; other modules derive their lists from them rather than repeat them.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ SEXES = ("F", "M")
 #: the core subjects that features and the rule baseline single out.
 CORE_SUBJECTS = ("latvian", "mathematics")
 
+#: feature domains, in the order of the feature registry and of explanations
 DOMAINS = ("attendance", "grades", "engagement", "transitions", "context")
+#: the domains that follow from a pupil's own records ("context" is the school's
+#: and municipality's); the synthetic system's latent processes, in this order
+RECORD_DOMAINS = tuple(d for d in DOMAINS if d != "context")
 AUDIT_ATTRIBUTES = ("sex", "home_language", "migrant_background", "special_needs")
 
 MIN_GRADE_LEVEL, MAX_GRADE_LEVEL = 1, 12

@@ -2,13 +2,19 @@
 
 - :func:`make_school_system` simulates pupils, schools and their records with the
   generator's own truth (:class:`SchoolSystem`).
+- :func:`load_student_performance` loads the public UCI Student Performance data
+  (Cortez and Silva, 2008) as a pupil-level table for examples.
+
+The generator lives in small private modules: ``_params`` (every coefficient),
+``_geography`` and ``_calendar`` (municipalities, schools, school days),
+``_population`` (pupils and their transitions), ``_records`` (attendance, grades,
+engagement), ``_oracle`` (the truth), ``_tables`` (the validated tables) and
+``_synthetic`` (the month-by-month simulation and :func:`make_school_system`).
 """
 
 from __future__ import annotations
 
+from ._student_performance import load_student_performance
 from ._synthetic import SchoolSystem, make_school_system
 
 __all__ = ["SchoolSystem", "load_student_performance", "make_school_system"]
-
-# --- loaders of public research data (load_student_performance) go below this line ---
-from ._student_performance import load_student_performance  # noqa: E402

@@ -27,8 +27,8 @@ calendar months:
   the pupil's mean academic difficulty over the school year, which is Gaussian
   given the state; subjects are independent given that mean; integrated with
   11-point Gauss-Hermite quadrature). A pupil with a
-  liecība who does not repeat grade 9 counts as an early leaver (DESIGN.md
-  "early leaving"); with the certificate the pupil continues to grade 10 with a
+  liecība who does not repeat grade 9 counts as an early leaver (the
+  ``"early_leaving"`` outcome of :func:`riskmodel.make_labels`); with the certificate the pupil continues to grade 10 with a
   known probability or leaves the system by completion.
 - Grade 12 pupils leave the system by completion after May.
 

@@ -13,11 +13,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .. import vocab
+
 __all__ = ["Params", "DOMAIN_NAMES", "SUBJECTS", "SUBJECT_RATES", "SUBJECT_OFFSET", "band_of"]
 
 #: latent processes, in the order of the arrays: attendance disengagement,
 #: academic difficulty, family disengagement, transition shocks
-DOMAIN_NAMES = ("attendance", "grades", "engagement", "transitions")
+DOMAIN_NAMES = vocab.RECORD_DOMAINS
 
 SUBJECTS = (
     "latvian", "mathematics", "english", "science", "social_studies", "history",

@@ -6,16 +6,7 @@ import numpy as np
 
 from .. import vocab
 from . import _kernels as K
-from ._common import (
-    Bins,
-    frozen,
-    raw_codes,
-    raw_dates,
-    ratio,
-    require_columns,
-    small_codes,
-    table_present,
-)
+from ._common import Bins, event_arrays, frozen, ratio, small_codes
 
 
 def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
@@ -26,13 +17,11 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     later).  Each dict also holds ``_att90_all``/``_tot90_all``
     (per pupil row, all pupils) for the school-level context feature.
     """
-    if not table_present(tables, "attendance"):
+    arrays = event_arrays(tables, "attendance", ["pupil_id", "date", "status"])
+    if arrays is None:
         return None
-    df = tables.attendance
-    require_columns(df, "attendance", ["pupil_id", "date", "status"])
+    df, pupil, ticks, per_day = arrays
     n = len(tables.pupils)
-    pupil = raw_codes(df, tables, "attendance")
-    ticks, per_day = raw_dates(df["date"])
     first_day = _first_day(ticks, per_day)
     if first_day is not None:
         # no record lies before the first one: windows reaching further back (365

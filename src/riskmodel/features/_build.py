@@ -11,9 +11,11 @@ import pandas as pd
 from .. import vocab
 from ..config import load_config
 from . import _attendance, _context, _engagement, _grades, _transitions
-from ._common import parse_as_of, school_year_start_day, to_day, ts_day
+from .._checks import InvalidParameterError, parse_as_of
+from .._columns import to_day, ts_day
+from .._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments
+from ._common import school_year_start_day
 from ._config import FeatureConfig
-from ._enrol import LIECIBA_CODE, OPEN_DAY, Enrolments
 from ._registry import feature_names, registry
 
 logger = logging.getLogger(__name__)
@@ -198,7 +200,7 @@ def _check_config(config) -> FeatureConfig:
     if config is not None and not isinstance(config, (FeatureConfig, dict, str)) and not hasattr(
         config, "__fspath__"
     ):
-        raise TypeError(
+        raise InvalidParameterError(
             "The 'config' parameter of build_features must be a FeatureConfig, a mapping, "
             f"a path to a YAML file or None. Got {type(config).__name__} instead."
         )
@@ -238,9 +240,11 @@ def build_features(tables, as_of, config=None) -> pd.DataFrame:
     Examples
     --------
     >>> import riskmodel as rm
-    >>> world = rm.datasets.make_school_system(n_pupils=500, n_years=2, seed=0)  # doctest: +SKIP
-    >>> X = rm.build_features(world.tables, as_of="2025-10-01")                 # doctest: +SKIP
-    >>> X["attendance_rate_28d"].between(0, 1).all()                          # doctest: +SKIP
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
+    >>> X = rm.build_features(world.tables, as_of="2023-10-02")
+    >>> X.index.name, list(X.columns) == rm.features.feature_names()
+    ('pupil_id', True)
+    >>> bool(X["attendance_rate_28d"].between(0, 1).all())
     True
     """
     ts = parse_as_of(as_of, "build_features")
@@ -273,25 +277,28 @@ def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import pandas as pd, riskmodel as rm
-    >>> dates = pd.date_range("2025-10-01", periods=3, freq="MS")              # doctest: +SKIP
-    >>> panel = rm.build_feature_panel(world.tables, dates)                     # doctest: +SKIP
-    >>> panel.loc[dates[0]].equals(rm.build_features(world.tables, dates[0]))  # doctest: +SKIP
+    >>> import riskmodel as rm
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
+    >>> dates = ["2023-10-02", "2023-11-01", "2023-12-01"]
+    >>> panel = rm.build_feature_panel(world.tables, dates)
+    >>> panel.index.names
+    FrozenList(['as_of', 'pupil_id'])
+    >>> panel.loc["2023-10-02"].equals(rm.build_features(world.tables, "2023-10-02"))
     True
     """
     if isinstance(as_of_dates, (str, pd.Timestamp)) or not hasattr(as_of_dates, "__iter__"):
-        raise TypeError(
+        raise InvalidParameterError(
             "The 'as_of_dates' parameter of build_feature_panel must be a sequence of dates. "
             f"Got {type(as_of_dates).__name__} instead."
         )
     dates = [parse_as_of(d, "build_feature_panel", "as_of_dates") for d in as_of_dates]
     if len(dates) == 0:
-        raise ValueError(
+        raise InvalidParameterError(
             "The 'as_of_dates' parameter of build_feature_panel must hold at least one date. "
             "Got an empty sequence instead."
         )
     if len(set(dates)) != len(dates):
-        raise ValueError(
+        raise InvalidParameterError(
             "The 'as_of_dates' parameter of build_feature_panel must not repeat a date. "
             f"Got {[str(d.date()) for d in dates]} instead."
         )
@@ -381,10 +388,14 @@ def pupil_frame(tables, as_of, config=None) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import riskmodel as rm
     >>> from riskmodel.features import pupil_frame
-    >>> info = pupil_frame(world.tables, "2025-10-01")                     # doctest: +SKIP
-    >>> info.loc[info["age"] >= 13].shape[0] > 0                           # doctest: +SKIP
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
+    >>> info = pupil_frame(world.tables, "2023-10-02")
+    >>> info.index.equals(rm.build_features(world.tables, "2023-10-02").index)
     True
+    >>> bool(info["grade"].between(1, 12).all()), bool((info["age"] >= 5).all())
+    (True, True)
     """
     ts = parse_as_of(as_of, "pupil_frame")
     cfg = _check_config(config)

@@ -1,44 +1,20 @@
-"""Shared helpers of the feature builders (private): parameter checks, day
-numbers, zero-copy access to the normalised columns.
+"""Shared helpers of the feature builders (private): school years, zero-copy
+access to the normalised columns, window bins.
 
-Dates become int64 day numbers (days since 1970-01-01).  The event tables are
-read by the numba kernels in :mod:`._kernels` straight from the column arrays
-(pupil codes, datetime ticks, vocabulary codes) without copies.
+Dates become int64 day numbers (days since 1970-01-01; :mod:`riskmodel._columns`,
+shared with :mod:`riskmodel.labels`).  The event tables are read by the numba
+kernels in :mod:`._kernels` straight from the column arrays (pupil codes,
+datetime ticks, vocabulary codes) without copies.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 
 import numpy as np
 import pandas as pd
 
-from .._checks import parse_as_of  # noqa: F401  (the one as_of parser)
-from ..errors import DataValidationError
-
-logger = logging.getLogger(__name__)
-
-#: numpy day numbers (days since 1970-01-01) are int64 throughout.
-_NAT_DAY = np.iinfo(np.int64).min
-
-
-def to_day(values) -> np.ndarray:
-    """Datetime-like array/Series -> int64 day numbers; NaT -> ``_NAT_DAY``."""
-    arr = np.asarray(values)
-    if arr.dtype.kind != "M":
-        arr = pd.to_datetime(pd.Series(values)).to_numpy()
-    days = arr.astype("datetime64[D]").view(np.int64)
-    return days
-
-
-def ts_day(ts: pd.Timestamp) -> int:
-    """Day number of a timestamp."""
-    return int(np.datetime64(ts.to_datetime64(), "D").astype(np.int64))
-
-
-def day_ts(day: int) -> pd.Timestamp:
-    return pd.Timestamp(np.datetime64(int(day), "D")).as_unit("ns")
+from .._columns import pupil_codes, require_columns, table_present
 
 
 def school_year_start_day(as_day: int, start_month: int) -> tuple[int, int]:
@@ -52,44 +28,6 @@ def school_year_start_day(as_day: int, start_month: int) -> tuple[int, int]:
     return int(np.datetime64(start, "D").astype(np.int64)), year
 
 
-def table_present(tables, name: str) -> bool:
-    """True when ``tables`` holds a non-empty ``name`` table."""
-    has = getattr(tables, "has", None)
-    if callable(has):
-        return bool(has(name))
-    df = getattr(tables, name, None)
-    return df is not None and len(df) > 0
-
-
-def pupil_codes(df: pd.DataFrame, pupils: pd.DataFrame, table: str) -> np.ndarray:
-    """Row numbers in ``pupils`` of ``df.pupil_id`` (int64; -1 for unknown ids).
-
-    The normalised form guarantees that ``pupil_id`` is a Categorical over
-    ``pupils.pupil_id`` in order; anything else is re-coded here (slower).
-    """
-    col = df["pupil_id"]
-    ids = pupils["pupil_id"]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = col.cat.categories
-        if len(cats) == len(ids) and cats.equals(pd.Index(ids.to_numpy())):
-            return col.cat.codes.to_numpy().astype(np.int64, copy=False)
-    codes = pd.Categorical(col.astype("str"), categories=pd.Index(ids.astype("str"))).codes
-    codes = codes.astype(np.int64)
-    n_bad = int((codes < 0).sum())
-    if n_bad:
-        logger.warning("%s: %d rows refer to pupils not in the pupils table; ignored.", table, n_bad)
-    return codes
-
-
-def category_codes(series: pd.Series, categories) -> np.ndarray:
-    """Codes of ``series`` against a fixed vocabulary (``-1`` for missing/unknown)."""
-    if isinstance(series.dtype, pd.CategoricalDtype) and tuple(series.cat.categories) == tuple(
-        categories
-    ):
-        return series.cat.codes.to_numpy().astype(np.int64, copy=False)
-    return pd.Categorical(series, categories=list(categories)).codes.astype(np.int64)
-
-
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num/den as float64 with NaN where den == 0."""
     num = np.asarray(num, dtype=np.float64)
@@ -98,24 +36,6 @@ def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     ok = den > 0
     np.divide(num, den, out=out, where=ok)
     return out
-
-
-def require_columns(df: pd.DataFrame, table: str, columns) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DataValidationError(
-            f"Table {table!r} lacks required column(s) {missing}; it has {list(df.columns)}.",
-            [
-                {
-                    "table": table,
-                    "column": c,
-                    "n_rows": len(df),
-                    "examples": [],
-                    "message": "required column missing",
-                }
-                for c in missing
-            ],
-        )
 
 
 def raw_dates(series: pd.Series) -> tuple[np.ndarray, int]:
@@ -140,6 +60,20 @@ def raw_codes(df: pd.DataFrame, tables, name: str) -> np.ndarray:
         if len(cats) == len(ids) and cats.equals(pd.Index(ids.to_numpy())):
             return np.asarray(col.cat.codes.to_numpy(), dtype=np.int32)
     return pupil_codes(df, tables.pupils, name).astype(np.int32)
+
+
+def event_arrays(tables, name: str, columns) -> tuple | None:
+    """Kernel inputs of event table ``name``: ``(df, pupil rows, date ticks, ticks per day)``.
+
+    None when the table is missing or empty; a missing required column is a
+    :class:`~riskmodel.errors.DataValidationError`.
+    """
+    if not table_present(tables, name):
+        return None
+    df = getattr(tables, name)
+    require_columns(df, name, columns)
+    ticks, per_day = raw_dates(df["date"])
+    return df, raw_codes(df, tables, name), ticks, per_day
 
 
 def small_codes(series: pd.Series, categories) -> np.ndarray:

@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 from .. import vocab
 from ..config import StrictModel
 
-Domain = Literal["attendance", "grades", "engagement", "transitions", "context"]
+#: a feature domain; the values are :data:`riskmodel.vocab.DOMAINS` (the one list)
+Domain = Literal[vocab.DOMAINS]
 
 
 class FeatureConfig(StrictModel):
@@ -25,7 +26,8 @@ class FeatureConfig(StrictModel):
     include_sensitive : bool, default False
         Add the audit attributes (sex, home language, migrant background,
         special needs) as features.  They are flagged ``sensitive`` in the
-        registry; off by default (DESIGN.md, section 2).
+        registry; off by default: they are used to audit fairness, and a config
+        that opts in is named so on the model card.
     school_year_start_month : int, default 9
         School years start on the 1st of this month ("school year to date"
         windows start there).

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import ratio, table_present
-from ._enrol import LIECIBA_CODE, OPEN_DAY, leaving_mask
+from .._columns import table_present
+from .._enrolments import LIECIBA_CODE, OPEN_DAY, leaving_mask
+from ._common import ratio
 
 #: look-back of the early-leaving rates (the '3y' in their names)
 CONTEXT_YEARS = 3

@@ -6,16 +6,7 @@ import numpy as np
 
 from .. import vocab
 from . import _kernels as K
-from ._common import (
-    Bins,
-    frozen,
-    raw_codes,
-    raw_dates,
-    ratio,
-    require_columns,
-    small_codes,
-    table_present,
-)
+from ._common import Bins, event_arrays, frozen, ratio, small_codes
 
 #: events that show a working contact between school and family
 CONTACT_EVENTS = ("parent_login", "message_read", "meeting_attended", "consultation")
@@ -29,13 +20,11 @@ assert vocab.ENGAGEMENT_EVENTS[:7] == (
 
 
 def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
-    if not table_present(tables, "engagement"):
+    arrays = event_arrays(tables, "engagement", ["pupil_id", "date", "event"])
+    if arrays is None:
         return None
-    df = tables.engagement
-    require_columns(df, "engagement", ["pupil_id", "date", "event"])
+    df, pupil, ticks, per_day = arrays
     n = len(tables.pupils)
-    pupil = raw_codes(df, tables, "engagement")
-    ticks, per_day = raw_dates(df["date"])
     event = small_codes(df["event"], vocab.ENGAGEMENT_EVENTS)
     bins = Bins(lo, hi, [x for c in ctxs for x in (c.as_day - 365, c.as_day - 90,
                                                     c.as_day - 28, c.as_day)])

@@ -7,16 +7,7 @@ import pandas as pd
 
 from .. import vocab
 from . import _kernels as K
-from ._common import (
-    Bins,
-    frozen,
-    raw_codes,
-    raw_dates,
-    ratio,
-    require_columns,
-    small_codes,
-    table_present,
-)
+from ._common import Bins, event_arrays, frozen, ratio, small_codes
 
 _G = {g: i for i, g in enumerate(vocab.GRADE_VALUES)}
 assert vocab.GRADE_VALUES[:10] == vocab.NUMERIC_GRADES and _G["S"] == 10 and _G["nv"] == 14
@@ -24,13 +15,11 @@ assert vocab.GRADE_KINDS.index("term") == 2 and vocab.GRADE_KINDS.index("year") 
 
 
 def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
-    if not table_present(tables, "grades"):
+    arrays = event_arrays(tables, "grades", ["pupil_id", "date", "subject", "grade"])
+    if arrays is None:
         return None
-    df = tables.grades
-    require_columns(df, "grades", ["pupil_id", "date", "subject", "grade"])
+    df, pupil, ticks, per_day = arrays
     n = len(tables.pupils)
-    pupil = raw_codes(df, tables, "grades")
-    ticks, per_day = raw_dates(df["date"])
     subj = df["subject"]
     if not isinstance(subj.dtype, pd.CategoricalDtype):
         subj = subj.astype("category")

@@ -27,6 +27,12 @@ from numba import njit
 # Rows are first partitioned by pupil block (2**_SHIFT pupils), packed into one
 # int64 each, so that the accumulation touches one block's accumulators at a
 # time (cache-resident) instead of jumping across arrays of hundreds of MB.
+#
+# Each pass repeats the same two loops (count the rows of each pupil block, then
+# scatter them); they are kept inline in every kernel on purpose: the rows to
+# skip differ (a missing status, grade or event), so a shared helper would need
+# that test passed in as a mask array, one more pass and one more array over
+# tens of millions of rows.
 _SHIFT = 8
 _MASK = (1 << _SHIFT) - 1
 

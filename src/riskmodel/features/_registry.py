@@ -94,7 +94,25 @@ def registry(include_sensitive: bool = True) -> pd.DataFrame:
 
 
 def feature_names(include_sensitive: bool = False) -> list[str]:
-    """Feature column names in order."""
+    """Feature column names, in the column order of :func:`build_features`.
+
+    Parameters
+    ----------
+    include_sensitive : bool, default False
+        Add the audit attributes, which are features only with
+        ``FeatureConfig(include_sensitive=True)``.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> from riskmodel.features import feature_names
+    >>> names = feature_names()
+    >>> names[0], "sex_female" in names, "sex_female" in feature_names(include_sensitive=True)
+    ('attendance_rate_ytd', False, True)
+    """
     _, entries = _load()
     return [
         e["name"] for e in entries if include_sensitive or not e.get("sensitive", False)

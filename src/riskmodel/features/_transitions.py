@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import to_day
-from ._enrol import _SENTINEL, LIECIBA_CODE, OPEN_DAY
+from .._columns import to_day
+from .._enrolments import LIECIBA_CODE, OPEN_DAY, SENTINEL
 
 _YEARS2 = 730
 
@@ -76,7 +76,7 @@ def compute(prep, ctx, config) -> dict[str, np.ndarray]:
     out["days_since_school_change"] = since
 
     # gaps: teaching days without enrolment before each enrolment starting in the last two years
-    big = np.int64(_SENTINEL)
+    big = np.int64(SENTINEL)
     run_max = np.maximum.accumulate(p * big + enr.end) - p * big  # max end so far, same pupil
     prev_end = np.r_[OPEN_DAY, run_max[:-1]]
     has_gap = recent & (prev_end < enr.start - 1)

@@ -1,5 +1,6 @@
 """Enrolment histories: who is enrolled on a date, and which enrolments ended in
-early leaving (private; shared by the features and :mod:`riskmodel.labels`)."""
+early leaving (private; shared by :mod:`riskmodel.features` and :mod:`riskmodel.labels`,
+so that both use one definition of early leaving)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import vocab
-from ._common import category_codes, pupil_codes, require_columns, to_day
+from . import vocab
+from ._columns import category_codes, pupil_codes, require_columns, to_day
 
 #: day number used for open enrolments (end_date NaT)
 OPEN_DAY = np.int64(2**40)
-_SENTINEL = 2**41  # > any day, used to separate pupils in packed keys
+SENTINEL = 2**41  # > any day, used to separate pupils in packed keys
 
 _REASON = {r: i for i, r in enumerate(vocab.END_REASONS)}
 LIECIBA_CODE = _REASON["completed_liecība"]
@@ -140,7 +141,7 @@ def continuing(enr: Enrolments, idx: np.ndarray, grace: np.ndarray) -> np.ndarra
     """
     if len(idx) == 0:
         return np.zeros(0, dtype=bool)
-    big = np.int64(_SENTINEL)
+    big = np.int64(SENTINEL)
     key = enr.pupil * big + enr.start
     # prefix maximum of end within each pupil: pupils are sorted, so adding
     # pupil*big keeps the running maximum from crossing into the next pupil

@@ -116,6 +116,9 @@ def test_audit_is_tidy_and_long():
     # the wide view holds the same numbers, one row per group
     w = by_group(t).set_index(["attribute", "group"])
     assert len(w) == 3 and w.attrs == t.attrs
+    # a column a caller adds (the pipeline's test_date) is kept as a key
+    dated = by_group(t.assign(test_date="2025-10-01"))
+    assert list(dated.columns[:3]) == ["attribute", "group", "test_date"] and len(dated) == 3
     for row in t.itertuples(index=False):
         got = w.loc[(row.attribute, row.group)]
         assert got[row.metric] == pytest.approx(row.value, nan_ok=True)

@@ -195,8 +195,10 @@ def wide_view(table):
     """One row per (keys, attribute, group) and columns per metric (see ``fairness.by_group``)."""
     import pandas as pd
 
-    keys = [c for c in ("population", "attribute", "group", "kind") if c in table.columns]
     info = [c for c in ("n", "reference", "suppressed", "suppression_reason") if c in table.columns]
+    # every other column is a key (population, attribute, group, kind, or one a caller
+    # added, such as the pipeline's test_date)
+    keys = [c for c in table.columns if c not in VALUE_COLUMNS]
     names = list(pd.unique(table["metric"]))
     base = table.drop_duplicates(keys)[keys + info].reset_index(drop=True)
     where = pd.MultiIndex.from_frame(base[keys])

@@ -2,8 +2,10 @@
 
 Anything that leaves the pupil level (reports, model cards, MLflow) shows no
 count or rate of a group smaller than :data:`MIN_CELL` pupils.
-:func:`blank_small` is the blanking of a finished table; the fairness audit adds
-complementary suppression on top of it (see :func:`riskmodel.fairness.audit`).
+:func:`blank_small` is the blanking of a finished table; :func:`suppress_cells`
+is the audits' small-cell plus complementary suppression over cells tied by
+linear relations (groups summing to totals), so that no hidden cell can be
+recovered exactly (see :func:`riskmodel.fairness.audit`, "Suppression").
 """
 
 from __future__ import annotations

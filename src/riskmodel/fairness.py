@@ -483,7 +483,8 @@ def by_group(table: pd.DataFrame) -> pd.DataFrame:
     """The wide view of an audit table: one row per group, a column per metric.
 
     For a report or a quick look (fairlearn's ``MetricFrame.by_group``): the key
-    columns (``population``, ``attribute``, ``group``, ``kind`` as present),
+    columns (``population``, ``attribute``, ``group``, ``kind`` as present, and
+    any column a caller added, e.g. a ``test_date``),
     ``n, reference, suppressed, suppression_reason``, then for every metric
     ``<metric>``, ``<metric>_ratio``, ``<metric>_low``, ``<metric>_high``,
     ``<metric>_ratio_low`` and ``<metric>_ratio_high``. Rows keep the order of

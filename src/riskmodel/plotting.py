@@ -422,14 +422,15 @@ class ShortfallDisplay(_Display):
     Examples
     --------
     >>> import pandas as pd, riskmodel as rm
-    >>> pupils = pd.DataFrame({"pupil_id": ["a", "b"], "municipality_id": "M1", "school_id": "S1",
-    ...                        "age": [14, 15], "grade": [8, 9], "risk": [0.5, 0.3]})
-    >>> roster = pd.DataFrame({"resource_id": ["m1"], "kind": ["mentor"],
-    ...                        "municipality_id": ["M1"], "capacity": [1]})
-    >>> plan = rm.allocate(pupils, roster)
+    >>> pupils = pd.DataFrame({"pupil_id": list("abc"), "municipality_id": ["M1", "M1", "M2"],
+    ...                        "school_id": ["S1", "S1", "S2"], "age": 14, "grade": 8,
+    ...                        "risk": [0.5, 0.3, 0.4]})
+    >>> mentors = pd.DataFrame({"resource_id": ["m1", "m2"], "kind": "mentor",
+    ...                         "municipality_id": ["M1", "M2"], "capacity": [1, 3]})
+    >>> plan = rm.allocate(pupils, mentors)
     >>> disp = rm.plotting.ShortfallDisplay.from_allocation(plan, "mentor").plot()
-    >>> disp.table_[["municipality_id", "demand", "capacity", "unmet"]].values.tolist()
-    [['M1', 2, 1, 1]]
+    >>> disp.table_[["municipality_id", "demand", "capacity", "unmet", "idle"]].values.tolist()
+    [['M1', 2, 1, 1, 0], ['M2', 1, 3, 0, 2]]
     """
 
     table_: pd.DataFrame

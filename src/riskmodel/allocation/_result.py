@@ -149,7 +149,7 @@ class Allocation:
             reason = np.select(
                 [reach <= 0, free <= 0, school_full,
                  np.full(len(wait), pr.rules.budget_eur is not None)],
-                ["locality", "capacity", "school_cap", "budget"], default="not_selected")
+                list(REASONS[:4]), default=REASONS[4])
             frames.append(pd.DataFrame({
                 "pupil_id": pr.pupils["pupil_id"].take(wait).array,
                 "kind": kind,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from sklearn.utils._param_validation import InvalidParameterError
 
 import riskmodel as rm
 from riskmodel.allocation import (
@@ -15,9 +16,9 @@ from riskmodel.allocation import (
     Allocation,
     ProgrammeRules,
     allocate,
-    greedy_allocate,
     make_resources,
 )
+from riskmodel.allocation._greedy import _greedy_allocate as greedy_allocate  # the benchmark's baseline
 
 DOMAINS = ("attendance", "grades", "engagement", "transitions", "context")
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,11 +228,11 @@ def test_rules_reject_bad_values(tmp_path):
     path.write_text("min_risk: 0.2\nfit_wieght: 0.3\n", encoding="utf-8")
     with pytest.raises(rm.ConfigError, match="fit_wieght"):
         ProgrammeRules.from_yaml(path)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="fit_weight\n  Input should be less than 1"):
         ProgrammeRules(fit_weight=1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="min_risk\n  Input should be greater than 0"):
         ProgrammeRules(min_risk=0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_pupils_per_school.tutor"):
         ProgrammeRules(max_pupils_per_school={"tutor": 3})
 
 
@@ -369,8 +370,14 @@ def test_value_curve_matches_re_solving_with_more_capacity():
     assert bigger.objective_value == pytest.approx(curve["objective_value"].iloc[-1], abs=1e-9)
     with pytest.raises(ValueError, match="optimal plan"):
         greedy_allocate(pupils, resources, rules).value_curve("family")
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(InvalidParameterError, match="The 'kind' parameter of value_curve must be a "
+                                                    "str among .*'mentor'.*Got 'tutor' instead"):
         plan.value_curve("tutor")
+    with pytest.raises(InvalidParameterError, match="The 'n_units' parameter of value_curve must be "
+                                                    "an int >= 1. Got 0 instead"):
+        plan.value_curve("family", n_units=0)
+    with pytest.raises(InvalidParameterError, match="The 'unit_cost' parameter of value_curve"):
+        plan.value_curve("family", unit_cost=-1.0)
 
 
 def test_value_curve_on_a_hand_example():
@@ -422,16 +429,31 @@ def test_bad_input_raises_data_validation_error(table, column, edit, fragment):
 
 def test_bad_parameters_raise_value_error():
     pupils, resources = _small()
-    with pytest.raises(ValueError, match="objective"):
+    with pytest.raises(InvalidParameterError, match="The 'objective' parameter of allocate must be a "
+                                                    "str among \\{'fit', 'risk'\\}. Got 'benefit'"):
         allocate(pupils, resources, objective="benefit")
-    with pytest.raises(TypeError, match="pupils"):
+    # a wrong type is both a TypeError and a ValueError, with scikit-learn's wording
+    with pytest.raises(TypeError, match="The 'pupils' parameter of allocate must be an instance of "
+                                        "'pandas.DataFrame'. Got a dict instead"):
         allocate(pupils.to_dict(), resources)
+
+
+def test_public_surface_has_no_baseline():
+    import riskmodel.allocation as alloc
+
+    assert "greedy_allocate" not in alloc.__all__ and not hasattr(alloc, "greedy_allocate")
+    assert set(alloc.__all__) == {"KINDS", "Allocation", "Eligibility", "KindRule",
+                                  "ProgrammeRules", "allocate", "make_resources"}
 
 
 # ------------------------------------------------------------ make_resources
 def test_make_resources_builds_a_valid_programme():
     pupils, _ = random_instance(3, n_pupils=400, n_munis=4, n_schools=12)
-    res = make_resources(pupils, n_mentors=10, seed=1)
+    res = make_resources(pupils, n_mentors=10, random_state=1)
+    pd.testing.assert_frame_equal(res, make_resources(pupils, n_mentors=10, random_state=1))
+    with pytest.warns(FutureWarning, match="'seed' parameter of make_resources was renamed"):
+        old = make_resources(pupils, n_mentors=10, seed=1)
+    pd.testing.assert_frame_equal(old, res)
     mentors = res[res["kind"] == "mentor"]
     assert len(mentors) == 10 and (mentors["capacity"] == 25).all()
     assert set(mentors["municipality_id"]) == set(pupils["municipality_id"])  # >= 1 each
@@ -443,5 +465,9 @@ def test_make_resources_builds_a_valid_programme():
     assert (res["cost_per_pupil"] > 0).all()
     plan = allocate(pupils, res)
     check_rules(plan, pupils, res, ProgrammeRules())
-    with pytest.raises(ValueError, match="n_mentors"):
+    with pytest.raises(InvalidParameterError, match="The 'n_mentors' parameter of make_resources "
+                                                    "must be an int >= 4. Got 2 instead"):
         make_resources(pupils, n_mentors=2)
+    with pytest.raises(InvalidParameterError, match="The 'n_family' parameter of make_resources "
+                                                    "must be an int >= 0. Got -1 instead"):
+        make_resources(pupils, n_mentors=10, n_family=-1)

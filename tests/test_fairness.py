@@ -7,10 +7,20 @@ import pandas as pd
 import pytest
 
 import riskmodel as rm
+from sklearn.utils._param_validation import InvalidParameterError
+
 from riskmodel.errors import DataValidationError
 
-audit = rm.fairness.audit
-audit_allocation = rm.fairness.audit_allocation
+by_group = rm.fairness.by_group
+
+
+def audit(*args, **kwargs):
+    """The wide view (by_group) of rm.fairness.audit, which most hand counts read."""
+    return by_group(rm.fairness.audit(*args, **kwargs))
+
+
+def audit_allocation(*args, **kwargs):
+    return by_group(rm.fairness.audit_allocation(*args, **kwargs))
 
 
 # ----------------------------------------------------------------------------- hand counts
@@ -25,7 +35,7 @@ def _hand_table():
 
 def test_rates_by_hand():
     y, scores, groups = _hand_table()
-    t = audit(y, scores, groups, k=5, min_cell=1, n_boot=0).set_index(["attribute", "group"])
+    t = audit(y, scores, groups, top_k=5, min_cell=1, n_boot=0).set_index(["attribute", "group"])
     # selected = rows 0..4: y = 1,1,0,1,0 -> TP 3, FP 2; positives overall 6
     o = t.loc[("overall", "all")]
     assert o["n"] == 20
@@ -59,7 +69,7 @@ def test_rates_by_hand():
     assert m["selection_rate_ratio"] == pytest.approx((2 / 9) / (3 / 11))
     assert f["recall_ratio"] == pytest.approx(1.0)
     # explicit reference
-    t2 = audit(y, scores, groups, k=5, min_cell=1, n_boot=0, reference={"sex": "M"})
+    t2 = audit(y, scores, groups, top_k=5, min_cell=1, n_boot=0, reference={"sex": "M"})
     t2 = t2.set_index(["attribute", "group"])
     assert t2.loc[("sex", "F"), "recall_ratio"] == pytest.approx(0.5)
     assert t2.attrs["reference"] == {"sex": "M"}
@@ -68,7 +78,7 @@ def test_rates_by_hand():
 def test_top_fraction_and_ties_are_deterministic():
     y, _, groups = _hand_table()
     scores = np.zeros(20)  # all tied: stable order -> first rows selected
-    a = audit(y, scores, groups, k=4, min_cell=1, n_boot=0)
+    a = audit(y, scores, groups, top_k=4, min_cell=1, n_boot=0)
     b = audit(y, scores, groups, top_fraction=0.2, min_cell=1, n_boot=0)
     assert a.attrs["k"] == b.attrs["k"] == 4
     cols = ["n", "selection_rate", "precision", "recall"]
@@ -76,8 +86,56 @@ def test_top_fraction_and_ties_are_deterministic():
     f = a.set_index(["attribute", "group"]).loc[("sex", "F")]
     # rows 0..3 selected: F rows 0,2 (y 1,0) -> precision 1/2
     assert f["precision"] == pytest.approx(0.5)
-    # top_fraction floors: 0.26 * 20 = 5.2 -> 5 pupils
-    assert audit(y, scores, groups, top_fraction=0.26, n_boot=0).attrs["k"] == 5
+    # top_fraction follows the one capacity rule, the ceiling: 0.26 * 20 = 5.2 -> 6 pupils
+    assert audit(y, scores, groups, top_fraction=0.26, n_boot=0).attrs["k"] == 6
+    assert audit(y, scores, groups, top_fraction=1.0, n_boot=0).attrs["k"] == 20
+    # at least one pupil; a count above the cohort is capped at it
+    assert audit(y, scores, groups, top_fraction=0.01, n_boot=0).attrs["k"] == 1
+    assert audit(y, scores, groups, top_k=21, n_boot=0).attrs["k"] == 20
+
+
+def test_old_k_name_still_works_with_a_future_warning():
+    y, scores, groups = _hand_table()
+    with pytest.warns(FutureWarning, match="'k' parameter of audit was renamed 'top_k'"):
+        old = rm.fairness.audit(y, scores, groups, k=5, min_cell=1, n_boot=0)
+    new = rm.fairness.audit(y, scores, groups, top_k=5, min_cell=1, n_boot=0)
+    pd.testing.assert_frame_equal(old, new)
+
+
+def test_audit_is_tidy_and_long():
+    y, scores, groups = _hand_table()
+    t = rm.fairness.audit(y, scores, groups, top_k=5, min_cell=1, n_boot=0)
+    assert list(t.columns) == ["attribute", "group", *rm.fairness.VALUE_COLUMNS]
+    metrics = list(rm.fairness.METRICS)
+    assert len(t) == 3 * len(metrics)  # overall, F, M
+    assert t["metric"].tolist() == metrics * 3
+    assert t["attribute"].tolist() == ["overall"] * 8 + ["sex"] * 16
+    m_recall = t[(t["group"] == "M") & (t["metric"] == "recall")].iloc[0]
+    assert m_recall["value"] == pytest.approx(2 / 3) and m_recall["n"] == 9
+    assert m_recall["ratio"] == pytest.approx((2 / 3) / (1 / 3))
+    # the wide view holds the same numbers, one row per group
+    w = by_group(t).set_index(["attribute", "group"])
+    assert len(w) == 3 and w.attrs == t.attrs
+    # a column a caller adds (the pipeline's test_date) is kept as a key
+    dated = by_group(t.assign(test_date="2025-10-01"))
+    assert list(dated.columns[:3]) == ["attribute", "group", "test_date"] and len(dated) == 3
+    for row in t.itertuples(index=False):
+        got = w.loc[(row.attribute, row.group)]
+        assert got[row.metric] == pytest.approx(row.value, nan_ok=True)
+        assert got[f"{row.metric}_ratio"] == pytest.approx(row.ratio, nan_ok=True)
+
+
+def test_both_audits_have_the_same_columns():
+    plan, pupils, groups, y = _plan_fixture()
+    a = rm.fairness.audit_allocation(plan, pupils, groups, y_true=y, risk_threshold=0.45)
+    r = rm.fairness.audit(y, pupils["risk"], groups, top_k=10, n_boot=0)
+    assert list(a.columns) == ["population", "attribute", "group", "kind", *r.columns[2:]]
+    assert list(r.columns[2:]) == list(rm.fairness.VALUE_COLUMNS)
+    assert set(a["metric"]) == {"supported_share"}
+    assert a["value_low"].isna().all() and a["ratio_high"].isna().all()
+    # the reference of an attribute is its largest group, in both tables
+    ref = a[a["reference"] & (a["attribute"] == "sex")]
+    assert set(ref["group"]) == {"F"}
 
 
 def test_series_alignment_by_index():
@@ -86,15 +144,15 @@ def test_series_alignment_by_index():
     ys = pd.Series(y, index=ids)
     ss = pd.Series(scores, index=ids).iloc[::-1]  # other order, same labels
     gs = groups.set_axis(ids).iloc[np.r_[10:20, 0:10]]
-    a = audit(ys, ss, gs, k=5, min_cell=1, n_boot=0)
-    b = audit(y, scores, groups, k=5, min_cell=1, n_boot=0)
+    a = audit(ys, ss, gs, top_k=5, min_cell=1, n_boot=0)
+    b = audit(y, scores, groups, top_k=5, min_cell=1, n_boot=0)
     pd.testing.assert_frame_equal(a, b)
 
 
 def test_missing_values_form_their_own_group():
     y, scores, groups = _hand_table()
     groups = groups.assign(lang=["lv"] * 8 + [None] * 4 + ["ru"] * 8)
-    t = audit(y, scores, groups, k=5, min_cell=1, n_boot=0)
+    t = audit(y, scores, groups, top_k=5, min_cell=1, n_boot=0)
     lang = t[t["attribute"] == "lang"].set_index("group")
     assert list(lang.index) == ["lv", "ru", rm.fairness.MISSING_GROUP]
     assert lang["n"].tolist() == [8, 8, 4]
@@ -107,8 +165,8 @@ def test_bootstrap_intervals_cover_point_and_are_reproducible():
     y = rng.random(n) < 0.15
     scores = 0.4 * y + rng.random(n)
     groups = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "sn": rng.random(n) < 0.2})
-    a = audit(y, scores, groups, k=300, n_boot=300, random_state=3)
-    b = audit(y, scores, groups, k=300, n_boot=300, random_state=3)
+    a = audit(y, scores, groups, top_k=300, n_boot=300, random_state=3)
+    b = audit(y, scores, groups, top_k=300, n_boot=300, random_state=3)
     pd.testing.assert_frame_equal(a, b)
     for m in rm.fairness.METRICS:
         assert (a[f"{m}_low"] <= a[m] + 1e-12).all()
@@ -140,7 +198,7 @@ def test_bootstrap_intervals_cover_point_and_are_reproducible():
 
 def test_no_bootstrap_keeps_the_columns():
     y, scores, groups = _hand_table()
-    t = audit(y, scores, groups, k=5, min_cell=1, n_boot=0)
+    t = audit(y, scores, groups, top_k=5, min_cell=1, n_boot=0)
     assert "recall_low" in t and "recall_ratio_high" in t
     assert t["recall_low"].isna().all()
 
@@ -168,7 +226,7 @@ def test_agrees_with_fairlearn_metricframe():
     y = rng.random(n) < 0.1 + 0.1 * (groups["lang"] == "ru").to_numpy()
     scores = 0.3 * y + rng.random(n)
     k = 200
-    t = audit(y, scores, groups, k=k, n_boot=0, intersections=[("sex", "lang")])
+    t = audit(y, scores, groups, top_k=k, n_boot=0, intersections=[("sex", "lang")])
     sel = np.zeros(n, dtype=int)
     sel[np.argsort(-scores, kind="stable")[:k]] = 1
     metrics = {
@@ -249,7 +307,7 @@ def test_one_tiny_group_is_hidden_with_the_next_smallest():
     n = len(lang)
     y = rng.random(n) < 0.2
     scores = rng.random(n)
-    t = audit(y, scores, pd.DataFrame({"lang": lang}), k=30, n_boot=50)
+    t = audit(y, scores, pd.DataFrame({"lang": lang}), top_k=30, n_boot=50)
     g = t[t["attribute"] == "lang"].set_index("group")
     assert g.loc["other", "suppressed"] and g.loc["other", "suppression_reason"] == "small_cell"
     assert g.loc["uk", "suppressed"] and g.loc["uk", "suppression_reason"] == "complementary"
@@ -269,7 +327,7 @@ def test_one_tiny_group_is_hidden_with_the_next_smallest():
 def test_two_tiny_groups_need_no_complement():
     lang = np.array(["lv"] * 100 + ["ru"] * 60 + ["uk"] * 5 + ["other"] * 4)
     n = len(lang)
-    t = audit(np.arange(n) % 5 == 0, np.arange(n, dtype=float), pd.DataFrame({"lang": lang}), k=20, n_boot=0)
+    t = audit(np.arange(n) % 5 == 0, np.arange(n, dtype=float), pd.DataFrame({"lang": lang}), top_k=20, n_boot=0)
     g = t[t["attribute"] == "lang"].set_index("group")
     assert g["suppression_reason"].to_dict() == {"lv": "", "other": "small_cell", "ru": "", "uk": "small_cell"}
     _assert_nothing_recoverable(t)
@@ -288,7 +346,7 @@ def test_intersection_suppression_protects_margins():
     y = rng.random(n) < 0.1
     scores = rng.random(n)
     pairs = [("sex", "lang"), ("lang", "sn")]
-    t = audit(y, scores, groups, k=200, n_boot=0, intersections=pairs)
+    t = audit(y, scores, groups, top_k=200, n_boot=0, intersections=pairs)
     small = t[t["suppression_reason"] == "small_cell"]
     assert len(small) >= 2 and (small["attribute"].str.contains("×")).all()
     assert (t.loc[t["suppressed"], "n"].isna()).all()
@@ -312,13 +370,13 @@ def test_random_tables_never_leak():
                 "b": rng.choice(list("xyz"), n, p=[0.7, 0.25, 0.05]),
             }
         )
-        t = audit(rng.random(n) < 0.3, rng.random(n), groups, k=10, n_boot=0, intersections=[("a", "b")])
+        t = audit(rng.random(n) < 0.3, rng.random(n), groups, top_k=10, n_boot=0, intersections=[("a", "b")])
         assert t.loc[t["n"].notna(), "n"].min() >= 10
         _assert_nothing_recoverable(t, [("a", "b")])
 
 
 def test_whole_cohort_below_min_cell_is_hidden():
-    t = audit([0, 1, 0, 1, 1], [0.1, 0.9, 0.2, 0.8, 0.5], pd.DataFrame({"sex": list("FMFMF")}), k=2, n_boot=10)
+    t = audit([0, 1, 0, 1, 1], [0.1, 0.9, 0.2, 0.8, 0.5], pd.DataFrame({"sex": list("FMFMF")}), top_k=2, n_boot=10)
     assert t["suppressed"].all() and t["n"].isna().all()
 
 
@@ -326,25 +384,25 @@ def test_whole_cohort_below_min_cell_is_hidden():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"k": None}, "Exactly one of the 'k' and 'top_fraction'"),
-        ({"k": 5, "top_fraction": 0.1}, "Exactly one of the 'k' and 'top_fraction'"),
-        ({"k": 21}, "'k' parameter of audit must be at most the number of pupils \\(20\\). Got 21"),
-        ({"k": 0}, "'k' parameter of audit must be an int >= 1. Got 0"),
-        ({"k": 2.5}, "'k' parameter of audit must be an int"),
-        ({"k": None, "top_fraction": 1.5}, "'top_fraction' parameter of audit must be a float in \\(0, 1\\]"),
-        ({"k": None, "top_fraction": 0.01}, "selects no pupil"),
+        ({"top_k": None}, "needs exactly one of 'top_k' .* or 'top_fraction'"),
+        ({"top_k": 5, "top_fraction": 0.1}, "needs exactly one of 'top_k' .* or 'top_fraction'"),
+        ({"top_k": 0}, "The 'top_k' parameter of audit must be an int >= 1. Got 0 instead"),
+        ({"top_k": 2.5}, "The 'top_k' parameter of audit must be an int >= 1. Got 2.5"),
+        ({"top_k": None, "top_fraction": 1.5},
+         "The 'top_fraction' parameter of audit must be a float in the range \\(0, 1\\]"),
         ({"reference": {"sex": "X"}}, "names the group 'X' of 'sex'"),
         ({"reference": {"age": "F"}}, "names the attribute 'age'"),
-        ({"n_boot": -1}, "'n_boot' parameter of audit must be an int >= 0"),
-        ({"min_cell": 0}, "'min_cell' parameter of audit must be an int >= 1"),
-        ({"confidence": 1.0}, "'confidence' parameter of audit must be a float in \\(0, 1\\)"),
+        ({"n_boot": -1}, "The 'n_boot' parameter of audit must be an int >= 0. Got -1"),
+        ({"n_boot": 10.0}, "The 'n_boot' parameter of audit must be an int >= 0. Got 10.0"),
+        ({"min_cell": 0}, "The 'min_cell' parameter of audit must be an int >= 1. Got 0"),
+        ({"confidence": 1.0}, "The 'confidence' parameter of audit must be a float in the range \\(0, 1\\)"),
         ({"intersections": [("sex", "age")]}, "names 'age', which is not a column"),
         ({"intersections": [("sex", "sex")]}, "must pair two different columns"),
     ],
 )
 def test_parameter_errors(kwargs, match):
     y, scores, groups = _hand_table()
-    params = {"k": 5, **kwargs}
+    params = {"top_k": 5, **kwargs}
     with pytest.raises(ValueError, match=match):
         audit(y, scores, groups, **params)
 
@@ -352,26 +410,30 @@ def test_parameter_errors(kwargs, match):
 def test_input_errors():
     y, scores, groups = _hand_table()
     with pytest.raises(ValueError, match="'scores' parameter of audit must have one value per pupil of y_true \\(20\\). Got 19"):
-        audit(y, scores[:19], groups, k=5)
+        audit(y, scores[:19], groups, top_k=5)
     with pytest.raises(ValueError, match="'groups' parameter of audit must have one row per pupil \\(20\\). Got 19"):
-        audit(y, scores, groups.iloc[:19], k=5)
+        audit(y, scores, groups.iloc[:19], top_k=5)
     y_nan = y.astype(float)
     y_nan[3] = np.nan
     with pytest.raises(ValueError, match="'y_true' parameter of audit must not contain NaN. Got 1 missing"):
-        audit(y_nan, scores, groups, k=5)
-    with pytest.raises(ValueError, match="must hold only 0 and 1"):
-        audit(y * 2, scores, groups, k=5)
+        audit(y_nan, scores, groups, top_k=5)
+    with pytest.raises(ValueError, match="'y_true' parameter of audit must hold 0/1 outcomes. "
+                                         "Got other values, e.g. \\[2.0\\]"):
+        audit(y * 2, scores, groups, top_k=5)
     s_nan = scores.copy()
     s_nan[0] = np.nan
     with pytest.raises(ValueError, match="'scores' parameter of audit must be finite"):
-        audit(y, s_nan, groups, k=5)
-    with pytest.raises(TypeError, match="'groups' parameter of audit must be a pandas DataFrame"):
-        audit(y, scores, groups["sex"], k=5)
+        audit(y, s_nan, groups, top_k=5)
+    # a wrong type is an InvalidParameterError (both TypeError and ValueError), one wording
+    with pytest.raises(TypeError, match="'groups' parameter of audit must be an instance of "
+                                        "'pandas.DataFrame'. Got a Series instead"):
+        audit(y, scores, groups["sex"], top_k=5)
     ids = pd.Index([f"p{i}" for i in range(20)])
     with pytest.raises(ValueError, match="1 pupil\\(s\\) are missing, e.g. \\['p19'\\]"):
-        audit(pd.Series(y, index=ids), scores, groups.set_axis(ids).iloc[:19], k=5)
-    with pytest.raises(TypeError, match="'reference' parameter of audit must be a dict"):
-        audit(y, scores, groups, k=5, reference="F")
+        audit(pd.Series(y, index=ids), scores, groups.set_axis(ids).iloc[:19], top_k=5)
+    with pytest.raises(TypeError, match="'reference' parameter of audit must be an instance of "
+                                        "'dict'. Got 'F' of type 'str' instead"):
+        audit(y, scores, groups, top_k=5, reference="F")
 
 
 # ----------------------------------------------------------------------------- allocation audit
@@ -454,7 +516,7 @@ def test_suppressed_reference_hides_the_ratios(caplog):
     n = len(lang)
     with caplog.at_level("WARNING", logger="riskmodel.fairness"):
         t = audit(np.arange(n) % 4 == 0, -np.arange(n, dtype=float), pd.DataFrame({"lang": lang}),
-                  k=20, n_boot=20, reference={"lang": "uk"})
+                  top_k=20, n_boot=20, reference={"lang": "uk"})
     g = t[t["attribute"] == "lang"].set_index("group")
     assert g.loc["uk", "reference"] and g.loc["uk", "suppressed"]
     # a visible ratio to a hidden reference would reveal the reference's rate
@@ -462,3 +524,18 @@ def test_suppressed_reference_hides_the_ratios(caplog):
     # top 20 = rows 0..19, 5 of lv's 25 leavers
     assert g.loc["lv", "recall"] == pytest.approx(5 / 25)
     assert "reference group 'uk' of 'lang' is suppressed" in caplog.text
+
+
+def test_the_same_wrong_input_gives_the_same_error_in_both_audits():
+    plan, pupils, groups, y = _plan_fixture()
+    with pytest.raises(InvalidParameterError, match="'min_cell' parameter of audit must be an int >= 1. Got 0"):
+        rm.fairness.audit(y, pupils["risk"], groups, top_k=5, min_cell=0)
+    with pytest.raises(InvalidParameterError,
+                       match="'min_cell' parameter of audit_allocation must be an int >= 1. Got 0"):
+        rm.fairness.audit_allocation(plan, pupils, groups, risk_threshold=0.5, min_cell=0)
+    with pytest.raises(InvalidParameterError, match="'groups' parameter of audit_allocation must be an "
+                                                    "instance of 'pandas.DataFrame'"):
+        rm.fairness.audit_allocation(plan, pupils, groups["sex"], risk_threshold=0.5)
+    with pytest.raises(InvalidParameterError, match="'assignments' parameter of audit_allocation must be "
+                                                    "an instance of 'pandas.DataFrame'. Got \\[\\] of type 'list'"):
+        rm.fairness.audit_allocation([], pupils, groups, risk_threshold=0.5)

@@ -92,9 +92,37 @@ def test_audit_display_leaves_out_suppressed_groups():
 
 
 def test_risk_distribution_display_stacks_tiers():
-    risk = np.linspace(0, 0.5, 100)
-    tier = np.where(risk > 0.3, "high", "low")
-    disp = plotting.RiskDistributionDisplay(risk, tier, bins=10).plot()
-    assert disp.ax_.get_legend() is not None
-    heights = sum(p.get_height() for p in disp.ax_.patches if p.get_height() > 0)
-    assert heights >= 100  # stacked bars: top layer height is cumulative
+    # two bins ([0.05, 0.375), [0.375, 0.7]); tiers in order of appearance: low, then high
+    risk = np.array([0.05, 0.1, 0.15, 0.2, 0.6, 0.7])
+    tier = np.array(["low", "low", "high", "low", "high", "high"])
+    disp = plotting.RiskDistributionDisplay(risk, tier, bins=2).plot()
+    assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == ["low", "high"]
+    bars = [(round(p.get_x(), 3), p.get_y(), p.get_height()) for p in disp.ax_.patches]
+    # low: 3 and 0 pupils from the axis; high: 1 and 2 pupils, each on top of the low bar
+    # of its bin (its bottom is the sum of the segments below it)
+    assert bars == [(0.05, 0.0, 3.0), (0.375, 0.0, 0.0), (0.05, 3.0, 1.0), (0.375, 0.0, 2.0)]
+    assert disp.ax_.get_ylabel() == "pupils"
+
+
+def test_risk_distribution_without_tiers_is_one_histogram():
+    disp = plotting.RiskDistributionDisplay(np.array([0.1, 0.2, 0.9]), bins=2).plot()
+    assert [p.get_height() for p in disp.ax_.patches] == [2.0, 1.0]
+    assert disp.ax_.get_legend() is None
+
+
+def test_audit_display_reads_the_tidy_audit():
+    y = np.arange(40) % 3 == 0
+    groups = pd.DataFrame({"sex": ["F", "M"] * 20, "lang": ["lv"] * 35 + ["ru"] * 5})
+    audit = rm.fairness.audit(y, np.linspace(1, 0, 40), groups, top_k=10, n_boot=20)
+    disp = plotting.AuditDisplay.from_audit(audit, metric="recall", attributes=["sex", "lang"])
+    recall = rm.fairness.by_group(audit).set_index(["attribute", "group"])["recall"]
+    shown = disp.table_.set_index(["attribute", "group"])["value"]
+    assert shown.loc[("sex", "F")] == pytest.approx(recall.loc[("sex", "F")])
+    disp.plot()
+    # lang: ru has 5 pupils (small cell) and lv is hidden with it (complementary)
+    assert [t.get_text() for t in disp.ax_.get_yticklabels()] == ["sex: F", "sex: M"]
+    assert disp.ax_.get_title() == "2 group(s) suppressed (too few pupils)"
+    # the wide view gives the same display
+    wide = plotting.AuditDisplay.from_audit(rm.fairness.by_group(audit), metric="recall",
+                                            attributes=["sex", "lang"])
+    pd.testing.assert_frame_equal(wide.table_, disp.table_)

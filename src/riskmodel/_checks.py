@@ -30,6 +30,7 @@ __all__ = [
     "InvalidParameterError",
     "N_BOOT",
     "check_bool",
+    "check_instance",
     "check_int",
     "check_option",
     "check_real",
@@ -174,6 +175,34 @@ def check_bool(value, param: str, func: str | None = None) -> bool:
         raise InvalidParameterError(f"{_where(param, func)} must be an instance of 'bool'. "
                                     f"Got {value!r} instead.")
     return bool(value)
+
+
+def check_instance(value, param: str, types, func: str | None = None):
+    """``value`` if it is an instance of ``types``, else an :class:`InvalidParameterError`.
+
+    ``types`` is a class or a tuple of classes; the message names them the way
+    scikit-learn does.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> check_instance([1, 2], "groups", pd.DataFrame, "audit")
+    Traceback (most recent call last):
+    ...
+    sklearn.utils._param_validation.InvalidParameterError: The 'groups' parameter of audit must be an instance of 'pandas.DataFrame'. Got [1, 2] of type 'list' instead.
+    """
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, types):
+        names = [f"'{t.__module__.split('.')[0] + '.' if t.__module__ != 'builtins' else ''}"
+                 f"{t.__qualname__}'" for t in types]
+        want = names[0] if len(names) == 1 else "one of " + ", ".join(names)
+        shown = repr(value)
+        got = (f"a {type(value).__name__}" if "\n" in shown or len(shown) > 60
+               else f"{shown} of type {type(value).__name__!r}")
+        raise InvalidParameterError(
+            f"{_where(param, func)} must be an instance of {want}. Got {got} instead."
+        )
+    return value
 
 
 def resolve_capacity(n: int, *, top_k: int | None = None, top_fraction: float | None = None,

@@ -6,8 +6,10 @@ its top ``k``: :func:`precision_at_k`, :func:`recall_at_k`, :func:`lift_at_k`
 :func:`expected_calibration_error` and :func:`metrics_at_k`, the whole row of
 metrics that :func:`riskmodel.backtest` reports.
 
-``k`` is either a number of pupils (int >= 1) or a share of the cohort (float in
-(0, 1); the count is ``ceil(k * n)``, at least 1). Ties are broken
+``k`` is either a number of pupils (int >= 1, capped at the cohort) or a share
+of the cohort (float in (0, 1]; the count is ``ceil(k * n)``, at least 1): the
+one capacity rule of :func:`resolve_capacity`, which the backtest, the audit,
+the model card and the score report share. Ties are broken
 deterministically: pupils are ordered by score, highest first, and pupils with
 equal scores keep their order in the input (a stable sort), so the earlier row
 is taken first.
@@ -15,13 +17,15 @@ is taken first.
 
 from __future__ import annotations
 
-import math
-import numbers
+import warnings
 
 import numpy as np
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+from ._checks import check_int, check_option, resolve_capacity
+from ._metric_inputs import capacity_of_k, check_scores, check_y_score
 
 __all__ = [
+    "resolve_capacity",
     "resolve_k",
     "top_k_indices",
     "precision_at_k",
@@ -32,54 +36,18 @@ __all__ = [
 ]
 
 
-def _check_binary(y_true, name="y_true"):
-    y = column_or_1d(y_true, warn=False)
-    if y.dtype == bool:
-        return y.astype(np.float64)
-    if y.dtype.kind not in "iuf":
-        try:
-            y = y.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must hold 0/1 labels. Got dtype {y.dtype} instead.") from None
-    y = y.astype(np.float64)
-    if np.isnan(y).any():
-        raise ValueError(f"Input {name} contains NaN.")
-    bad = ~np.isin(y, (0.0, 1.0))
-    if bad.any():
-        raise ValueError(
-            f"{name} must hold 0/1 labels. Got values {sorted(set(y[bad].tolist()))[:5]} instead."
-        )
-    return y
-
-
-def _check_score(y_score, name="y_score"):
-    s = column_or_1d(y_score, warn=False)
-    try:
-        s = s.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric. Got dtype {s.dtype} instead.") from None
-    if not np.isfinite(s).all():
-        raise ValueError(f"Input {name} contains NaN or infinity.")
-    return s
-
-
-def _check_inputs(y_true, y_score):
-    y = _check_binary(y_true)
-    s = _check_score(y_score)
-    check_consistent_length(y, s)
-    if len(y) == 0:
-        raise ValueError("y_true and y_score are empty; need at least 1 sample.")
-    return y, s
-
-
 def resolve_k(k, n):
-    """Number of pupils at capacity ``k`` in a cohort of ``n``.
+    """Number of pupils at capacity ``k`` in a cohort of ``n`` (deprecated).
+
+    .. deprecated:: 0.2
+       Use :func:`resolve_capacity` (``top_k=`` a count or ``top_fraction=`` a
+       share); ``resolve_k`` will be removed in 0.3. It now follows the one rule
+       (ceil of a share, at least 1, capped at ``n``; a share of 1.0 is allowed).
 
     Parameters
     ----------
     k : int or float
-        int >= 1: a number of pupils (at most ``n``); float in (0, 1): a share of
-        the cohort, ``ceil(k * n)`` pupils (at least 1).
+        int >= 1: a number of pupils; float in (0, 1]: a share of the cohort.
     n : int
         Cohort size.
 
@@ -89,26 +57,24 @@ def resolve_k(k, n):
 
     Examples
     --------
-    >>> resolve_k(0.05, 1000), resolve_k(30, 1000), resolve_k(0.07, 100)
-    (50, 30, 7)
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", FutureWarning)
+    ...     resolve_k(0.05, 1010), resolve_k(30, 1000)
+    (51, 30)
     """
-    if isinstance(k, (bool, np.bool_)):
-        raise ValueError(f"The 'k' parameter must be an int >= 1 or a float in (0, 1). Got {k!r} instead.")
-    if isinstance(k, numbers.Integral):
-        if k < 1:
-            raise ValueError(f"The 'k' parameter must be an int >= 1 or a float in (0, 1). Got {k!r} instead.")
-        if k > n:
-            raise ValueError(f"The 'k' parameter ({k}) exceeds the number of samples ({n}).")
-        return int(k)
-    if isinstance(k, numbers.Real) and 0 < k < 1:
-        # round away float noise (0.07 * 100 = 7.000000000000001) before the ceiling
-        return max(1, int(math.ceil(round(float(k) * n, 9))))
-    raise ValueError(f"The 'k' parameter must be an int >= 1 or a float in (0, 1). Got {k!r} instead.")
+    warnings.warn(
+        "resolve_k is deprecated since riskmodel 0.2 and will be removed in 0.3; use "
+        "riskmodel.metrics.resolve_capacity(n, top_k=...) or (n, top_fraction=...) instead.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return capacity_of_k(k, n, "resolve_k")
 
 
-def _top(s, k):
+def _top(s, k, func):
     """Positions of the k highest of already-checked scores ``s`` (stable ties)."""
-    return np.argsort(-s, kind="stable")[: resolve_k(k, len(s))]
+    return np.argsort(-s, kind="stable")[: capacity_of_k(k, len(s), func)]
 
 
 def top_k_indices(y_score, *, k):
@@ -118,18 +84,19 @@ def top_k_indices(y_score, *, k):
     ----------
     y_score : array-like of shape (n_samples,)
     k : int or float
-        See :func:`resolve_k`.
+        Number of pupils (int >= 1) or share of the cohort (float in (0, 1]),
+        see :func:`resolve_capacity`.
 
     Returns
     -------
-    ndarray of int, length ``resolve_k(k, n_samples)``, highest score first
+    ndarray of int, highest score first
 
     Examples
     --------
     >>> top_k_indices([0.2, 0.9, 0.2, 0.5], k=3).tolist()
     [1, 3, 0]
     """
-    return _top(_check_score(y_score), k)
+    return _top(check_scores(y_score, "top_k_indices")[0], k, "top_k_indices")
 
 
 def precision_at_k(y_true, y_score, *, k):
@@ -142,8 +109,9 @@ def precision_at_k(y_true, y_score, *, k):
     y_score : array-like of shape (n_samples,)
         Risk scores, higher = riskier.
     k : int or float
-        Number of pupils (int >= 1) or share of the cohort (float in (0, 1)).
-        Ties are broken by input order (stable sort).
+        Number of pupils (int >= 1; capped at ``n_samples``) or share of the
+        cohort (float in (0, 1]; ``ceil(k * n)`` pupils, at least 1), the rule of
+        :func:`resolve_capacity`. Ties are broken by input order (stable sort).
 
     Returns
     -------
@@ -154,8 +122,8 @@ def precision_at_k(y_true, y_score, *, k):
     >>> precision_at_k([0, 1, 1, 0], [0.1, 0.9, 0.4, 0.5], k=2)
     0.5
     """
-    y, s = _check_inputs(y_true, y_score)
-    top = _top(s, k)
+    y, s, _ = check_y_score(y_true, y_score, "precision_at_k")
+    top = _top(s, k, "precision_at_k")
     return float(y[top].mean())
 
 
@@ -176,11 +144,11 @@ def recall_at_k(y_true, y_score, *, k):
     >>> recall_at_k([0, 1, 1, 0], [0.1, 0.9, 0.4, 0.5], k=2)
     0.5
     """
-    y, s = _check_inputs(y_true, y_score)
+    y, s, _ = check_y_score(y_true, y_score, "recall_at_k")
+    top = _top(s, k, "recall_at_k")
     total = y.sum()
     if total == 0:
         return float("nan")
-    top = _top(s, k)
     return float(y[top].sum() / total)
 
 
@@ -201,11 +169,11 @@ def lift_at_k(y_true, y_score, *, k):
     >>> lift_at_k([0, 1, 0, 0], [0.1, 0.9, 0.4, 0.5], k=1)
     4.0
     """
-    y, s = _check_inputs(y_true, y_score)
+    y, s, _ = check_y_score(y_true, y_score, "lift_at_k")
+    top = _top(s, k, "lift_at_k")
     prevalence = y.mean()
     if prevalence == 0:
         return float("nan")
-    top = _top(s, k)
     return float(y[top].mean() / prevalence)
 
 
@@ -231,17 +199,26 @@ def expected_calibration_error(y_true, y_prob, *, n_bins=10, strategy="uniform")
     >>> expected_calibration_error([0, 0, 1, 1], [0.0, 0.0, 1.0, 1.0])
     0.0
     """
-    y, p = _check_inputs(y_true, y_prob)
+    return _ece(*_check_probs(y_true, y_prob, "expected_calibration_error"), n_bins, strategy,
+                "expected_calibration_error")
+
+
+def _check_probs(y_true, y_prob, func):
+    y, p, _ = check_y_score(y_true, y_prob, func, score_name="y_prob")
     if (p < 0).any() or (p > 1).any():
-        raise ValueError("y_prob must hold probabilities in [0, 1].")
-    if not (isinstance(n_bins, numbers.Integral) and not isinstance(n_bins, bool) and n_bins >= 1):
-        raise ValueError(f"The 'n_bins' parameter must be an int >= 1. Got {n_bins!r} instead.")
+        raise ValueError(f"The 'y_prob' parameter of {func} must hold probabilities in [0, 1]. "
+                         f"Got {int(((p < 0) | (p > 1)).sum())} value(s) outside.")
+    return y, p
+
+
+def _ece(y, p, n_bins, strategy, func):
+    """Expected calibration error of checked outcomes ``y`` and probabilities ``p``."""
+    n_bins = check_int(n_bins, "n_bins", func, min_value=1)
+    strategy = check_option(strategy, "strategy", ("uniform", "quantile"), func)
     if strategy == "uniform":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
-    elif strategy == "quantile":
-        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)))
     else:
-        raise ValueError(f"The 'strategy' parameter must be 'uniform' or 'quantile'. Got {strategy!r} instead.")
+        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)))
     bins = np.clip(np.searchsorted(edges[1:-1], p, side="right"), 0, len(edges) - 2)
     count = np.bincount(bins, minlength=len(edges) - 1)
     sum_y = np.bincount(bins, weights=y, minlength=len(edges) - 1)
@@ -259,7 +236,8 @@ def metrics_at_k(y_true, y_prob, *, k, n_bins=10):
     y_prob : array-like of shape (n_samples,)
         Predicted probabilities (used both for ranking and for calibration).
     k : int or float
-        Capacity, see :func:`resolve_k`.
+        Capacity: a number of pupils or a share of the cohort, see
+        :func:`precision_at_k` and :func:`resolve_capacity`.
     n_bins : int, default=10
         Bins of :func:`expected_calibration_error`.
 
@@ -278,9 +256,10 @@ def metrics_at_k(y_true, y_prob, *, k, n_bins=10):
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    y, p = _check_inputs(y_true, y_prob)
+    func = "metrics_at_k"
+    y, p = _check_probs(y_true, y_prob, func)
     n = len(y)
-    kk = resolve_k(k, n)
+    kk = capacity_of_k(k, n, func)
     top = np.argsort(-p, kind="stable")[:kk]
     prevalence = float(y.mean())
     hits = float(y[top].sum())
@@ -293,7 +272,7 @@ def metrics_at_k(y_true, y_prob, *, k, n_bins=10):
         "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
         "average_precision": float(average_precision_score(y, p)) if both else float("nan"),
         "brier": float(np.mean((p - y) ** 2)),
-        "ece": expected_calibration_error(y, p, n_bins=n_bins),
+        "ece": _ece(y, p, n_bins, "uniform", func),
         "mean_predicted": float(p.mean()),
         "precision_at_k": hits / kk,
         "recall_at_k": hits / y.sum() if y.sum() > 0 else float("nan"),

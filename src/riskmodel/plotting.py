@@ -23,6 +23,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from ._checks import InvalidParameterError
 from .vocab import DOMAINS
 
 __all__ = [
@@ -64,7 +65,8 @@ def _as_scores(scores) -> dict[str, np.ndarray]:
         items = [("model", scores)]
     out = {str(k): np.asarray(v, dtype=float).ravel() for k, v in items}
     if not out:
-        raise ValueError("The 'scores' parameter must hold at least one model's scores. Got none.")
+        raise InvalidParameterError("The 'scores' parameter must hold at least one model's scores. "
+                                    "Got none.")
     return out
 
 
@@ -73,7 +75,18 @@ class PrecisionRecallAtKDisplay(_Display):
     """Precision@k and recall@k against the number of pupils served, k.
 
     ``table_`` is tidy: model, k, precision_at_k, recall_at_k. A vertical line marks
-    the programme's capacity when ``capacity_k`` is given.
+    the programme's capacity when ``capacity_k`` (a number of pupils) is given.
+
+    Examples
+    --------
+    >>> import numpy as np, riskmodel as rm
+    >>> y = np.array([0, 1, 0, 1, 0, 0, 1, 0])
+    >>> p = np.array([.1, .9, .2, .6, .3, .1, .4, .2])
+    >>> disp = rm.plotting.PrecisionRecallAtKDisplay.from_predictions(y, p, ks=[2, 4], capacity_k=2)
+    >>> disp.table_["precision_at_k"].tolist()
+    [1.0, 0.75]
+    >>> disp.plot().ax_.get_xlabel()
+    'pupils served (k)'
     """
 
     table_: pd.DataFrame
@@ -81,7 +94,10 @@ class PrecisionRecallAtKDisplay(_Display):
 
     @classmethod
     def from_predictions(cls, y_true, scores, *, ks=None, capacity_k=None):
-        """Compute the curves for one or several models (``scores``: array or dict name → array)."""
+        """Compute the curves for one or several models (``scores``: array or dict name → array).
+
+        ``ks`` are the numbers of pupils served (default: up to 60 values from 1 to n).
+        """
         from .metrics import precision_at_k, recall_at_k
 
         y = np.asarray(y_true).ravel()
@@ -103,6 +119,7 @@ class PrecisionRecallAtKDisplay(_Display):
         return cls(table_=table, capacity_k=capacity_k)
 
     def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None); returns the display with ``ax_`` and ``figure_``."""
         ax, _ = _axes(ax)
         for name, g in self.table_.groupby("model", sort=False):
             (line,) = ax.plot(g["k"], g["precision_at_k"], label=f"{name} precision@k")
@@ -122,14 +139,26 @@ class PrecisionRecallAtKDisplay(_Display):
 class CalibrationCurvesDisplay(_Display):
     """Reliability curves (quantile bins) for one or several models.
 
-    ``table_``: model, mean_predicted, observed_rate, n. Built on
+    ``table_``: model, mean_predicted, observed_rate. Built on
     :func:`sklearn.calibration.calibration_curve`.
+
+    Examples
+    --------
+    >>> import numpy as np, riskmodel as rm
+    >>> y = np.array([0, 0, 1, 0, 1, 1])
+    >>> p = np.array([.1, .2, .3, .6, .7, .8])
+    >>> disp = rm.plotting.CalibrationCurvesDisplay.from_predictions(y, p, n_bins=2)
+    >>> disp.table_[["mean_predicted", "observed_rate"]].round(2).values.tolist()
+    [[0.2, 0.33], [0.7, 0.67]]
+    >>> disp.plot().figure_ is disp.ax_.figure
+    True
     """
 
     table_: pd.DataFrame
 
     @classmethod
     def from_predictions(cls, y_true, scores, *, n_bins=10):
+        """Reliability curves in ``n_bins`` quantile bins (``scores``: array or dict name → array)."""
         from sklearn.calibration import calibration_curve
 
         y = np.asarray(y_true).ravel()
@@ -140,6 +169,7 @@ class CalibrationCurvesDisplay(_Display):
         return cls(table_=pd.concat(rows, ignore_index=True))
 
     def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None); returns the display with ``ax_`` and ``figure_``."""
         ax, _ = _axes(ax)
         hi = float(max(self.table_["mean_predicted"].max(), self.table_["observed_rate"].max()))
         ax.plot([0, hi], [0, hi], color="grey", linewidth=1, linestyle=":", label="perfect")
@@ -153,14 +183,25 @@ class CalibrationCurvesDisplay(_Display):
 
 @dataclass(repr=False)
 class BacktestDisplay(_Display):
-    """A backtest metric over test dates, one line per model, with its bootstrap interval."""
+    """A backtest metric over test dates, one line per model, with its bootstrap interval.
+
+    Examples
+    --------
+    >>> import pandas as pd, riskmodel as rm
+    >>> bt = pd.DataFrame({"model": ["RiskModel"] * 2, "test_date": ["2024-10-01", "2025-10-01"],
+    ...                    "precision_at_k": [0.4, 0.5], "precision_at_k_low": [0.3, 0.4],
+    ...                    "precision_at_k_high": [0.5, 0.6]})
+    >>> disp = rm.plotting.BacktestDisplay.from_backtest(bt).plot()
+    >>> len(disp.ax_.get_lines()), len(disp.ax_.collections)
+    (1, 1)
+    """
 
     table_: pd.DataFrame
     metric: str = "precision_at_k"
 
     @classmethod
     def from_backtest(cls, backtest: pd.DataFrame, *, metric: str = "precision_at_k"):
-        """``backtest`` is the tidy frame returned by :func:`riskmodel.backtest`."""
+        """``backtest`` is the tidy frame returned by :func:`riskmodel.backtest`; ``metric`` one of its columns."""
         need = {"model", "test_date", metric}
         missing = need - set(backtest.columns)
         if missing:
@@ -174,6 +215,7 @@ class BacktestDisplay(_Display):
         return cls(table_=backtest[cols].sort_values(["model", "test_date"]), metric=metric)
 
     def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None); returns the display with ``ax_`` and ``figure_``."""
         ax, _ = _axes(ax)
         lo, hi = f"{self.metric}_low", f"{self.metric}_high"
         for name, g in self.table_.groupby("model", sort=False):
@@ -189,13 +231,23 @@ class BacktestDisplay(_Display):
 
 @dataclass(repr=False)
 class RiskDistributionDisplay(_Display):
-    """Histogram of risk, stacked by tier (e.g. high / elevated / low)."""
+    """Histogram of risk, stacked by tier (e.g. high / elevated / low).
+
+    Examples
+    --------
+    >>> import numpy as np, riskmodel as rm
+    >>> risk = np.array([0.05, 0.1, 0.2, 0.6, 0.7])
+    >>> disp = rm.plotting.RiskDistributionDisplay(risk, np.where(risk > 0.5, "high", "low"), bins=2)
+    >>> [int(p.get_height()) for p in disp.plot().ax_.patches]
+    [3, 0, 0, 2]
+    """
 
     risk: np.ndarray
     tier: np.ndarray | None = None
     bins: int = 40
 
     def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None); returns the display with ``ax_`` and ``figure_``."""
         ax, _ = _axes(ax)
         risk = np.asarray(self.risk, dtype=float)
         edges = np.histogram_bin_edges(risk, bins=self.bins)
@@ -218,6 +270,15 @@ class DomainReasonsDisplay(_Display):
 
     ``table_``: domain, pupils (how many pupils have it as their top risk-raising
     domain), share.
+
+    Examples
+    --------
+    >>> import pandas as pd, riskmodel as rm
+    >>> by_domain = pd.DataFrame({"attendance": [0.9, 0.1], "grades": [0.2, 0.5]},
+    ...                          index=pd.Index(["a", "b"], name="pupil_id"))
+    >>> disp = rm.plotting.DomainReasonsDisplay.from_explanation(by_domain).plot()
+    >>> disp.table_["pupils"].tolist()
+    [1, 1]
     """
 
     table_: pd.DataFrame
@@ -235,6 +296,7 @@ class DomainReasonsDisplay(_Display):
         return cls(table_=table)
 
     def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None); returns the display with ``ax_`` and ``figure_``."""
         ax, _ = _axes(ax)
         ax.barh(self.table_["domain"], self.table_["share"])
         ax.invert_yaxis()
@@ -246,7 +308,19 @@ class DomainReasonsDisplay(_Display):
 class AuditDisplay(_Display):
     """One audit metric by group, with bootstrap intervals (from :func:`riskmodel.fairness.audit`).
 
-    Suppressed cells (fewer pupils than ``min_cell``) are left out and named in the title.
+    ``table_`` has one row per (attribute, group): ``attribute, group`` and the
+    metric's ``value``, ``value_low``, ``value_high``. Suppressed cells (fewer
+    pupils than ``min_cell``) are left out and counted in the title.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, riskmodel as rm
+    >>> y = np.arange(40) % 3 == 0
+    >>> groups = pd.DataFrame({"sex": ["F", "M"] * 20})
+    >>> audit = rm.fairness.audit(y, np.linspace(1, 0, 40), groups, top_k=10, n_boot=20)
+    >>> disp = rm.plotting.AuditDisplay.from_audit(audit, metric="recall").plot()
+    >>> [t.get_text() for t in disp.ax_.get_yticklabels()]
+    ['overall: all', 'sex: F', 'sex: M']
     """
 
     table_: pd.DataFrame
@@ -254,23 +328,38 @@ class AuditDisplay(_Display):
 
     @classmethod
     def from_audit(cls, audit: pd.DataFrame, *, metric: str = "recall", attributes=None):
-        if metric not in audit.columns:
+        """Take ``metric`` from an audit table (the tidy one, or its ``by_group`` view).
+
+        ``attributes`` optionally keeps only some attributes.
+        """
+        if "metric" in audit.columns:  # the tidy long table
+            known = list(pd.unique(audit["metric"]))
+            table = audit[audit["metric"] == metric]
+        else:  # the wide view, fairness.by_group
+            known = [c for c in audit.columns if f"{c}_low" in audit.columns]
+            table = audit.rename(columns={metric: "value", f"{metric}_low": "value_low",
+                                          f"{metric}_high": "value_high"})
+        if metric not in known and metric not in audit.columns:
             raise ValueError(
-                f"The 'metric' parameter must be a column of the audit frame. Got {metric!r}."
+                f"The 'metric' parameter must be a metric of the audit table ({known}). "
+                f"Got {metric!r}."
             )
-        table = audit if attributes is None else audit[audit["attribute"].isin(attributes)]
-        return cls(table_=table.reset_index(drop=True), metric=metric)
+        if attributes is not None:
+            table = table[table["attribute"].isin(attributes)]
+        cols = [c for c in ("attribute", "group", "value", "value_low", "value_high") if c in table]
+        return cls(table_=table[cols].reset_index(drop=True), metric=metric)
 
     def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None); returns the display with ``ax_`` and ``figure_``."""
         ax, _ = _axes(ax)
         t = self.table_
-        hidden = t[t[self.metric].isna()]
-        t = t[t[self.metric].notna()]
+        hidden = t[t["value"].isna()]
+        t = t[t["value"].notna()]
         labels = (t["attribute"].astype(str) + ": " + t["group"].astype(str)).to_numpy()
         y = np.arange(len(t))
-        value = t[self.metric].to_numpy(dtype=float)
-        lo, hi = f"{self.metric}_low", f"{self.metric}_high"
-        if lo in t and hi in t:
+        value = t["value"].to_numpy(dtype=float)
+        lo, hi = "value_low", "value_high"
+        if lo in t and hi in t and t[lo].notna().any():
             err = np.vstack([value - t[lo].to_numpy(float), t[hi].to_numpy(float) - value])
             ax.errorbar(value, y, xerr=np.clip(err, 0, None), fmt="o", capsize=3)
         else:
@@ -285,7 +374,20 @@ class AuditDisplay(_Display):
 
 @dataclass(repr=False)
 class ValueCurveDisplay(_Display):
-    """Value added by each additional unit of capacity of one kind (from ``Allocation.value_curve``)."""
+    """Value added by each additional unit of capacity of one kind (from ``Allocation.value_curve``).
+
+    Examples
+    --------
+    >>> import pandas as pd, riskmodel as rm
+    >>> pupils = pd.DataFrame({"pupil_id": ["a", "b"], "municipality_id": "M1", "school_id": "S1",
+    ...                        "age": [14, 15], "grade": [8, 9], "risk": [0.5, 0.3]})
+    >>> roster = pd.DataFrame({"resource_id": ["m1"], "kind": ["mentor"],
+    ...                        "municipality_id": ["M1"], "capacity": [1]})
+    >>> plan = rm.allocate(pupils, roster, objective="risk")
+    >>> disp = rm.plotting.ValueCurveDisplay.from_allocation(plan, "mentor", n_units=2).plot()
+    >>> disp.curve["marginal_value"].tolist()
+    [0.3, 0.0]
+    """
 
     curve: pd.DataFrame
     kind: str = "mentor"
@@ -294,6 +396,7 @@ class ValueCurveDisplay(_Display):
 
     @classmethod
     def from_allocation(cls, allocation, kind: str = "mentor", **kwargs):
+        """The curve of ``allocation.value_curve(kind, **kwargs)``."""
         curve = allocation.value_curve(kind, **kwargs)
         curve = curve.to_frame() if isinstance(curve, pd.Series) else curve
         curve = curve.reset_index()
@@ -303,6 +406,7 @@ class ValueCurveDisplay(_Display):
         return cls(curve=curve, kind=kind, x=numeric[0], y=numeric[-1])
 
     def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None); returns the display with ``ax_`` and ``figure_``."""
         ax, _ = _axes(ax)
         ax.plot(self.curve[self.x], self.curve[self.y], marker=".")
         ax.set_xlabel(self.x.replace("_", " "))
@@ -313,13 +417,28 @@ class ValueCurveDisplay(_Display):
 
 @dataclass(repr=False)
 class ShortfallDisplay(_Display):
-    """Demand against capacity by municipality for one kind (from ``Allocation.shortfall``)."""
+    """Demand against capacity by municipality for one kind (from ``Allocation.shortfall``).
+
+    Examples
+    --------
+    >>> import pandas as pd, riskmodel as rm
+    >>> pupils = pd.DataFrame({"pupil_id": list("abc"), "municipality_id": ["M1", "M1", "M2"],
+    ...                        "school_id": ["S1", "S1", "S2"], "age": 14, "grade": 8,
+    ...                        "risk": [0.5, 0.3, 0.4]})
+    >>> mentors = pd.DataFrame({"resource_id": ["m1", "m2"], "kind": "mentor",
+    ...                         "municipality_id": ["M1", "M2"], "capacity": [1, 3]})
+    >>> plan = rm.allocate(pupils, mentors)
+    >>> disp = rm.plotting.ShortfallDisplay.from_allocation(plan, "mentor").plot()
+    >>> disp.table_[["municipality_id", "demand", "capacity", "unmet", "idle"]].values.tolist()
+    [['M1', 2, 1, 1, 0], ['M2', 1, 3, 0, 2]]
+    """
 
     table_: pd.DataFrame
     kind: str = "mentor"
 
     @classmethod
     def from_allocation(cls, allocation, kind: str = "mentor", top: int | None = 20):
+        """The ``top`` municipalities by unmet demand for ``kind`` (all when None)."""
         sf = allocation.shortfall
         sf = sf[sf["kind"] == kind].sort_values("unmet", ascending=False)
         if top is not None:
@@ -327,6 +446,7 @@ class ShortfallDisplay(_Display):
         return cls(table_=sf.reset_index(drop=True), kind=kind)
 
     def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None); returns the display with ``ax_`` and ``figure_``."""
         ax, _ = _axes(ax)
         t = self.table_
         y = np.arange(len(t))

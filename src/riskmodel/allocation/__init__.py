@@ -1,10 +1,16 @@
 """Allocation of mentors and support under programme 4.2.3.1's rules.
 
 - :class:`ProgrammeRules` — the rules (eligibility, risk group, budget, school caps).
-- :func:`allocate` — an optimal support plan (HiGHS through scipy), an :class:`Allocation`
-  with assignments, waitlist (who waits and why), shortfall and value curves.
-- :func:`greedy_allocate` — the greedy baseline that benchmarks compare against.
+- :func:`allocate` — an optimal support plan (min-cost flow per block; HiGHS LP and
+  branch and bound through scipy only with school caps or a budget), an
+  :class:`Allocation` with assignments, waitlist (who waits and why), shortfall
+  and value curves.
 - :func:`make_resources` — a plausible synthetic resources table for demos.
+
+Private modules: ``_rules`` (the config), ``_data`` (validation into arrays),
+``_solve`` and ``_flow`` (the exact solver), ``_greedy`` (the baseline the
+benchmark compares against), ``_result`` (the :class:`Allocation`) and
+``_resources`` (synthetic rosters).
 """
 
 from __future__ import annotations
@@ -14,14 +20,13 @@ import logging
 import pandas as pd
 
 from ._data import build_problem
-from ._greedy import greedy_edges
 from ._resources import make_resources
 from ._result import Allocation
 from ._rules import KINDS, Eligibility, KindRule, ProgrammeRules
 from ._solve import solve
 
 __all__ = ["KINDS", "Allocation", "Eligibility", "KindRule", "ProgrammeRules", "allocate",
-           "greedy_allocate", "make_resources"]
+           "make_resources"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +42,12 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
     when the resource has a ``school_id``), and the optional per-school caps and
     budget. Without a budget the optimum is exact: each (kind, municipality)
     block is a transportation problem, solved by min-cost flow (or, with school
-    caps, as a totally unimodular LP by HiGHS whose 0/1 solution is verified). A budget couples the blocks: the whole problem's
-    LP relaxation gives an upper bound, an integral LP optimum is optimal, else
-    the plan is completed within the rules and, on moderate sizes, HiGHS branch
-    and bound is run too; ``Allocation.optimality_gap`` certifies the distance to
-    the optimum (0 without a budget).
+    caps, as a totally unimodular LP by HiGHS whose 0/1 solution is verified).
+    A budget couples the blocks: the whole problem's LP relaxation (HiGHS) gives
+    an upper bound, an integral LP optimum is optimal, else the plan is completed
+    within the rules and, on moderate sizes, HiGHS branch and bound is run too;
+    ``Allocation.optimality_gap`` certifies the distance to the optimum (0
+    without a budget).
 
     Value of serving pupil ``p`` with resource ``r``:
 
@@ -102,27 +108,3 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
     logger.info("allocation: %d assignments, %d waiting, value %.3f", len(plan.assignments),
                 len(plan.waitlist), plan.objective_value)
     return plan
-
-
-def greedy_allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
-                    rules: ProgrammeRules | dict | str | None = None,
-                    objective: str = "fit") -> Allocation:
-    """Greedy baseline plan: take (pupil, resource) pairs by decreasing value.
-
-    Respects every rule that :func:`allocate` respects but is not optimal; it is
-    kept only as the baseline that the benchmark compares the optimum against.
-    ``value_curve`` is not available on its result.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from riskmodel.allocation import greedy_allocate
-    >>> pupils = pd.DataFrame({"pupil_id": ["a"], "municipality_id": "M1", "school_id": "S1",
-    ...                        "age": [14], "grade": [8], "risk": [0.5]})
-    >>> resources = pd.DataFrame({"resource_id": ["m1"], "kind": ["mentor"],
-    ...                           "municipality_id": ["M1"], "capacity": [1]})
-    >>> greedy_allocate(pupils, resources).assignments["resource_id"].tolist()
-    ['m1']
-    """
-    problem = build_problem(pupils, resources, rules, objective)
-    return Allocation(problem, greedy_edges(problem), "greedy")

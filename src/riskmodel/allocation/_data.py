@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._checks import check_instance, check_option
 from ..errors import DataValidationError
 from ..vocab import DOMAINS
 from ._rules import KINDS, ProgrammeRules
@@ -96,10 +97,7 @@ def _to_float(raw: pd.Series) -> np.ndarray:
 
 
 def _as_frame(obj, name: str) -> pd.DataFrame:
-    if not isinstance(obj, pd.DataFrame):
-        raise TypeError(f"The {name!r} parameter of allocate must be a pandas DataFrame. "
-                        f"Got {type(obj).__name__} instead.")
-    return obj
+    return check_instance(obj, name, pd.DataFrame, "allocate")
 
 
 def validate_pupils(pupils: pd.DataFrame, rules: ProgrammeRules) -> pd.DataFrame:
@@ -236,9 +234,7 @@ def build_problem(pupils, resources, rules: ProgrammeRules | None, objective: st
     """Validate everything and turn it into a :class:`Problem`."""
     from ..config import load_config
 
-    if objective not in ("fit", "risk"):
-        raise ValueError("The 'objective' parameter of allocate must be 'fit' or 'risk'. "
-                         f"Got {objective!r} instead.")
+    check_option(objective, "objective", ("fit", "risk"), "allocate")
     if rules is not None and not isinstance(rules, ProgrammeRules):
         rules = load_config(ProgrammeRules, rules)
     rules = rules if rules is not None else ProgrammeRules()

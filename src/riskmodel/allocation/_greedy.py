@@ -4,9 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._data import Problem
+from ._data import Problem, build_problem
 from ._rules import KINDS
 from ._solve import Edges, KindIndex
+
+
+def _greedy_allocate(pupils, resources, rules=None, objective: str = "fit"):
+    """Greedy baseline plan: take (pupil, resource) pairs by decreasing value (private).
+
+    Respects every rule that :func:`riskmodel.allocate` respects but is not
+    optimal; it is kept only as the baseline that the benchmark and the tests
+    compare the optimum against. ``value_curve`` is not available on its result.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pupils = pd.DataFrame({"pupil_id": ["a"], "municipality_id": "M1", "school_id": "S1",
+    ...                        "age": [14], "grade": [8], "risk": [0.5]})
+    >>> resources = pd.DataFrame({"resource_id": ["m1"], "kind": ["mentor"],
+    ...                           "municipality_id": ["M1"], "capacity": [1]})
+    >>> plan = _greedy_allocate(pupils, resources)
+    >>> plan.method, plan.assignments["resource_id"].tolist()
+    ('greedy', ['m1'])
+    """
+    from ._result import Allocation
+
+    problem = build_problem(pupils, resources, rules, objective)
+    return Allocation(problem, greedy_edges(problem), "greedy")
 
 
 def greedy_edges(problem: Problem) -> Edges:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._checks import UNSET, check_int, check_real, renamed_param
 from ..vocab import DOMAINS
 from ._data import validate_pupils
 from ._rules import KINDS, ProgrammeRules
@@ -35,10 +36,10 @@ def _apportion(total: int, weights: np.ndarray, minimum: int) -> np.ndarray:
 
 
 def make_resources(pupils: pd.DataFrame, n_mentors: int = 117, mentor_caseload: int = 25,
-                   seed: int = 0, *, n_literacy: int | None = None,
+                   random_state=0, *, n_literacy: int | None = None,
                    n_subject: int | None = None, n_support_staff: int | None = None,
                    n_family: int | None = None, specialist_share: float = 0.6,
-                   rules: ProgrammeRules | None = None) -> pd.DataFrame:
+                   rules: ProgrammeRules | None = None, seed=UNSET) -> pd.DataFrame:
     """Build a plausible resources table for the programme from a pupils table.
 
     - **mentors**: ``n_mentors`` with ``mentor_caseload`` places each, at least one
@@ -68,11 +69,14 @@ def make_resources(pupils: pd.DataFrame, n_mentors: int = 117, mentor_caseload: 
     n_mentors : int, default 117
         Number of mentors (117 in 2025; 300-400 planned by 2029).
     mentor_caseload : int, default 25
-    seed : int, default 0
+    random_state : int, numpy Generator or None, default 0
+        Seed of the draws (placements, specialties, costs).
     n_literacy, n_subject, n_support_staff, n_family : int, optional
     specialist_share : float in [0, 1], default 0.6
     rules : ProgrammeRules, optional
         For the risk threshold and eligibility (defaults: programme 4.2.3.1).
+    seed : int, optional
+        Deprecated alias of ``random_state`` (removed in 0.3; a ``FutureWarning``).
 
     Returns
     -------
@@ -90,20 +94,16 @@ def make_resources(pupils: pd.DataFrame, n_mentors: int = 117, mentor_caseload: 
     >>> make_resources(pupils, n_mentors=1)["kind"].tolist()
     ['mentor', 'literacy', 'support_staff', 'family']
     """
+    func = "make_resources"
+    random_state = renamed_param(seed, random_state, old="seed", new="random_state", func=func)
     rules = rules if rules is not None else ProgrammeRules()
     pup = validate_pupils(pupils, rules)
     munis = np.unique(pup["municipality_id"].to_numpy(dtype=object).astype(str))
-    if not isinstance(n_mentors, (int, np.integer)) or n_mentors < len(munis):
-        raise ValueError("The 'n_mentors' parameter of make_resources must be an int of at "
-                         f"least the number of municipalities ({len(munis)}): the programme "
-                         f"has at least one mentor per municipality. Got {n_mentors!r} instead.")
-    if not isinstance(mentor_caseload, (int, np.integer)) or mentor_caseload < 1:
-        raise ValueError("The 'mentor_caseload' parameter of make_resources must be a "
-                         f"positive int. Got {mentor_caseload!r} instead.")
-    if not 0.0 <= specialist_share <= 1.0:
-        raise ValueError("The 'specialist_share' parameter of make_resources must be in "
-                         f"[0, 1]. Got {specialist_share!r} instead.")
-    rng = np.random.default_rng(seed)
+    # the programme has at least one mentor per municipality
+    check_int(n_mentors, "n_mentors", func, min_value=len(munis))
+    check_int(mentor_caseload, "mentor_caseload", func, min_value=1)
+    check_real(specialist_share, "specialist_share", func, low=0, high=1)
+    rng = np.random.default_rng(random_state)
     m_code = np.searchsorted(munis, pup["municipality_id"].to_numpy(dtype=object).astype(str))
     risk_group = pup["risk"].to_numpy() >= rules.min_risk
     age, grade = pup["age"].to_numpy(), pup["grade"].to_numpy()
@@ -136,9 +136,8 @@ def make_resources(pupils: pd.DataFrame, n_mentors: int = 117, mentor_caseload: 
         n = counts[kind]
         if n is None:
             n = int(np.ceil(demand_pupils.sum() * DEFAULT_COVERAGE[kind] / CASELOAD[kind]))
-        elif not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"The 'n_{kind}' parameter of make_resources must be a "
-                             f"non-negative int. Got {n!r} instead.")
+        else:
+            check_int(n, f"n_{kind}", func, min_value=0)
         if n == 0:
             continue
         caseload = mentor_caseload if kind == "mentor" else CASELOAD[kind]

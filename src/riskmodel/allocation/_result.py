@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from .._checks import check_int, check_option, check_real
 from ._data import NEUTRAL, Problem
 from ._rules import KINDS
 from ._solve import Edges, KindIndex, solve_edges
@@ -54,7 +55,25 @@ class Allocation:
         it certifies how far from optimal the plan can be at most. For the greedy
         baseline both are NaN (not computed).
     method : str
-        ``"optimal"`` (HiGHS) or ``"greedy"`` (baseline).
+        ``"optimal"`` (:func:`riskmodel.allocate`) or ``"greedy"`` (the
+        private baseline of the benchmark).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import riskmodel as rm
+    >>> pupils = pd.DataFrame({"pupil_id": ["a", "b", "c"], "municipality_id": "M1",
+    ...                        "school_id": "S1", "age": [14, 15, 16], "grade": [8, 9, 10],
+    ...                        "risk": [0.5, 0.3, 0.05]})
+    >>> roster = pd.DataFrame({"resource_id": ["m1"], "kind": ["mentor"],
+    ...                        "municipality_id": ["M1"], "capacity": [1]})
+    >>> plan = rm.allocate(pupils, roster, objective="risk")
+    >>> plan
+    Allocation(method='optimal', objective='risk', assigned=1, waiting=5, objective_value=0.500, cost=0.00)
+    >>> plan.waitlist.query("kind == 'mentor'")[["pupil_id", "reason"]].values.tolist()
+    [['b', 'capacity']]
+    >>> sorted(set(plan.waitlist.query("kind != 'mentor'")["reason"]))  # no such resources in M1
+    ['locality']
     """
 
     def __init__(self, problem: Problem, chosen: Edges, method: str,
@@ -130,7 +149,7 @@ class Allocation:
             reason = np.select(
                 [reach <= 0, free <= 0, school_full,
                  np.full(len(wait), pr.rules.budget_eur is not None)],
-                ["locality", "capacity", "school_cap", "budget"], default="not_selected")
+                list(REASONS[:4]), default=REASONS[4])
             frames.append(pd.DataFrame({
                 "pupil_id": pr.pupils["pupil_id"].take(wait).array,
                 "kind": kind,
@@ -187,7 +206,16 @@ class Allocation:
 
         Examples
         --------
-        >>> plan.summary().loc["mentor", "assigned"]  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> import riskmodel as rm
+        >>> pupils = pd.DataFrame({"pupil_id": ["a", "b"], "municipality_id": "M1",
+        ...                        "school_id": "S1", "age": [14, 15], "grade": [8, 9],
+        ...                        "risk": [0.5, 0.3]})
+        >>> roster = pd.DataFrame({"resource_id": ["m1"], "kind": ["mentor"],
+        ...                        "municipality_id": ["M1"], "capacity": [1]})
+        >>> summary = rm.allocate(pupils, roster).summary()
+        >>> summary.loc["mentor", ["capacity", "assigned", "demand", "unmet", "waitlist_capacity"]].tolist()
+        [1, 1, 2, 1, 1]
         """
         sf = self.shortfall.groupby("kind")[["capacity", "assigned", "demand", "unmet",
                                              "idle"]].sum()
@@ -265,17 +293,22 @@ class Allocation:
 
         Examples
         --------
-        >>> plan.value_curve("mentor", n_units=5)  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> import riskmodel as rm
+        >>> pupils = pd.DataFrame({"pupil_id": ["a", "b", "c"], "municipality_id": "M1",
+        ...                        "school_id": "S1", "age": [14, 15, 16], "grade": [8, 9, 10],
+        ...                        "risk": [0.5, 0.3, 0.2]})
+        >>> roster = pd.DataFrame({"resource_id": ["m1"], "kind": ["mentor"],
+        ...                        "municipality_id": ["M1"], "capacity": [1]})
+        >>> plan = rm.allocate(pupils, roster, objective="risk")
+        >>> plan.value_curve("mentor", n_units=3)[["unit", "marginal_value", "objective_value"]].values.tolist()
+        [[1.0, 0.3, 0.8], [2.0, 0.2, 1.0], [3.0, 0.0, 1.0]]
         """
         if self.method != "optimal":
             raise ValueError("value_curve needs an optimal plan from allocate(); this plan "
                              f"was made by the {self.method!r} baseline.")
-        if kind not in KINDS:
-            raise ValueError(f"The 'kind' parameter of value_curve must be one of {KINDS}. "
-                             f"Got {kind!r} instead.")
-        if not isinstance(n_units, (int, np.integer)) or n_units < 1:
-            raise ValueError("The 'n_units' parameter of value_curve must be a positive int. "
-                             f"Got {n_units!r} instead.")
+        kind = check_option(kind, "kind", KINDS, "value_curve")
+        n_units = check_int(n_units, "n_units", "value_curve", min_value=1)
         pr = self._problem
         j = KINDS.index(kind)
         rk = pr.r_kind == j
@@ -284,15 +317,10 @@ class Allocation:
                 raise ValueError(f"There are no {kind!r} resources to take a unit size from; "
                                  "pass unit_capacity.")
             unit_capacity = max(int(np.median(pr.r_cap[rk])), 1)
-        if (not isinstance(unit_capacity, (int, np.integer))) or unit_capacity < 1:
-            raise ValueError("The 'unit_capacity' parameter of value_curve must be a positive "
-                             f"int. Got {unit_capacity!r} instead.")
+        unit_capacity = check_int(unit_capacity, "unit_capacity", "value_curve", min_value=1)
         if unit_cost is None:
             unit_cost = float(np.median(pr.r_cost[rk])) if rk.any() else 0.0
-        unit_cost = float(unit_cost)
-        if not np.isfinite(unit_cost) or unit_cost < 0:
-            raise ValueError("The 'unit_cost' parameter of value_curve must be a non-negative "
-                             f"number. Got {unit_cost!r} instead.")
+        unit_cost = check_real(unit_cost, "unit_cost", "value_curve", low=0)
         budget = pr.rules.budget_eur
         e = self._chosen
         sel = pr.r_kind[e.r] == j

@@ -1,4 +1,4 @@
-"""Exact solution of the allocation problem with HiGHS (scipy).
+"""Exact solution of the allocation problem: min-cost flow, HiGHS (scipy) where needed.
 
 The problem is ``max sum v[p, r] x[p, r]`` over the *admissible* pairs (pupil
 eligible for the resource's kind, same municipality, same school when the
@@ -98,11 +98,6 @@ class KindIndex:
         order = np.argsort(key, kind="stable")
         self.pupils = elig[order]
         self.key = key[order]
-
-    def muni_pupils(self, muni: int) -> np.ndarray:
-        s = self.n_schools
-        a, b = np.searchsorted(self.key, [muni * s, (muni + 1) * s])
-        return self.pupils[a:b]
 
     def edges(self, r_muni, r_school, r_cap, r_spec, r_cost, prune=True) -> Edges:
         """All admissible pairs for the given resources (of this kind)."""

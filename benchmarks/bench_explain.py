@@ -161,7 +161,7 @@ def main(scale: str = "national", speed_only: bool = False) -> None:
 def _system_and_model(rm, n_pupils, seed):
     """A synthetic system; RiskModel trained on the October cohorts whose 365-day outcome
     is known by the test date (2024-10), as the backtest trains; features of the test date."""
-    world = rm.datasets.make_school_system(n_pupils=n_pupils, n_years=4, seed=seed)
+    world = rm.datasets.make_school_system(n_pupils=n_pupils, n_years=4, random_state=seed)
     as_test = _nearest(world.truth["as_of"], "2024-10-01")
     trains = [_nearest(world.truth["as_of"], d) for d in ("2022-10-01", "2023-10-01")]
     trains = [d for d in trains if d + pd.Timedelta(days=365) <= as_test]

@@ -192,7 +192,7 @@ def bench_system(scale):
     cfg = SCALES[scale]
     print(f"\n== Synthetic school system: {cfg['n_pupils']} pupils, {cfg['n_years']} years")
     t0 = time.perf_counter()
-    world = rm.datasets.make_school_system(n_pupils=cfg["n_pupils"], n_years=cfg["n_years"], seed=0)
+    world = rm.datasets.make_school_system(n_pupils=cfg["n_pupils"], n_years=cfg["n_years"], random_state=0)
     print(f"generated in {time.perf_counter() - t0:.0f}s")
     t0 = time.perf_counter()
     # October as_of dates whose 365-day outcome is observed in the simulated years
@@ -217,7 +217,7 @@ def bench_system(scale):
           f"test {test.date()} ({len(X_test)} rows, prevalence {y_test.mean():.4f})")
     print("\n-- temporal backtest against the baselines (k = 5 % of the cohort, and 500 pupils)")
     t0 = time.perf_counter()
-    result, preds = rm.backtest(cohorts, dates, horizon_days=365, k=[0.05, 500], n_boot=cfg["n_boot"],
+    result, preds = rm.backtest(cohorts, dates, horizon_days=365, top_fraction=0.05, n_boot=cfg["n_boot"],
                                 random_state=0, return_predictions=True)
     print(f"backtest in {time.perf_counter() - t0:.0f}s")
     cols = ["model", "test_date", "n", "k", "roc_auc", "average_precision", "brier", "ece",
@@ -225,7 +225,7 @@ def bench_system(scale):
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.precision", 4):
         print(result[cols].to_string(index=False))
         diffs = [c for c in result.columns if c.startswith("precision_at_k_minus_") and not c.endswith(("_low", "_high"))]
-        rm_rows = result[result["model"] == "RiskModel"]
+        rm_rows = result[result["model"] == "riskmodel"]
         for _, row in rm_rows.iterrows():
             for c in diffs:
                 base = c.removeprefix("precision_at_k_minus_")
@@ -233,9 +233,14 @@ def bench_system(scale):
                 print(f"{row['test_date'].date()} k={row['k']}: RiskModel - {base} precision@k "
                       f"{row[c]:+.4f} [{row[c + '_low']:+.4f}, {row[c + '_high']:+.4f}] {'excludes 0' if ok else 'COVERS 0'}")
 
+        # the same predictions at a fixed capacity of 500 pupils
+        for (date, model), g in preds.groupby(["test_date", "model"], sort=True):
+            p500 = precision_at_k(g["y_true"].to_numpy(), g["y_prob"].to_numpy(), k=500)
+            print(f"{date.date()} {model}: precision@500 {p500:.4f}")
+
     # the same RiskModel predictions against the generator's own p_leave
     truth = world.truth
-    last = preds[(preds["test_date"] == test) & (preds["model"] == "RiskModel")].set_index("pupil_id")
+    last = preds[(preds["test_date"] == test) & (preds["model"] == "riskmodel")].set_index("pupil_id")
     y = last["y_true"].to_numpy()
     p = last["y_prob"].to_numpy()
     oracle = truth[truth["as_of"] == test].set_index("pupil_id")["p_leave"].reindex(last.index)
@@ -263,8 +268,8 @@ def oracle_ceiling(preds, truth, test, n_boot=200, seed=0):
     wide = last.pivot(index="pupil_id", columns="model", values="y_prob")
     y = last.drop_duplicates("pupil_id").set_index("pupil_id")["y_true"].reindex(wide.index).to_numpy()
     orc = truth[truth["as_of"] == test].set_index("pupil_id")["p_leave"].reindex(wide.index)
-    scores = {"oracle": orc.fillna(orc.mean()).to_numpy(), "RiskModel": wide["RiskModel"].to_numpy()}
-    base = wide["LogisticBaseline"].to_numpy()
+    scores = {"oracle": orc.fillna(orc.mean()).to_numpy(), "RiskModel": wide["riskmodel"].to_numpy()}
+    base = wide["logistic"].to_numpy()
     rng = np.random.default_rng(seed)
     n = len(y)
     draws = {name: [] for name in scores}
@@ -285,7 +290,7 @@ def bench_speed(scale, cohorts=None):
     n = cfg["speed_rows"]
     print(f"\n== Speed: {n} pupils x full feature set (target fit <= 60 s, predict <= 2 s; 2 cores, shared machine)")
     if cohorts is None:
-        world = rm.datasets.make_school_system(n_pupils=max(n // 3, 5_000), n_years=4, seed=1)
+        world = rm.datasets.make_school_system(n_pupils=max(n // 3, 5_000), n_years=4, random_state=1)
         labels = {d: rm.make_labels(world.tables, d, horizon_days=365) for d in world.as_of_dates if d.month == 10}
         labels = {d: y for d, y in labels.items() if len(y)}
         panel = rm.build_feature_panel(world.tables, sorted(labels))

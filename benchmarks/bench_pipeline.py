@@ -58,7 +58,7 @@ def main(scale: str = "national") -> dict:
               f"trained on a smaller system of {p['train_pupils']:,} pupils x 3 years "
               "(to save time; scoring cost does not depend on it)")
         t = time.perf_counter()
-        small = rm.datasets.make_school_system(n_pupils=p["train_pupils"], n_years=3, seed=1)
+        small = rm.datasets.make_school_system(n_pupils=p["train_pupils"], n_years=3, random_state=1)
         trained = train_run({"tracking": {"enabled": False}, "n_boot": 0,
                              "audit": {"enabled": False}, "baselines": []},
                             tables=small.tables)
@@ -69,7 +69,7 @@ def main(scale: str = "national") -> dict:
 
         t = time.perf_counter()
         world = rm.datasets.make_school_system(n_pupils=p["n_pupils"], n_years=p["n_years"],
-                                               seed=0)
+                                               random_state=0)
         data = rm.write_tables(world.tables, work / "data")
         as_of = str(world.as_of_dates[-1].date())
         sizes = {n: len(df) for n, df in world.tables.to_dict().items()}

@@ -212,7 +212,7 @@ def test_weighted_bootstrap_metrics_equal_explicit_resampling():
 
 def test_backtest_on_school_records():
     """End to end on the synthetic system: features, labels, default models."""
-    world = rm.datasets.make_school_system(n_pupils=1200, n_years=3, seed=2)
+    world = rm.datasets.make_school_system(n_pupils=1200, n_years=3, random_state=2)
     # two test dates at least 365 days after the training date, outcomes observed by May 2025
     dates = ["2022-10-03", "2023-10-04", "2023-12-01"]
     result = rm.backtest(world.tables, dates, n_boot=20, top_fraction=0.1)

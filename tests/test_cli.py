@@ -313,7 +313,11 @@ def test_generate_refuses_a_non_empty_folder(tmp_path, capsys):
     assert main(["generate", "--out", str(out), "--n-pupils", "100", "--n-years", "2"]) == 2
     assert "--n-pupils" in capsys.readouterr().err
     assert main(["generate", "--out", str(out), "--n-pupils", "200", "--n-years", "2"]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    # the one message of every writer: a folder that is not a riskmodel output is never replaced
+    assert "is not a riskmodel output (no pupils.parquet)" in capsys.readouterr().err
+    assert main(["generate", "--out", str(out), "--n-pupils", "200", "--n-years", "2",
+                 "--overwrite"]) == 2
+    assert "is not a riskmodel output" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 

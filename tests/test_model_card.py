@@ -38,7 +38,7 @@ def audit_table():
     groups = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "home_language": lang})
     y = rng.random(n) < 0.1
     scores = 0.3 * y + rng.random(n)
-    return rm.fairness.audit(y, scores, groups, k=300, n_boot=100)
+    return rm.fairness.audit(y, scores, groups, top_k=300, n_boot=100)
 
 
 def _info(audit=None, **kw):
@@ -92,7 +92,8 @@ def test_sections_and_numbers(audit_table):
 
 def test_audit_rows_and_suppression(audit_table):
     md = model_card(_info(audit_table))
-    row = audit_table[(audit_table["attribute"] == "sex") & (audit_table["group"] == "M")].iloc[0]
+    wide = rm.fairness.by_group(audit_table)
+    row = wide[(wide["attribute"] == "sex") & (wide["group"] == "M")].iloc[0]
     recall = f"{100 * row['recall']:.1f} % ({100 * row['recall_low']:.1f}–{100 * row['recall_high']:.1f})"
     line = next(x for x in md.splitlines() if x.startswith("| sex | M |"))
     assert f"| {int(row['n'])} |" in line and recall in line
@@ -104,9 +105,9 @@ def test_audit_rows_and_suppression(audit_table):
     assert "cannot be worked out from totals: home_language = uk." in md
     assert "The top 300 pupils by score of 3000 are selected" in md
     # no number of a suppressed group leaks into the card
-    hidden = audit_table[audit_table["suppressed"]]
+    hidden = wide[wide["suppressed"]]
     assert len(hidden) == 2
-    n_other = 3000 - int(audit_table.loc[audit_table["attribute"] == "home_language", "n"].sum())
+    n_other = 3000 - int(wide.loc[wide["attribute"] == "home_language", "n"].sum())
     for line in md.splitlines():
         if line.startswith("| home_language | other") or line.startswith("| home_language | uk"):
             assert not re.search(r"\d", line.split("|", 4)[4]), line  # after the n column

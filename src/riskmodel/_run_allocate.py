@@ -179,8 +179,8 @@ def demo_run(config: DemoConfig | dict | str | os.PathLike | None = None, *,
     syn = cfg.synthetic
     out = Path(cfg.out)
     check_output_dir(cfg.score.get("out", out / "scores"))  # before the long training
-    # TODO(issue 14): make_school_system(random_state=) once the generator has the new name
-    world = make_school_system(n_pupils=syn.n_pupils, n_years=syn.n_years, seed=syn.random_state)
+    world = make_school_system(n_pupils=syn.n_pupils, n_years=syn.n_years,
+                               random_state=syn.random_state)
     data = write_tables(world.tables, out / "data", overwrite=True)
     dates = sorted(parse_as_of(d) for d in world.as_of_dates)
     train_cfg = load_config(TrainConfig, {"data": str(data), **cfg.train})

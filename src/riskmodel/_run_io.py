@@ -108,8 +108,8 @@ def load_tables(data: str | os.PathLike | None = None, *, synthetic: SyntheticCo
     from .datasets import make_school_system
 
     syn = synthetic or SyntheticConfig()
-    # TODO(issue 14): make_school_system(random_state=) once the generator has the new name
-    world = make_school_system(n_pupils=syn.n_pupils, n_years=syn.n_years, seed=syn.random_state)
+    world = make_school_system(n_pupils=syn.n_pupils, n_years=syn.n_years,
+                               random_state=syn.random_state)
     return world.tables, [parse_as_of(d) for d in world.as_of_dates]
 
 
@@ -224,9 +224,8 @@ def allocate_support(alloc_pupils, cfg_resources: ResourcesConfig, rules, object
     from .allocation import allocate, make_resources
 
     try:
-        # TODO(issue 14): make_resources(random_state=) once it has the new name
         resources = make_resources(alloc_pupils, n_mentors=cfg_resources.n_mentors,
-                                   seed=cfg_resources.random_state, rules=rules,
+                                   random_state=cfg_resources.random_state, rules=rules,
                                    **cfg_resources.options)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, DataValidationError):

@@ -194,7 +194,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
 
     >>> import tempfile, pathlib, riskmodel as rm
     >>> from riskmodel.pipeline import score_run
-    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=2, seed=0)
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=2, random_state=0)
     >>> X = rm.build_features(world.tables, "2023-03-01")
     >>> y = rm.make_labels(world.tables, "2023-03-01", horizon_days=60).reindex(X.index).fillna(0)
     >>> model = rm.RiskModel(n_estimators=5, random_state=0).fit(X, y)

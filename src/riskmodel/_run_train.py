@@ -106,8 +106,7 @@ def _audit(cfg, tables, preds, k):
     index = pd.Index(test["pupil_id"].to_numpy(), name="pupil_id")
     y_true = pd.Series(test["y_true"].to_numpy(), index=index)
     groups = audit_groups(tables, last, index, cfg.audit.attributes)
-    # TODO(issue 14): top_k=k once fairness.audit has the new name
-    table = audit(y_true, pd.Series(test["y_prob"].to_numpy(), index=index), groups, k=k,
+    table = audit(y_true, pd.Series(test["y_prob"].to_numpy(), index=index), groups, top_k=k,
                   n_boot=cfg.audit.n_boot, min_cell=cfg.audit.min_cell,
                   random_state=cfg.random_state)
     table.insert(0, "test_date", pd.Timestamp(last))

@@ -231,9 +231,8 @@ def _cmd_generate(args) -> int:
 
     random_state = _random_state(args)
     try:
-        # TODO(issue 14): make_school_system(random_state=) once the generator has the new name
         world = make_school_system(n_pupils=args.n_pupils, n_years=args.n_years,
-                                   seed=random_state)
+                                   random_state=random_state)
     except (TypeError, ValueError) as exc:  # a bad --n-pupils, --n-years or --random-state
         raise ConfigError(str(exc).replace("The 'n_pupils' parameter", "--n-pupils")
                           .replace("The 'n_years' parameter", "--n-years")) from None

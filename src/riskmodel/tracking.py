@@ -228,8 +228,9 @@ def _log_figures(backtest, audit) -> None:
             figs.append((fig, f"figures/backtest_{metric}.png"))
     if audit is not None and len(audit):
         for metric in ("recall", "false_positive_rate"):
-            if metric in audit.columns and audit[metric].notna().any():
-                n_rows = int(audit[metric].notna().sum())
+            shown = (audit["metric"] == metric) & audit["value"].notna()  # the tidy audit table
+            if shown.any():
+                n_rows = int(shown.sum())
                 fig = Figure(figsize=(6, max(3.0, 0.22 * n_rows + 1)), dpi=80)
                 AuditDisplay.from_audit(audit, metric=metric).plot(ax=fig.subplots())
                 fig.tight_layout()
@@ -315,7 +316,7 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
     >>> import tempfile
     >>> import riskmodel as rm
     >>> from riskmodel.pipeline import train_run
-    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, seed=0)
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
     >>> uri = "sqlite:///" + tempfile.mkdtemp() + "/mlflow.db"
     >>> res = train_run({"n_boot": 0, "audit": {"n_boot": 0}, "baselines": ["rule"],
     ...                  "tracking": {"tracking_uri": uri}}, tables=world.tables)
@@ -372,7 +373,7 @@ def log_evaluation_run(cfg, *, backtest, audit, tables, train_dates, k, fingerpr
     >>> import tempfile
     >>> import riskmodel as rm
     >>> from riskmodel.pipeline import EvaluateConfig
-    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, seed=0)
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
     >>> cfg = EvaluateConfig(tracking={"tracking_uri": "sqlite:///" + tempfile.mkdtemp() + "/m.db"})
     >>> run = log_evaluation_run(cfg, backtest=None, audit=None, tables=world.tables,
     ...                          train_dates=["2024-10-01"], k=15, fingerprint="abc")

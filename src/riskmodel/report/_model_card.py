@@ -252,6 +252,10 @@ def _context(info: ModelCardInfo) -> dict[str, Any]:
         else "No feature list was supplied."
     )
     audit, audit_date = (None, None) if info.audit is None else _latest_audit(info.audit)
+    if audit is not None and "metric" in audit.columns:  # the tidy table of fairness.audit
+        from ..fairness import by_group
+
+        audit = by_group(audit)
     min_cell = int(info.audit.attrs.get("min_cell", MIN_CELL)) if info.audit is not None else MIN_CELL
     audit_table = audit_intro = audit_note = ""
     if audit is not None:
@@ -441,7 +445,7 @@ def build_model_card(
     Examples
     --------
     >>> import riskmodel as rm
-    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, seed=0)
+    >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
     >>> md, page = build_model_card(tables=world.tables, train_dates=["2024-10-01"],
     ...                             fingerprint="abc", synthetic=True)
     >>> md.splitlines()[0], "**Trained on synthetic data.**" in md

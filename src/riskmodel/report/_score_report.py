@@ -150,6 +150,10 @@ def _support_section(support_audit: pd.DataFrame | None) -> dict | None:
     if support_audit is None or len(support_audit) == 0:
         return None
     t = support_audit
+    if "metric" in t.columns:  # the tidy table of fairness.audit_allocation
+        from ..fairness import by_group
+
+        t = by_group(t)
     cols = [c for c in ("attribute", "group", "n", "supported_share", "supported_share_ratio")
             if c in t.columns]
     shown = t[cols].copy()

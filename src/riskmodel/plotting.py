@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ._checks import InvalidParameterError
+from ._display import Display as _Display
+from ._display import axes as _axes
 from .vocab import DOMAINS
 
 __all__ = [
@@ -36,26 +38,6 @@ __all__ = [
     "ValueCurveDisplay",
     "ShortfallDisplay",
 ]
-
-
-def _axes(ax):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots()
-    return ax, ax.figure
-
-
-class _Display:
-    ax_ = None
-    figure_ = None
-
-    def __repr__(self):
-        return f"<{type(self).__name__}>"
-
-    def _set(self, ax):
-        self.ax_, self.figure_ = ax, ax.figure
-        return self
 
 
 def _as_scores(scores) -> dict[str, np.ndarray]:

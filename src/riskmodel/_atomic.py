@@ -56,10 +56,6 @@ def check_output_dir(out, *, marker: str = MANIFEST) -> Path:
     return out
 
 
-def _is_tmp_name(name: str) -> bool:
-    return TMP_MARKER in name
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

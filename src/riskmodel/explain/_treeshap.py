@@ -47,7 +47,7 @@ from collections import OrderedDict
 import numba
 import numpy as np
 
-from .._checks import check_int
+from .._checks import check_instance, check_int
 from ._kernels import shap_kernel
 from ._model_text import LinearTreesError, ParsedModel, UnsupportedModel, parse_model
 from ._plan import Plan, build_plan
@@ -102,16 +102,9 @@ def _plan_of(entry: _Entry) -> Plan:
 def _check_booster_and_X(booster, X) -> np.ndarray:
     import lightgbm
 
-    if not isinstance(booster, lightgbm.Booster):
-        raise TypeError(
-            "The 'booster' parameter of tree_shap must be a lightgbm.Booster. "
-            f"Got {type(booster).__name__} instead."
-        )
-    if not isinstance(X, np.ndarray):
-        raise TypeError(
-            "The 'X' parameter of tree_shap must be a numpy.ndarray of floats "
-            f"(categorical features as integer codes). Got {type(X).__name__} instead."
-        )
+    check_instance(booster, "booster", lightgbm.Booster, "tree_shap")
+    # categorical features come as integer codes in the float matrix
+    check_instance(X, "X", np.ndarray, "tree_shap")
     if X.ndim != 2:
         raise ValueError(
             f"The 'X' parameter of tree_shap must be 2-dimensional. Got {X.ndim} dimension(s)."

@@ -17,6 +17,17 @@ class DataValidationError(ValueError):
     problems : list of dict
         One entry per problem with the keys ``table``, ``column``, ``n_rows``,
         ``examples`` and ``message``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import riskmodel as rm
+    >>> pupils = pd.DataFrame({"pupil_id": ["p1"], "sex": ["F"]})  # no birth_date
+    >>> try:
+    ...     rm.SchoolTables(pupils=pupils, enrolments=pd.DataFrame())
+    ... except rm.DataValidationError as err:
+    ...     print(err.problems[0]["table"], isinstance(err, ValueError))
+    pupils True
     """
 
     def __init__(self, message: str, problems: list[dict] | None = None):
@@ -25,4 +36,17 @@ class DataValidationError(ValueError):
 
 
 class ConfigError(ValueError):
-    """A configuration file or value is invalid (unknown key, wrong type, bad value)."""
+    """A configuration file or value is invalid (unknown key, wrong type, bad value).
+
+    A subclass of :class:`ValueError`; the command line exits with code 2 on it.
+
+    Examples
+    --------
+    >>> import riskmodel as rm
+    >>> from riskmodel.pipeline import ScoreConfig
+    >>> try:
+    ...     rm.config.load_config(ScoreConfig, {"as_of": "2025-10-01", "tiers": {"hihg": 0.1}})
+    ... except rm.ConfigError as err:
+    ...     print("hihg" in str(err))
+    True
+    """

@@ -31,6 +31,17 @@ class KindRule(StrictModel):
         Only pupils who finished grade 9 with a *liecība* (``pupils.liecība``).
     requires_risk_group : bool
         Only pupils in the risk group (``pupils.risk >= ProgrammeRules.min_risk``).
+
+    Examples
+    --------
+    >>> from riskmodel.allocation import KindRule
+    >>> KindRule(min_age=13, requires_risk_group=True).min_age
+    13.0
+    >>> KindRule(grades=[0])
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for KindRule
+    ...
     """
 
     min_age: float | None = Field(default=None, ge=0)
@@ -50,7 +61,15 @@ class KindRule(StrictModel):
 
 
 class Eligibility(StrictModel):
-    """Eligibility rule of each kind of support (programme 4.2.3.1 by default)."""
+    """Eligibility rule of each kind of support (programme 4.2.3.1 by default).
+
+    Examples
+    --------
+    >>> from riskmodel.allocation import Eligibility
+    >>> rules = Eligibility()
+    >>> rules.mentor.min_age, rules.literacy.grades, rules.subject.requires_liecība
+    (13.0, [1, 2, 3], True)
+    """
 
     mentor: KindRule = KindRule(min_age=13, requires_risk_group=True)
     literacy: KindRule = KindRule(grades=[1, 2, 3])

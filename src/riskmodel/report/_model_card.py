@@ -87,6 +87,15 @@ class ModelCardInfo(BaseModel):
         always listed after it.
     notes : list of str
         Further known limits.
+
+    Examples
+    --------
+    >>> from riskmodel.report import ModelCardInfo
+    >>> info = ModelCardInfo(model_name="riskmodel", model_version="1",
+    ...     data_start="2021-09-01", data_end="2025-06-30", outcome="early leaving",
+    ...     horizon_days=365, data_fingerprint="abc123")
+    >>> info.data_end, info.horizon_days
+    (datetime.date(2025, 6, 30), 365)
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")

@@ -56,8 +56,21 @@ def _as_scores(scores) -> dict[str, np.ndarray]:
 class PrecisionRecallAtKDisplay(_Display):
     """Precision@k and recall@k against the number of pupils served, k.
 
-    ``table_`` is tidy: model, k, precision_at_k, recall_at_k. A vertical line marks
-    the programme's capacity when ``capacity_k`` (a number of pupils) is given.
+    Build it with :meth:`from_predictions`.
+
+    Parameters
+    ----------
+    table_ : DataFrame
+        Tidy: ``model, k, precision_at_k, recall_at_k``.
+    capacity_k : int, optional
+        The programme's capacity (a number of pupils), marked by a vertical line.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on, after :meth:`plot`.
+    figure_ : matplotlib Figure
+        Its figure, after :meth:`plot`.
 
     Examples
     --------
@@ -121,8 +134,20 @@ class PrecisionRecallAtKDisplay(_Display):
 class CalibrationCurvesDisplay(_Display):
     """Reliability curves (quantile bins) for one or several models.
 
-    ``table_``: model, mean_predicted, observed_rate. Built on
-    :func:`sklearn.calibration.calibration_curve`.
+    Build it with :meth:`from_predictions` (on
+    :func:`sklearn.calibration.calibration_curve`).
+
+    Parameters
+    ----------
+    table_ : DataFrame
+        ``model, mean_predicted, observed_rate``, one row per bin.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on, after :meth:`plot`.
+    figure_ : matplotlib Figure
+        Its figure, after :meth:`plot`.
 
     Examples
     --------
@@ -166,6 +191,23 @@ class CalibrationCurvesDisplay(_Display):
 @dataclass(repr=False)
 class BacktestDisplay(_Display):
     """A backtest metric over test dates, one line per model, with its bootstrap interval.
+
+    Build it with :meth:`from_backtest`.
+
+    Parameters
+    ----------
+    table_ : DataFrame
+        Rows of :func:`riskmodel.splits.backtest`: ``model, test_date``, the metric
+        and, when present, ``<metric>_low`` and ``<metric>_high``.
+    metric : str, default="precision_at_k"
+        The metric drawn.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on, after :meth:`plot`.
+    figure_ : matplotlib Figure
+        Its figure, after :meth:`plot`.
 
     Examples
     --------
@@ -215,6 +257,23 @@ class BacktestDisplay(_Display):
 class RiskDistributionDisplay(_Display):
     """Histogram of risk, stacked by tier (e.g. high / elevated / low).
 
+    Parameters
+    ----------
+    risk : ndarray of shape (n_pupils,)
+        Predicted risk.
+    tier : ndarray of shape (n_pupils,), optional
+        Tier of each pupil; the bars of the tiers are stacked, in order of
+        appearance. None: one plain histogram.
+    bins : int, default=40
+        Number of equal-width bins.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on, after :meth:`plot`.
+    figure_ : matplotlib Figure
+        Its figure, after :meth:`plot`.
+
     Examples
     --------
     >>> import numpy as np, riskmodel as rm
@@ -250,8 +309,20 @@ class RiskDistributionDisplay(_Display):
 class DomainReasonsDisplay(_Display):
     """Which domain raises risk most, among a group of pupils (e.g. the top k).
 
-    ``table_``: domain, pupils (how many pupils have it as their top risk-raising
-    domain), share.
+    Build it with :meth:`from_explanation`.
+
+    Parameters
+    ----------
+    table_ : DataFrame
+        ``domain, pupils`` (how many pupils have it as their top risk-raising
+        domain; ``"none"`` when no domain raises the risk) and ``share``.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on, after :meth:`plot`.
+    figure_ : matplotlib Figure
+        Its figure, after :meth:`plot`.
 
     Examples
     --------
@@ -290,9 +361,23 @@ class DomainReasonsDisplay(_Display):
 class AuditDisplay(_Display):
     """One audit metric by group, with bootstrap intervals (from :func:`riskmodel.fairness.audit`).
 
-    ``table_`` has one row per (attribute, group): ``attribute, group`` and the
-    metric's ``value``, ``value_low``, ``value_high``. Suppressed cells (fewer
-    pupils than ``min_cell``) are left out and counted in the title.
+    Build it with :meth:`from_audit`. Suppressed cells (fewer pupils than
+    ``min_cell``) are left out and counted in the title.
+
+    Parameters
+    ----------
+    table_ : DataFrame
+        One row per (attribute, group): ``attribute, group`` and the metric's
+        ``value``, ``value_low``, ``value_high``.
+    metric : str, default="recall"
+        The metric's name (the axis label).
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on, after :meth:`plot`.
+    figure_ : matplotlib Figure
+        Its figure, after :meth:`plot`.
 
     Examples
     --------
@@ -358,6 +443,24 @@ class AuditDisplay(_Display):
 class ValueCurveDisplay(_Display):
     """Value added by each additional unit of capacity of one kind (from ``Allocation.value_curve``).
 
+    Build it with :meth:`from_allocation`.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        The curve, one row per unit of capacity.
+    kind : str, default="mentor"
+        The kind of support (the title).
+    x, y : str
+        The columns of ``curve`` drawn (units and value).
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on, after :meth:`plot`.
+    figure_ : matplotlib Figure
+        Its figure, after :meth:`plot`.
+
     Examples
     --------
     >>> import pandas as pd, riskmodel as rm
@@ -400,6 +503,23 @@ class ValueCurveDisplay(_Display):
 @dataclass(repr=False)
 class ShortfallDisplay(_Display):
     """Demand against capacity by municipality for one kind (from ``Allocation.shortfall``).
+
+    Build it with :meth:`from_allocation`.
+
+    Parameters
+    ----------
+    table_ : DataFrame
+        Rows of ``Allocation.shortfall`` of one kind: ``municipality_id, demand,
+        capacity, unmet, idle`` among others.
+    kind : str, default="mentor"
+        The kind of support.
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on, after :meth:`plot`.
+    figure_ : matplotlib Figure
+        Its figure, after :meth:`plot`.
 
     Examples
     --------

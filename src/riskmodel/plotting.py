@@ -65,13 +65,6 @@ class PrecisionRecallAtKDisplay(_Display):
     capacity_k : int, optional
         The programme's capacity (a number of pupils), marked by a vertical line.
 
-    Attributes
-    ----------
-    ax_ : matplotlib Axes
-        The axes drawn on, after :meth:`plot`.
-    figure_ : matplotlib Figure
-        Its figure, after :meth:`plot`.
-
     Examples
     --------
     >>> import numpy as np, riskmodel as rm
@@ -142,13 +135,6 @@ class CalibrationCurvesDisplay(_Display):
     table_ : DataFrame
         ``model, mean_predicted, observed_rate``, one row per bin.
 
-    Attributes
-    ----------
-    ax_ : matplotlib Axes
-        The axes drawn on, after :meth:`plot`.
-    figure_ : matplotlib Figure
-        Its figure, after :meth:`plot`.
-
     Examples
     --------
     >>> import numpy as np, riskmodel as rm
@@ -201,13 +187,6 @@ class BacktestDisplay(_Display):
         and, when present, ``<metric>_low`` and ``<metric>_high``.
     metric : str, default="precision_at_k"
         The metric drawn.
-
-    Attributes
-    ----------
-    ax_ : matplotlib Axes
-        The axes drawn on, after :meth:`plot`.
-    figure_ : matplotlib Figure
-        Its figure, after :meth:`plot`.
 
     Examples
     --------
@@ -267,13 +246,6 @@ class RiskDistributionDisplay(_Display):
     bins : int, default=40
         Number of equal-width bins.
 
-    Attributes
-    ----------
-    ax_ : matplotlib Axes
-        The axes drawn on, after :meth:`plot`.
-    figure_ : matplotlib Figure
-        Its figure, after :meth:`plot`.
-
     Examples
     --------
     >>> import numpy as np, riskmodel as rm
@@ -316,13 +288,6 @@ class DomainReasonsDisplay(_Display):
     table_ : DataFrame
         ``domain, pupils`` (how many pupils have it as their top risk-raising
         domain; ``"none"`` when no domain raises the risk) and ``share``.
-
-    Attributes
-    ----------
-    ax_ : matplotlib Axes
-        The axes drawn on, after :meth:`plot`.
-    figure_ : matplotlib Figure
-        Its figure, after :meth:`plot`.
 
     Examples
     --------
@@ -371,13 +336,6 @@ class AuditDisplay(_Display):
         ``value``, ``value_low``, ``value_high``.
     metric : str, default="recall"
         The metric's name (the axis label).
-
-    Attributes
-    ----------
-    ax_ : matplotlib Axes
-        The axes drawn on, after :meth:`plot`.
-    figure_ : matplotlib Figure
-        Its figure, after :meth:`plot`.
 
     Examples
     --------
@@ -454,13 +412,6 @@ class ValueCurveDisplay(_Display):
     x, y : str
         The columns of ``curve`` drawn (units and value).
 
-    Attributes
-    ----------
-    ax_ : matplotlib Axes
-        The axes drawn on, after :meth:`plot`.
-    figure_ : matplotlib Figure
-        Its figure, after :meth:`plot`.
-
     Examples
     --------
     >>> import pandas as pd, riskmodel as rm
@@ -513,13 +464,6 @@ class ShortfallDisplay(_Display):
         capacity, unmet, idle`` among others.
     kind : str, default="mentor"
         The kind of support.
-
-    Attributes
-    ----------
-    ax_ : matplotlib Axes
-        The axes drawn on, after :meth:`plot`.
-    figure_ : matplotlib Figure
-        Its figure, after :meth:`plot`.
 
     Examples
     --------

@@ -77,6 +77,12 @@ def _top(s, k, func):
     return np.argsort(-s, kind="stable")[: capacity_of_k(k, len(s), func)]
 
 
+def _checked_top(y_true, y_score, k, func):
+    """Checked outcomes and the positions of the ``k`` highest scores."""
+    y, s, _ = check_y_score(y_true, y_score, func)
+    return y, _top(s, k, func)
+
+
 def top_k_indices(y_score, *, k):
     """Positions of the ``k`` highest scores; ties keep input order (stable sort).
 
@@ -122,8 +128,7 @@ def precision_at_k(y_true, y_score, *, k):
     >>> precision_at_k([0, 1, 1, 0], [0.1, 0.9, 0.4, 0.5], k=2)
     0.5
     """
-    y, s, _ = check_y_score(y_true, y_score, "precision_at_k")
-    top = _top(s, k, "precision_at_k")
+    y, top = _checked_top(y_true, y_score, k, "precision_at_k")
     return float(y[top].mean())
 
 
@@ -144,8 +149,7 @@ def recall_at_k(y_true, y_score, *, k):
     >>> recall_at_k([0, 1, 1, 0], [0.1, 0.9, 0.4, 0.5], k=2)
     0.5
     """
-    y, s, _ = check_y_score(y_true, y_score, "recall_at_k")
-    top = _top(s, k, "recall_at_k")
+    y, top = _checked_top(y_true, y_score, k, "recall_at_k")
     total = y.sum()
     if total == 0:
         return float("nan")
@@ -169,8 +173,7 @@ def lift_at_k(y_true, y_score, *, k):
     >>> lift_at_k([0, 1, 0, 0], [0.1, 0.9, 0.4, 0.5], k=1)
     4.0
     """
-    y, s, _ = check_y_score(y_true, y_score, "lift_at_k")
-    top = _top(s, k, "lift_at_k")
+    y, top = _checked_top(y_true, y_score, k, "lift_at_k")
     prevalence = y.mean()
     if prevalence == 0:
         return float("nan")

@@ -43,7 +43,7 @@ from pydantic import Field, model_validator
 from . import vocab
 from .config import StrictModel, load_config
 from ._checks import InvalidParameterError, check_int, check_option, parse_as_of
-from ._columns import table_present, to_day, ts_day
+from ._columns import NAT_DAY, table_present, to_day, ts_day
 from ._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments, continuing, leaving_codes
 
 __all__ = ["make_labels", "LabelConfig", "OUTCOMES"]
@@ -102,7 +102,7 @@ def _last_recorded_day(tables) -> int | None:
     def upd(values):
         nonlocal last
         d = to_day(values)
-        d = d[d != np.iinfo(np.int64).min]
+        d = d[d != NAT_DAY]
         if len(d):
             m = int(d.max())
             last = m if last is None else max(last, m)

@@ -12,7 +12,7 @@ from .. import vocab
 from ..config import load_config
 from . import _attendance, _context, _engagement, _grades, _transitions
 from .._checks import InvalidParameterError, parse_as_of
-from .._columns import to_day, ts_day
+from .._columns import NAT_DAY, to_day, ts_day
 from .._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments
 from ._common import school_year_start_day
 from ._config import FeatureConfig
@@ -424,7 +424,7 @@ def pupil_frame(tables, as_of, config=None) -> pd.DataFrame:
 
 
 def _age_years(birth_day: np.ndarray, ts: pd.Timestamp) -> np.ndarray:
-    nat = birth_day == np.iinfo(np.int64).min
+    nat = birth_day == NAT_DAY
     safe = np.where(nat, 0, birth_day).astype("datetime64[D]")
     by = safe.astype("datetime64[Y]").astype(np.int64) + 1970
     bm = safe.astype("datetime64[M]").astype(np.int64) % 12 + 1

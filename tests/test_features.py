@@ -627,5 +627,8 @@ def test_bad_config_and_panel_dates(hand):
         build_feature_panel(hand, [])
     with pytest.raises(TypeError, match="sequence of dates"):
         build_feature_panel(hand, "2024-12-02")
-    with pytest.raises(TypeError, match="SchoolTables"):
+    with pytest.raises(TypeError, match="The 'tables' parameter of build_features must be a "
+                                        r"riskmodel\.SchoolTables .*Got dict instead\."):
         build_features({"pupils": None}, "2024-12-02")
+    with pytest.raises(ValueError, match="The 'tables' parameter of build_feature_panel"):
+        build_feature_panel({"pupils": None}, ["2024-12-02"])

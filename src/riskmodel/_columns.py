@@ -11,9 +11,10 @@ import logging
 import numpy as np
 import pandas as pd
 
+from ._checks import InvalidParameterError
 from .errors import DataValidationError
 
-__all__ = ["NAT_DAY", "category_codes", "pupil_codes", "require_columns", "table_present",
+__all__ = ["NAT_DAY", "category_codes", "check_tables", "pupil_codes", "require_columns", "table_present",
            "to_day", "ts_day"]
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,15 @@ def to_day(values) -> np.ndarray:
 def ts_day(ts: pd.Timestamp) -> int:
     """Day number of a timestamp."""
     return int(np.datetime64(ts.to_datetime64(), "D").astype(np.int64))
+
+
+def check_tables(tables, func: str) -> None:
+    """Raise :class:`InvalidParameterError` unless ``tables`` has pupils and enrolments."""
+    if getattr(tables, "pupils", None) is None or getattr(tables, "enrolments", None) is None:
+        raise InvalidParameterError(
+            f"The 'tables' parameter of {func} must be a riskmodel.SchoolTables with 'pupils' "
+            f"and 'enrolments' tables. Got {type(tables).__name__} instead."
+        )
 
 
 def table_present(tables, name: str) -> bool:

@@ -43,7 +43,7 @@ from pydantic import Field, model_validator
 from . import vocab
 from .config import StrictModel, load_config
 from ._checks import InvalidParameterError, check_int, check_option, parse_as_of
-from ._columns import NAT_DAY, table_present, to_day, ts_day
+from ._columns import NAT_DAY, check_tables, table_present, to_day, ts_day
 from ._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments, continuing, leaving_codes
 
 __all__ = ["make_labels", "LabelConfig", "OUTCOMES"]
@@ -169,6 +169,7 @@ def make_labels(
     outcome = _ALIASES.get(check_option(outcome, "outcome", (*OUTCOMES, *_ALIASES), func),
                            outcome)
     ts = parse_as_of(as_of, func)
+    check_tables(tables, func)
     if config is not None and not isinstance(config, (LabelConfig, dict, str)) and not hasattr(
         config, "__fspath__"
     ):

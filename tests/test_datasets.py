@@ -83,6 +83,13 @@ def test_bad_arguments_are_rejected_with_the_parameter_named(kwargs, exc, match)
     assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
 
 
+@pytest.mark.parametrize("param", ["drop_grades", "return_X_y"])
+def test_load_student_performance_checks_its_flags(param):
+    with pytest.raises(TypeError, match=f"The '{param}' parameter of load_student_performance "
+                                        "must be an instance of 'bool'. Got 'yes' instead."):
+        rm.datasets.load_student_performance(**{param: "yes"})
+
+
 def test_seed_still_works_for_one_release_and_warns():
     kw = dict(n_pupils=300, n_years=1)
     with pytest.warns(FutureWarning, match="'seed' parameter of make_school_system was "

@@ -372,9 +372,9 @@ def test_pupil_frame(hand):
 
 
 # ----------------------------------------------------------------------------- point in time
-def _random_tables(seed: int, n: int = 40) -> rm.SchoolTables:
+def _random_tables(random_state: int, n: int = 40) -> rm.SchoolTables:
     """A small random school system over two school years (2022, 2023)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     ids = [f"p{i:03d}" for i in range(n)]
     pupils = pd.DataFrame(
         {
@@ -445,7 +445,7 @@ def _random_tables(seed: int, n: int = 40) -> rm.SchoolTables:
                       "start_date", "end_date", "end_reason"])
     attendance = pd.DataFrame(att, columns=["pupil_id", "date", "status", "lessons"])
     attendance = attendance.groupby(["pupil_id", "date", "status"], as_index=False)["lessons"].sum()
-    attendance = attendance.sample(frac=1.0, random_state=seed)  # not sorted
+    attendance = attendance.sample(frac=1.0, random_state=random_state)  # not sorted
     grades = pd.DataFrame(grd, columns=["pupil_id", "date", "subject", "grade", "kind"])
     engagement = pd.DataFrame(eng, columns=["pupil_id", "date", "event"])
     return rm.SchoolTables(pupils, enrolments, attendance, grades, engagement)
@@ -627,5 +627,8 @@ def test_bad_config_and_panel_dates(hand):
         build_feature_panel(hand, [])
     with pytest.raises(TypeError, match="sequence of dates"):
         build_feature_panel(hand, "2024-12-02")
-    with pytest.raises(TypeError, match="SchoolTables"):
+    with pytest.raises(TypeError, match="The 'tables' parameter of build_features must be a "
+                                        r"riskmodel\.SchoolTables .*Got dict instead\."):
         build_features({"pupils": None}, "2024-12-02")
+    with pytest.raises(ValueError, match="The 'tables' parameter of build_feature_panel"):
+        build_feature_panel({"pupils": None}, ["2024-12-02"])

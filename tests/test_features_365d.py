@@ -206,10 +206,10 @@ def _reference(tables: rm.SchoolTables, as_of: pd.Timestamp, index: pd.Index) ->
     )
 
 
-def _random_tables(seed: int, n: int = 30) -> rm.SchoolTables:
+def _random_tables(random_state: int, n: int = 30) -> rm.SchoolTables:
     """Pupils enrolled from 2022-09-01 on, with random daily attendance over
     about two years (gaps included) in random row order."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     ids = [f"p{i:02d}" for i in range(n)]
     pupils = pd.DataFrame(
         {"pupil_id": ids, "birth_date": ["2010-01-01"] * n, "sex": rng.choice(["F", "M"], n)}
@@ -237,13 +237,13 @@ def _random_tables(seed: int, n: int = 30) -> rm.SchoolTables:
             for s in rng.choice(statuses, int(rng.integers(1, 3)), replace=False):
                 rows.append((p, d, str(s), int(rng.integers(0, 8))))
     attendance = pd.DataFrame(rows, columns=["pupil_id", "date", "status", "lessons"])
-    attendance = attendance.sample(frac=1.0, random_state=seed)
+    attendance = attendance.sample(frac=1.0, random_state=random_state)
     return rm.SchoolTables(pupils=pupils, enrolments=enrolments, attendance=attendance)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_matches_pandas_reference(seed):
-    tables = _random_tables(seed)
+@pytest.mark.parametrize("random_state", [1, 2])
+def test_matches_pandas_reference(random_state):
+    tables = _random_tables(random_state)
     dates = [D("2023-02-10"), D("2023-09-04"), D("2023-10-01"), D("2024-06-30"),
              D("2024-09-02"), D("2024-11-15")]
     panel = build_feature_panel(tables, dates)

@@ -150,6 +150,9 @@ def test_bad_parameters(tables):
         make_labels(tables, AS_OF, horizon_days=36.5)
     with pytest.raises(TypeError, match="'horizon_days'"):
         make_labels(tables, AS_OF, horizon_days=True)
+    with pytest.raises(TypeError, match="The 'tables' parameter of make_labels must be a "
+                                        r"riskmodel\.SchoolTables .*Got dict instead\."):
+        make_labels({"pupils": None}, AS_OF)
     with pytest.raises(ValueError, match="'outcome' parameter of make_labels must be a str "
                                          "among .*'liecība'.*Got 'dropout'"):
         make_labels(tables, AS_OF, outcome="dropout")

@@ -509,6 +509,12 @@ def test_read_tables_names_missing_files(tmp_path, raw):
         rm.read_tables(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="'format' parameter"):
         rm.read_tables(tmp_path, format="xlsx")
+    with pytest.raises(TypeError, match="The 'validate' parameter of read_tables must be an "
+                                        "instance of 'bool'. Got 'no' instead."):
+        rm.read_tables(tmp_path, validate="no")
+    with pytest.raises(TypeError, match="The 'validate' parameter of SchoolTables must be an "
+                                        "instance of 'bool'. Got 1 instead."):
+        rm.SchoolTables(raw["pupils"], raw["enrolments"], validate=1)
 
 
 def test_write_tables_is_atomic(tmp_path, tables, monkeypatch):

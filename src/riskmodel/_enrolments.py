@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import vocab
-from ._columns import category_codes, pupil_codes, require_columns, to_day
+from ._columns import NAT_DAY, category_codes, pupil_codes, require_columns, to_day
 
 #: day number used for open enrolments (end_date NaT)
 OPEN_DAY = np.int64(2**40)
@@ -57,9 +57,9 @@ class Enrolments:
         end = (
             to_day(df["end_date"])
             if "end_date" in df.columns
-            else np.full(len(df), np.iinfo(np.int64).min)
+            else np.full(len(df), NAT_DAY)
         )
-        end = np.where(end == np.iinfo(np.int64).min, OPEN_DAY, end)
+        end = np.where(end == NAT_DAY, OPEN_DAY, end)
         if "end_reason" in df.columns:
             reason = category_codes(df["end_reason"], vocab.END_REASONS)
         else:
@@ -68,7 +68,7 @@ class Enrolments:
         muni = pd.Categorical(df["municipality_id"])
         grade = pd.to_numeric(df["grade"]).to_numpy(dtype=np.int64, na_value=-1)
         year = pd.to_numeric(df["school_year"]).to_numpy(dtype=np.int64, na_value=-1)
-        ok = (pupil >= 0) & (start != np.iinfo(np.int64).min)
+        ok = (pupil >= 0) & (start != NAT_DAY)
         order = np.lexsort((end[ok], start[ok], pupil[ok]))
 
         def take(a):

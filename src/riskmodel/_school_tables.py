@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validation as V
-from ._checks import check_option, parse_as_of
+from ._checks import check_bool, check_option, parse_as_of
 from ._codemap import CodeMap, as_codemap
 from ._fingerprint import tables_fingerprint
 from ._normalise import as_frame, normalise_all
@@ -98,6 +98,7 @@ class SchoolTables:
             "pupils": pupils, "enrolments": enrolments, "attendance": attendance,
             "grades": grades, "engagement": engagement, "support": support, "schools": schools,
         }
+        validate = check_bool(validate, "validate", "SchoolTables")
         codemap = as_codemap(codes)
         frames = {name: as_frame(name, df) for name, df in raw.items()}
         normalised = normalise_all(frames, codemap, validate=validate)

@@ -72,6 +72,7 @@ def read_tables(folder, *, format: str | None = None, codes=None, validate: bool
     """
     folder = Path(folder)
     check_option(format, "format", (*FORMATS, None), "read_tables")
+    check_bool(validate, "validate", "read_tables")
     if not folder.is_dir():
         raise DataValidationError(
             f"Folder {str(folder)!r} does not exist or is not a folder.",

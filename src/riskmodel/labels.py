@@ -43,7 +43,7 @@ from pydantic import Field, model_validator
 from . import vocab
 from .config import StrictModel, load_config
 from ._checks import InvalidParameterError, check_int, check_option, parse_as_of
-from ._columns import table_present, to_day, ts_day
+from ._columns import NAT_DAY, check_tables, table_present, to_day, ts_day
 from ._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments, continuing, leaving_codes
 
 __all__ = ["make_labels", "LabelConfig", "OUTCOMES"]
@@ -102,7 +102,7 @@ def _last_recorded_day(tables) -> int | None:
     def upd(values):
         nonlocal last
         d = to_day(values)
-        d = d[d != np.iinfo(np.int64).min]
+        d = d[d != NAT_DAY]
         if len(d):
             m = int(d.max())
             last = m if last is None else max(last, m)
@@ -169,6 +169,7 @@ def make_labels(
     outcome = _ALIASES.get(check_option(outcome, "outcome", (*OUTCOMES, *_ALIASES), func),
                            outcome)
     ts = parse_as_of(as_of, func)
+    check_tables(tables, func)
     if config is not None and not isinstance(config, (LabelConfig, dict, str)) and not hasattr(
         config, "__fspath__"
     ):
@@ -193,14 +194,9 @@ def make_labels(
     ids = tables.pupils["pupil_id"].astype("str").to_numpy()
     index = pd.Index(ids[rows], name="pupil_id", dtype="str")
 
-    observed = (
-        ts_day(pd.Timestamp(cfg.observed_until))
-        if cfg.observed_until is not None
-        else _last_recorded_day(tables)
-    )
-    need = a + horizon
-    if outcome == "early_leaving":
-        need += cfg.reenrolment_grace_days
+    observed = (ts_day(pd.Timestamp(cfg.observed_until)) if cfg.observed_until is not None
+                else _last_recorded_day(tables))
+    need = a + horizon + (cfg.reenrolment_grace_days if outcome == "early_leaving" else 0)
     if observed is None or need > observed:
         logger.warning(
             "make_labels: the %s window of as_of=%s (%d days%s) reaches %s, after the last "
@@ -218,42 +214,21 @@ def make_labels(
             name=outcome,
         )
 
-    hi = a + horizon
-    # an end on as_of itself is not known on as_of (the pupil counts as enrolled)
-    in_window = (enr.end != OPEN_DAY) & (enr.end >= a) & (enr.end <= hi)
+    unknown = np.zeros(0, dtype=np.int64)
     if outcome == "early_leaving":
-        leave = in_window & np.isin(enr.reason, leaving_codes(cfg.emigration_is_leaving))
-        liec = in_window & (enr.reason == LIECIBA_CODE) & (enr.grade == 9)
-        cand = np.flatnonzero(leave | liec)
-        grace = np.where(liec[cand], cfg.lieciba_grace_days, cfg.reenrolment_grace_days)
-        cont = continuing(enr, cand, grace.astype(np.int64))
-        hit = cand[~cont]
-        # a liecība at the very end of the records: whether the pupil continues
-        # is not observed yet -> that pupil's label is unknown and left out
-        unknown_pupils = enr.pupil[hit[enr.end[hit] + grace[~cont] > observed]]
-        hit = hit[enr.end[hit] + grace[~cont] <= observed]
-        pos = enr.pupil[hit]
+        pos, unknown = _early_leavers(enr, a, a + horizon, cfg, observed)
     elif outcome == "liecība":
-        pos = enr.pupil[in_window & (enr.reason == LIECIBA_CODE) & (enr.grade == 9)]
-    else:  # repetition
-        year = np.full(enr.n_pupils, -10**6, dtype=np.int64)
-        grade = np.zeros(enr.n_pupils, dtype=np.int64)
-        year[rows] = known.school_year[cur]
-        grade[rows] = known.grade[cur]
-        nxt = (
-            (enr.school_year == year[enr.pupil] + 1)
-            & (enr.start <= hi)
-            & (enr.grade <= grade[enr.pupil])
-        )
-        pos = enr.pupil[nxt]
+        pos = enr.pupil[_liecibas(enr, a, a + horizon)]
+    else:
+        pos = _repeaters(enr, known, cur, a + horizon)
     flag = np.zeros(enr.n_pupils, dtype=bool)
     flag[pos] = True
     y = pd.Series(flag[rows].astype(np.int8), index=index, name=outcome)
-    if outcome == "early_leaving" and len(unknown_pupils):
-        unknown = np.zeros(enr.n_pupils, dtype=bool)
-        unknown[unknown_pupils] = True
-        unknown[pos] = False  # a confirmed leaving elsewhere in the window decides
-        drop = unknown[rows]
+    if len(unknown):
+        left_out = np.zeros(enr.n_pupils, dtype=bool)
+        left_out[unknown] = True
+        left_out[pos] = False  # a confirmed leaving elsewhere in the window decides
+        drop = left_out[rows]
         if drop.any():
             logger.warning(
                 "make_labels: %d pupils left out: their grade-9 liecība at the end of the "
@@ -262,3 +237,46 @@ def make_labels(
             )
             y = y[~drop]
     return y
+
+
+def _ends_in_window(enr: Enrolments, a: int, hi: int) -> np.ndarray:
+    """Enrolments ending within ``[a, hi]``; an end on ``a`` itself is not known on ``a``."""
+    return (enr.end != OPEN_DAY) & (enr.end >= a) & (enr.end <= hi)
+
+
+def _liecibas(enr: Enrolments, a: int, hi: int) -> np.ndarray:
+    """Enrolments finishing grade 9 with a liecība within ``[a, hi]`` (boolean mask)."""
+    return _ends_in_window(enr, a, hi) & (enr.reason == LIECIBA_CODE) & (enr.grade == 9)
+
+
+def _early_leavers(enr: Enrolments, a: int, hi: int, cfg: LabelConfig, observed: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Pupil rows that leave early within ``[a, hi]``, and those whose outcome is unknown.
+
+    A leaving end (or a grade-9 liecība) counts when the pupil is not enrolled again
+    within the grace period; a liecība so close to ``observed`` that the grace
+    period is not over yet leaves the pupil's outcome unknown.
+    """
+    leave = _ends_in_window(enr, a, hi) & np.isin(enr.reason, leaving_codes(cfg.emigration_is_leaving))
+    liec = _liecibas(enr, a, hi)
+    cand = np.flatnonzero(leave | liec)
+    grace = np.where(liec[cand], cfg.lieciba_grace_days, cfg.reenrolment_grace_days)
+    cont = continuing(enr, cand, grace.astype(np.int64))
+    hit, grace = cand[~cont], grace[~cont]
+    decided = enr.end[hit] + grace <= observed
+    return enr.pupil[hit[decided]], enr.pupil[hit[~decided]]
+
+
+def _repeaters(enr: Enrolments, known: Enrolments, cur: np.ndarray, hi: int) -> np.ndarray:
+    """Pupil rows enrolled next school year (starting by ``hi``) in the same or a lower grade."""
+    rows = known.pupil[cur]
+    year = np.full(enr.n_pupils, -10**6, dtype=np.int64)
+    grade = np.zeros(enr.n_pupils, dtype=np.int64)
+    year[rows] = known.school_year[cur]
+    grade[rows] = known.grade[cur]
+    nxt = (
+        (enr.school_year == year[enr.pupil] + 1)
+        & (enr.start <= hi)
+        & (enr.grade <= grade[enr.pupil])
+    )
+    return enr.pupil[nxt]

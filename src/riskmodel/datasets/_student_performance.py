@@ -7,6 +7,7 @@ from importlib import resources
 
 import pandas as pd
 
+from .._checks import check_bool
 from ..errors import DataValidationError
 
 __all__ = ["load_student_performance"]
@@ -66,6 +67,8 @@ def load_student_performance(*, drop_grades=True, return_X_y=False):
     >>> X.shape, round(float(y.mean()), 3)
     ((649, 30), 0.154)
     """
+    drop_grades = check_bool(drop_grades, "drop_grades", "load_student_performance")
+    return_X_y = check_bool(return_X_y, "return_X_y", "load_student_performance")
     folder = _folder()
     raw = folder.joinpath(_FILE).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()

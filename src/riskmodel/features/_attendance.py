@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import vocab
+from .._columns import category_codes
 from . import _kernels as K
-from ._common import Bins, event_arrays, frozen, ratio, small_codes
+from ._common import Bins, event_arrays, frozen, ratio
 
 
 def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
@@ -28,7 +29,7 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
         # days) see the same records from there, with fewer bins and a narrower
         # day bitmap
         lo = min(max(lo, first_day), hi - 1)
-    status = small_codes(df["status"], vocab.ATTENDANCE_STATUSES)
+    status = category_codes(df["status"], vocab.ATTENDANCE_STATUSES, dtype=np.int8)
     if "lessons" in df.columns:
         lessons = df["lessons"].to_numpy()
         if lessons.dtype.kind not in "iu":

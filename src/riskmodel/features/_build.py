@@ -12,7 +12,7 @@ from .. import vocab
 from ..config import load_config
 from . import _attendance, _context, _engagement, _grades, _transitions
 from .._checks import InvalidParameterError, parse_as_of
-from .._columns import to_day, ts_day
+from .._columns import NAT_DAY, check_tables, to_day, ts_day
 from .._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments
 from ._common import school_year_start_day
 from ._config import FeatureConfig
@@ -38,17 +38,46 @@ class AsOfContext:
     grade: np.ndarray  # current grade of the population
 
 
+def _context_at(enrolments: Enrolments, config: FeatureConfig, as_of: pd.Timestamp
+                ) -> AsOfContext:
+    """Who is enrolled on ``as_of`` (in the configured grades); :class:`_NoPupils` if nobody."""
+    a = ts_day(as_of)
+    ys, _ = school_year_start_day(a, config.school_year_start_month)
+    enr = enrolments.known_at(a)
+    all_cur = enr.current_rows()
+    g = enr.grade[all_cur]
+    sel = (g >= config.min_grade) & (g <= config.max_grade)
+    cur = all_cur[sel]
+    if len(all_cur) == 0:
+        first = enrolments.start.min() if len(enrolments.start) else None
+        last = enrolments.last_date()
+        span = (
+            f"the enrolments run from {np.datetime64(int(first), 'D')} "
+            f"to {np.datetime64(int(last), 'D')}"
+            if first is not None
+            else "the enrolments table is empty"
+        )
+        raise _NoPupils(
+            f"No pupil is enrolled on as_of={as_of.date()}; {span}. "
+            "Choose an as_of inside the enrolment period (not a summer break)."
+        )
+    return AsOfContext(
+        as_day=a,
+        ys_day=ys,
+        enr=enr,
+        cur=cur,
+        all_cur=all_cur,
+        rows=enr.pupil[cur],
+        grade=enr.grade[cur],
+    )
+
+
 class _Prepared:
     """Everything that does not depend on as_of, built once per call."""
 
     def __init__(self, tables, config: FeatureConfig, dates: list[pd.Timestamp]):
         self.tables = tables
         self.config = config
-        if getattr(tables, "pupils", None) is None or getattr(tables, "enrolments", None) is None:
-            raise TypeError(
-                "The 'tables' parameter must be a riskmodel.SchoolTables with 'pupils' and "
-                f"'enrolments' tables. Got {type(tables).__name__} instead."
-            )
         self.pupil_ids = pd.Index(tables.pupils["pupil_id"].astype("str"), name="pupil_id")
         self.enrolments = Enrolments.from_tables(tables)
         domains = set(config.domains)
@@ -62,7 +91,7 @@ class _Prepared:
         self.contexts: dict[pd.Timestamp, AsOfContext | _NoPupils] = {}
         for d in dates:
             try:
-                self.contexts[d] = self.context_at(d)
+                self.contexts[d] = _context_at(self.enrolments, config, d)
             except _NoPupils as exc:
                 self.contexts[d] = exc
         ctxs = [c for c in self.contexts.values() if isinstance(c, AsOfContext)]
@@ -86,37 +115,6 @@ class _Prepared:
             if res is not None:
                 for c, r in zip(ctxs, res):
                     self.results[id(c)].update(r)
-
-    def context_at(self, as_of: pd.Timestamp) -> AsOfContext:
-        a = ts_day(as_of)
-        ys, _ = school_year_start_day(a, self.config.school_year_start_month)
-        enr = self.enrolments.known_at(a)
-        all_cur = enr.current_rows()
-        g = enr.grade[all_cur]
-        sel = (g >= self.config.min_grade) & (g <= self.config.max_grade)
-        cur = all_cur[sel]
-        if len(all_cur) == 0:
-            first = self.enrolments.start.min() if len(self.enrolments.start) else None
-            last = self.enrolments.last_date()
-            span = (
-                f"the enrolments run from {np.datetime64(int(first), 'D')} "
-                f"to {np.datetime64(int(last), 'D')}"
-                if first is not None
-                else "the enrolments table is empty"
-            )
-            raise _NoPupils(
-                f"No pupil is enrolled on as_of={as_of.date()}; {span}. "
-                "Choose an as_of inside the enrolment period (not a summer break)."
-            )
-        return AsOfContext(
-            as_day=a,
-            ys_day=ys,
-            enr=enr,
-            cur=cur,
-            all_cur=all_cur,
-            rows=enr.pupil[cur],
-            grade=enr.grade[cur],
-        )
 
     def columns_at(self, as_of: pd.Timestamp) -> tuple[pd.Index, dict]:
         """The pupil index and the feature arrays of one as_of."""
@@ -248,6 +246,7 @@ def build_features(tables, as_of, config=None) -> pd.DataFrame:
     True
     """
     ts = parse_as_of(as_of, "build_features")
+    check_tables(tables, "build_features")
     cfg = _check_config(config)
     prepared = _Prepared(tables, cfg, [ts])
     _warn_beyond_data(prepared, ts)
@@ -302,6 +301,7 @@ def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
             "The 'as_of_dates' parameter of build_feature_panel must not repeat a date. "
             f"Got {[str(d.date()) for d in dates]} instead."
         )
+    check_tables(tables, "build_feature_panel")
     cfg = _check_config(config)
     prepared = _Prepared(tables, cfg, dates)
     datas, rows, kept = [], [], []
@@ -399,11 +399,9 @@ def pupil_frame(tables, as_of, config=None) -> pd.DataFrame:
     """
     ts = parse_as_of(as_of, "pupil_frame")
     cfg = _check_config(config)
-    enrolments = Enrolments.from_tables(tables)
+    check_tables(tables, "pupil_frame")
     pupils = tables.pupils
-    prep = _Prepared.__new__(_Prepared)
-    prep.enrolments, prep.config = enrolments, cfg
-    ctx = _Prepared.context_at(prep, ts)
+    ctx = _context_at(Enrolments.from_tables(tables), cfg, ts)
     enr, cur, rows = ctx.enr, ctx.cur, ctx.rows
     ids = pupils["pupil_id"].astype("str").to_numpy()[rows]
     out = pd.DataFrame(index=pd.Index(ids, name="pupil_id", dtype="str"))
@@ -424,7 +422,7 @@ def pupil_frame(tables, as_of, config=None) -> pd.DataFrame:
 
 
 def _age_years(birth_day: np.ndarray, ts: pd.Timestamp) -> np.ndarray:
-    nat = birth_day == np.iinfo(np.int64).min
+    nat = birth_day == NAT_DAY
     safe = np.where(nat, 0, birth_day).astype("datetime64[D]")
     by = safe.astype("datetime64[Y]").astype(np.int64) + 1970
     bm = safe.astype("datetime64[M]").astype(np.int64) % 12 + 1

@@ -51,17 +51,6 @@ def raw_dates(series: pd.Series) -> tuple[np.ndarray, int]:
     return arr.view(np.int64), 86_400 * per_sec
 
 
-def raw_codes(df: pd.DataFrame, tables, name: str) -> np.ndarray:
-    """Pupil row numbers of ``df`` as int32 (no copy for normalised tables)."""
-    col = df["pupil_id"]
-    ids = tables.pupils["pupil_id"]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = col.cat.categories
-        if len(cats) == len(ids) and cats.equals(pd.Index(ids.to_numpy())):
-            return np.asarray(col.cat.codes.to_numpy(), dtype=np.int32)
-    return pupil_codes(df, tables.pupils, name).astype(np.int32)
-
-
 def event_arrays(tables, name: str, columns) -> tuple | None:
     """Kernel inputs of event table ``name``: ``(df, pupil rows, date ticks, ticks per day)``.
 
@@ -73,16 +62,7 @@ def event_arrays(tables, name: str, columns) -> tuple | None:
     df = getattr(tables, name)
     require_columns(df, name, columns)
     ticks, per_day = raw_dates(df["date"])
-    return df, raw_codes(df, tables, name), ticks, per_day
-
-
-def small_codes(series: pd.Series, categories) -> np.ndarray:
-    """Vocabulary codes as int8 (-1 missing); no copy for normalised columns."""
-    if isinstance(series.dtype, pd.CategoricalDtype) and tuple(series.cat.categories) == tuple(
-        categories
-    ):
-        return np.asarray(series.cat.codes.to_numpy(), dtype=np.int8)
-    return pd.Categorical(series, categories=list(categories)).codes.astype(np.int8)
+    return df, pupil_codes(df, tables.pupils, name, dtype=np.int32), ticks, per_day
 
 
 def frozen(arr: np.ndarray, dtype) -> np.ndarray:

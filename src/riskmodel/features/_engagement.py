@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import vocab
+from .._columns import category_codes
 from . import _kernels as K
-from ._common import Bins, event_arrays, frozen, ratio, small_codes
+from ._common import Bins, event_arrays, frozen, ratio
 
 #: events that show a working contact between school and family
 CONTACT_EVENTS = ("parent_login", "message_read", "meeting_attended", "consultation")
@@ -25,7 +26,7 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
         return None
     df, pupil, ticks, per_day = arrays
     n = len(tables.pupils)
-    event = small_codes(df["event"], vocab.ENGAGEMENT_EVENTS)
+    event = category_codes(df["event"], vocab.ENGAGEMENT_EVENTS, dtype=np.int8)
     bins = Bins(lo, hi, [x for c in ctxs for x in (c.as_day - 365, c.as_day - 90,
                                                     c.as_day - 28, c.as_day)])
     acc, last_contact = K.engagement_pass(

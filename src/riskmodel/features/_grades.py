@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from .. import vocab
+from .._columns import category_codes
 from . import _kernels as K
-from ._common import Bins, event_arrays, frozen, ratio, small_codes
+from ._common import Bins, event_arrays, frozen, ratio
 
 _G = {g: i for i, g in enumerate(vocab.GRADE_VALUES)}
 assert vocab.GRADE_VALUES[:10] == vocab.NUMERIC_GRADES and _G["S"] == 10 and _G["nv"] == 14
@@ -26,9 +27,9 @@ def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
     subjects = [str(s).lower() for s in subj.cat.categories]
     n_slots = len(subjects) + 1  # the last slot: grades without a subject
     subject = subj.cat.codes.to_numpy()
-    grade = small_codes(df["grade"], vocab.GRADE_VALUES)
+    grade = category_codes(df["grade"], vocab.GRADE_VALUES, dtype=np.int8)
     if "kind" in df.columns:
-        kind = small_codes(df["kind"], vocab.GRADE_KINDS)
+        kind = category_codes(df["kind"], vocab.GRADE_KINDS, dtype=np.int8)
     else:
         kind = np.zeros(len(df), dtype=np.int8)
     # boundaries of the 90-day windows (the school-year sums use the coarser

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._columns import to_day
+from .._columns import NAT_DAY, to_day
 from .._enrolments import LIECIBA_CODE, OPEN_DAY, SENTINEL
 
 _YEARS2 = 730
@@ -16,7 +16,7 @@ def birth_years(tables) -> np.ndarray:
     days = to_day(bd)
     years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     out = years.astype(np.float64)
-    out[days == np.iinfo(np.int64).min] = np.nan
+    out[days == NAT_DAY] = np.nan
     return out
 
 
@@ -69,10 +69,10 @@ def compute(prep, ctx, config) -> dict[str, np.ndarray]:
     recent = (enr.start >= a - _YEARS2) & same_prev
     change = recent & np.r_[False, enr.school[1:] != enr.school[:-1]]
     out["school_changes_2y"] = np.bincount(p[change], minlength=n)[rows].astype(np.float64)
-    latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    latest = np.full(n, NAT_DAY, dtype=np.int64)
     np.maximum.at(latest, p[change], enr.start[change])
     since = (a - latest[rows]).astype(np.float64)
-    since[latest[rows] == np.iinfo(np.int64).min] = np.nan
+    since[latest[rows] == NAT_DAY] = np.nan
     out["days_since_school_change"] = since
 
     # gaps: teaching days without enrolment before each enrolment starting in the last two years

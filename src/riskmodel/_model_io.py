@@ -47,6 +47,10 @@ _REQUIRED_KEYS = ("format_version", "estimator", "params", "classes", "feature_n
 _TRAILER = "pandas_categorical:"
 
 
+class _MissingModelFile(ModelFileError, FileNotFoundError):
+    """A missing folder or file: still a FileNotFoundError, as load raised before format 3."""
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -165,10 +169,10 @@ def check_model_text(text: str, file="model.txt") -> None:
 def _read_meta(path: Path, cls) -> dict:
     meta_file = path / META_FILE
     if not path.is_dir():
-        raise ModelFileError(f"Model folder {path} does not exist (or is not a folder).", path)
+        raise _MissingModelFile(f"Model folder {path} does not exist (or is not a folder).", path)
     if not meta_file.is_file():
         model_there = (path / MODEL_FILE).is_file()
-        raise ModelFileError(
+        raise _MissingModelFile(
             f"{meta_file} is missing: {path} is not a saved RiskModel "
             + ("(its model.txt is there, but the metadata beside it is lost)." if model_there
                else "(a folder written by RiskModel.save holds riskmodel.json and model.txt)."),
@@ -217,7 +221,7 @@ def _read_files(path: Path, meta: dict) -> dict[str, bytes]:
     for name in dict.fromkeys([MODEL_FILE, *hashes]):
         file = path / name
         if not file.is_file():
-            raise ModelFileError(f"{file} is missing: the model saved in {path} is incomplete "
+            raise _MissingModelFile(f"{file} is missing: the model saved in {path} is incomplete "
                                  f"({META_FILE} is there).", file)
         data = file.read_bytes()
         if name in hashes and _sha256(data) != hashes[name].lower():

@@ -435,7 +435,9 @@ def _load_local(path: Path):
         return RiskModel.load(folder), "mlflow model folder"
     try:
         return RiskModel.load(path), "riskmodel folder"
-    except FileNotFoundError:
+    except FileNotFoundError:  # a ModelFileError too; this message only if neither file is there
+        if (path / "riskmodel.json").exists() or (path / "model.txt").exists():
+            raise
         raise ConfigError(
             f"Model folder {str(path)!r} holds neither a saved RiskModel (model.txt and "
             "riskmodel.json) nor an MLflow model (MLmodel). Give a registry URI such as "

@@ -243,11 +243,13 @@ def load_model(cls, path):
     --------
     >>> import tempfile
     >>> from riskmodel import RiskModel
+    >>> from riskmodel import ModelFileError
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     load_model(RiskModel, folder)
-    Traceback (most recent call last):
-    ...
-    riskmodel.errors.ModelFileError: .../riskmodel.json is missing: ... is not a saved RiskModel ...
+    ...     try:
+    ...         load_model(RiskModel, folder)
+    ...     except ModelFileError as err:
+    ...         print(err)
+    /.../riskmodel.json is missing: ... is not a saved RiskModel (a folder written by RiskModel.save ...
     """
     import lightgbm as lgb
 

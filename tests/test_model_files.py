@@ -240,3 +240,27 @@ def test_cli_main_returns_2(folder, tmp_path, capsys):
     assert rc == 2, err
     assert "newer riskmodel (format 9)" in err and "riskmodel.json" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_model_from_the_registry_uses_the_same_checks(fitted, tmp_path, monkeypatch):
+    import mlflow
+
+    from riskmodel import pyfunc, tracking
+
+    monkeypatch.chdir(tmp_path)  # the sqlite store puts artifacts in ./mlruns
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.configure(uri)
+    mlflow.set_experiment("broken-model")
+    with mlflow.start_run():
+        pyfunc.log_model(fitted[1], registered_model_name="broken")
+    X, model = fitted
+    resolved = tracking.resolve_model("models:/broken/1", tracking_uri=uri)
+    np.testing.assert_array_equal(resolved.model.predict_proba(X), model.predict_proba(X))
+    [stored] = [p for p in (tmp_path / "mlruns").rglob("model.txt") if p.parent.name == "riskmodel"]
+    _truncate(stored)
+    with pytest.raises(rm.ModelFileError) as info:
+        tracking.resolve_model("models:/broken/1", tracking_uri=uri)
+    message = str(info.value)
+    assert "models:/broken/1/" in message and "model.txt" in message, message
+    assert "changed or truncated after saving" in message and uri in message
+    assert info.value.path.startswith("models:/broken/1/")

@@ -3,7 +3,8 @@
 A map of the public names:
 
 - Data contract: :class:`SchoolTables`, :func:`read_tables`, :func:`write_tables`,
-  :class:`DataValidationError`, :class:`ConfigError`.
+  :class:`DataValidationError`, :class:`ConfigError`, :class:`ModelFileError` (a broken
+  saved model).
 - Synthetic school system (the embedded default): :func:`datasets.make_school_system`.
 - Point-in-time features and labels: :func:`build_features`,
   :func:`build_feature_panel`, :func:`make_labels`, :func:`features.registry`.
@@ -48,7 +49,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, DataValidationError
+from .errors import ConfigError, DataValidationError, ModelFileError
 
 def _installed_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -103,7 +104,7 @@ _SUBMODULES = (
 )
 
 __all__ = sorted(
-    ["ConfigError", "DataValidationError", "__version__", *_LAZY, *_SUBMODULES]
+    ["ConfigError", "DataValidationError", "ModelFileError", "__version__", *_LAZY, *_SUBMODULES]
 )
 
 

@@ -1,28 +1,58 @@
 """RiskModel's file format: LightGBM's text model plus JSON metadata, never pickle (private).
 
-A saved model is a folder with ``model.txt`` (``Booster.save_model``) and
+A saved model is a folder with ``model.txt`` (``Booster.model_to_string``) and
 ``riskmodel.json``: the estimator's parameters, the fitted column schema
 (names, kinds, levels, dtypes), calibration, linear start, monotone constraints,
-domains, and the versions of the libraries that shaped it
-(:func:`riskmodel._util.library_versions`). Format 1 files (before the linear
-start) still load, as models without one.
+domains, the versions of the libraries that shaped it
+(:func:`riskmodel._util.library_versions`) and, since format 3, the sha256 of
+every other file in the folder (``files_sha256``).
+
+Loading checks the folder before anything reaches LightGBM, and every failure is
+a :class:`~riskmodel.ModelFileError` naming the file: the folder and both files
+exist; the JSON is UTF-8, parses, is an object with the expected keys; the format
+is one this riskmodel reads (1 to :data:`FORMAT_VERSION`); each listed file has
+the sha256 written at saving; and the LightGBM text is whole (:func:`check_model_text`),
+because LightGBM aborts or crashes the process (SIGABRT, SIGSEGV) on some
+truncated texts instead of raising. Format 1 files (before the linear start) load
+as models without one; format 1 and 2 files carry no hashes and are checked by the
+structure of ``model.txt`` alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ._linear import LinearScorecard
 from ._util import jsonable, library_versions
+from .errors import ModelFileError
 
-__all__ = ["FORMAT_VERSION", "META_FILE", "MODEL_FILE", "load_model", "save_model"]
+__all__ = ["FORMAT_VERSION", "META_FILE", "MODEL_FILE", "check_model_text", "load_model",
+           "save_model"]
 
-FORMAT_VERSION = 2  # 2: the linear start (format 1 files load as models without one)
+# 1: the first format; 2: the linear start; 3: files_sha256, the sha256 of each file
+# beside the JSON, checked at loading (format 1 and 2 files still load, without hashes)
+FORMAT_VERSION = 3
 MODEL_FILE = "model.txt"
 META_FILE = "riskmodel.json"
+
+#: keys every format holds (format 2 added ``linear``, format 3 ``files_sha256``)
+_REQUIRED_KEYS = ("format_version", "estimator", "params", "classes", "feature_names",
+                  "feature_names_in", "booster_feature_names", "kinds", "dtypes", "categories",
+                  "feature_domains", "monotone_constraints", "calibration", "best_iterations")
+_TRAILER = "pandas_categorical:"
+
+
+class _MissingModelFile(ModelFileError, FileNotFoundError):
+    """A missing folder or file: still a FileNotFoundError, as load raised before format 3."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def save_model(model, path):
@@ -38,11 +68,16 @@ def save_model(model, path):
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     meta = json.loads((save_model(model, folder) / META_FILE).read_text())
     >>> meta["format_version"], {"riskmodel", "lightgbm", "scikit-learn", "numpy", "pandas"} <= set(meta["versions"])
-    (2, True)
+    (3, True)
+    >>> sorted(meta["files_sha256"])
+    ['model.txt']
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    model.booster_.save_model(str(path / MODEL_FILE))
+    # the bytes hashed are the bytes written (no newline translation, no second rendering)
+    files = {MODEL_FILE: model.booster_.model_to_string().encode("utf-8")}
+    for name, data in files.items():
+        (path / name).write_bytes(data)
     params = model.get_params()
     if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
         params["random_state"] = None  # a RandomState cannot be written; the fitted model needs none
@@ -65,40 +100,191 @@ def save_model(model, path):
         "best_iterations": [int(b) for b in model.best_iterations_],
         # keys riskmodel, lightgbm, scikit-learn, numpy, pandas as before, and the others
         "versions": library_versions(),
+        "files_sha256": {name: _sha256(data) for name, data in files.items()},
     }
+    # the JSON is written last: a save cut short leaves no JSON, or one whose hashes fail
     (path / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
     return path
 
 
+def check_model_text(text: str, file="model.txt") -> None:
+    """Raise :class:`~riskmodel.ModelFileError` unless ``text`` is a whole LightGBM text model.
+
+    A cheap structural check, run before the text reaches LightGBM (which aborts
+    the process on some truncated texts): the header's ``tree_sizes`` (the byte
+    size of each tree block) must tile the ``Tree=0``, ``Tree=1``, ... blocks
+    exactly, followed by ``end of trees``, and the text must end with the
+    ``end of parameters`` and ``pandas_categorical:`` trailer that LightGBM writes.
+
+    Parameters
+    ----------
+    text : str
+        The content of ``model.txt``.
+    file : str or Path
+        The file named in the message.
+
+    Examples
+    --------
+    >>> import numpy as np, lightgbm as lgb
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 2)); y = (X[:, 0] > 0).astype(int)
+    >>> text = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, y),
+    ...                  num_boost_round=3).model_to_string()
+    >>> check_model_text(text)
+    >>> check_model_text(text[: len(text) // 2])
+    Traceback (most recent call last):
+    ...
+    riskmodel.errors.ModelFileError: model.txt is not a whole LightGBM model (truncated or edited ...
+    """
+    def broken(what):
+        return ModelFileError(
+            f"{file} is not a whole LightGBM model (truncated or edited after saving): {what}. "
+            "Save the model again, or restore the folder from a copy.", file)
+
+    if not text.startswith("tree\n"):
+        raise broken("it does not start with LightGBM's 'tree' header")
+    lines = text.rstrip("\n").rsplit("\n", 1)
+    if len(lines) < 2 or not lines[1].startswith(_TRAILER):
+        raise broken(f"it does not end with the {_TRAILER!r} line")
+    try:
+        json.loads(lines[1][len(_TRAILER):])
+    except ValueError:
+        raise broken(f"the {_TRAILER!r} line is cut short") from None
+    if "\nend of parameters\n" not in text:
+        raise broken("the 'end of parameters' line is missing")
+    sizes = re.search(r"^tree_sizes=([0-9 ]*)$", text, flags=re.MULTILINE)
+    start = text.find("\nTree=0\n")
+    if sizes is None or start < 0:
+        raise broken("the 'tree_sizes' header or the first tree is missing")
+    data = text.encode("utf-8")
+    offset = len(text[: start + 1].encode("utf-8"))
+    for i, size in enumerate(int(s) for s in sizes.group(1).split()):
+        if not data.startswith(f"Tree={i}\n".encode(), offset):
+            raise broken(f"tree {i} is not where the header's tree_sizes puts it")
+        offset += size
+    if not data.startswith(b"end of trees", offset):
+        raise broken("the trees do not end where the header's tree_sizes says")
+
+
+def _read_meta(path: Path, cls) -> dict:
+    meta_file = path / META_FILE
+    if not path.is_dir():
+        raise _MissingModelFile(f"Model folder {path} does not exist (or is not a folder).", path)
+    if not meta_file.is_file():
+        model_there = (path / MODEL_FILE).is_file()
+        raise _MissingModelFile(
+            f"{meta_file} is missing: {path} is not a saved RiskModel "
+            + ("(its model.txt is there, but the metadata beside it is lost)." if model_there
+               else "(a folder written by RiskModel.save holds riskmodel.json and model.txt)."),
+            meta_file)
+    try:
+        meta = json.loads(meta_file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"{meta_file} is not UTF-8 text (byte {exc.start}); "
+                             "it was not written by RiskModel.save or was damaged.",
+                             meta_file) from None
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{meta_file} is not valid JSON ({exc.msg} at line {exc.lineno}, "
+                             f"column {exc.colno}); it was truncated or edited.", meta_file) from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{meta_file} holds a JSON {type(meta).__name__}, not the object "
+                             "RiskModel.save writes.", meta_file)
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{meta_file} has no valid format_version (got {version!r}); it was "
+                             "not written by RiskModel.save.", meta_file)
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{meta_file} was saved by a newer riskmodel (format {version}); this riskmodel reads "
+            f"up to {FORMAT_VERSION}; upgrade riskmodel.", meta_file)
+    if meta.get("estimator") != cls.__name__:
+        raise ModelFileError(f"{meta_file} holds estimator {meta.get('estimator')!r}; expected "
+                             f"{cls.__name__!r}.", meta_file)
+    missing = [k for k in _REQUIRED_KEYS + (("files_sha256",) if version >= 3 else ())
+               if k not in meta]
+    if missing:
+        raise ModelFileError(f"{meta_file} lacks the keys {', '.join(missing)} (format "
+                             f"{version}); it was truncated or edited.", meta_file)
+    hashes = meta.get("files_sha256")
+    if version >= 3 and not (isinstance(hashes, dict) and MODEL_FILE in hashes and all(
+            isinstance(n, str) and Path(n).name == n and n not in ("", ".", "..")
+            and isinstance(h, str) for n, h in hashes.items())):
+        raise ModelFileError(f"{meta_file}: files_sha256 must map plain file names, "
+                             f"{MODEL_FILE} among them, to sha256 hex digests.", meta_file)
+    return meta
+
+
+def _read_files(path: Path, meta: dict) -> dict[str, bytes]:
+    """The bytes of model.txt and every hashed file, each checked against its sha256."""
+    hashes = dict(meta.get("files_sha256") or {}) if meta["format_version"] >= 3 else {}
+    files = {}
+    for name in dict.fromkeys([MODEL_FILE, *hashes]):
+        file = path / name
+        if not file.is_file():
+            raise _MissingModelFile(f"{file} is missing: the model saved in {path} is incomplete "
+                                 f"({META_FILE} is there).", file)
+        data = file.read_bytes()
+        if name in hashes and _sha256(data) != hashes[name].lower():
+            raise ModelFileError(
+                f"{file}: {name} was changed or truncated after saving: sha256 {_sha256(data)} "
+                f"({len(data)} bytes), expected {hashes[name]} as written in {META_FILE}. "
+                "Save the model again, or restore the folder from a copy.", file)
+        files[name] = data
+    return files
+
+
 def load_model(cls, path):
-    """The model of class ``cls`` saved in the folder ``path`` (format 1 or 2).
+    """The model of class ``cls`` saved in the folder ``path`` (formats 1 to 3).
+
+    Raises :class:`~riskmodel.ModelFileError`, naming the file, when the folder
+    is missing or broken; nothing reaches LightGBM before the checks pass.
 
     Examples
     --------
     >>> import tempfile
     >>> from riskmodel import RiskModel
+    >>> from riskmodel import ModelFileError
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     load_model(RiskModel, folder)
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: ... is not a saved RiskModel: expected files riskmodel.json and model.txt.
+    ...     try:
+    ...         load_model(RiskModel, folder)
+    ...     except ModelFileError as err:
+    ...         print(err)
+    /.../riskmodel.json is missing: ... is not a saved RiskModel (a folder written by RiskModel.save ...
     """
     import lightgbm as lgb
 
     path = Path(path)
+    meta = _read_meta(path, cls)
     meta_file, model_file = path / META_FILE, path / MODEL_FILE
-    if not meta_file.is_file() or not model_file.is_file():
-        raise FileNotFoundError(
-            f"{path} is not a saved RiskModel: expected files {META_FILE} and {MODEL_FILE}."
-        )
-    meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    if meta.get("estimator") != cls.__name__ or meta.get("format_version") not in (1, FORMAT_VERSION):
-        raise ValueError(
-            f"{meta_file} holds estimator {meta.get('estimator')!r} format "
-            f"{meta.get('format_version')!r}; expected {cls.__name__!r} format {FORMAT_VERSION}."
-        )
-    model = cls(**meta["params"])
-    model.booster_ = lgb.Booster(model_file=str(model_file))
+    data = _read_files(path, meta)[MODEL_FILE]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"{model_file} is not UTF-8 text (byte {exc.start}); it is not a "
+                             "LightGBM text model or was damaged.", model_file) from None
+    check_model_text(text, model_file)
+    try:
+        booster = lgb.Booster(model_str=text)
+    except Exception as exc:  # noqa: BLE001 - LightGBM raises its own error types
+        raise ModelFileError(f"{model_file}: LightGBM cannot read it ({type(exc).__name__}: "
+                             f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else exc})",
+                             model_file) from exc
+    try:
+        model = cls(**meta["params"])
+    except TypeError as exc:
+        raise ModelFileError(f"{meta_file}: its params do not fit this riskmodel's {cls.__name__} "
+                             f"({exc}).", meta_file) from None
+    try:
+        _restore(model, booster, meta)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"{meta_file}: the fitted state cannot be restored "
+                             f"({type(exc).__name__}: {exc}); it was edited or is damaged.",
+                             meta_file) from None
+    return model
+
+
+def _restore(model, booster, meta) -> None:
+    model.booster_ = booster
     model.classes_ = np.asarray(meta["classes"])
     model.feature_names_ = list(meta["feature_names"])
     if meta["feature_names_in"] is not None:
@@ -114,4 +300,3 @@ def load_model(cls, path):
     model.linear_ = None if meta.get("linear") is None else LinearScorecard.from_dict(meta["linear"])
     model.best_iterations_ = list(meta["best_iterations"])
     model.n_iter_ = int(model.booster_.current_iteration())
-    return model

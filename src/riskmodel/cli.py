@@ -511,14 +511,14 @@ def main(argv: list[str] | None = None) -> int:
         _error("interrupted; no partial output was left.")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into an exit code
-        from .errors import ConfigError, DataValidationError
+        from .errors import ConfigError, DataValidationError, ModelFileError
 
         if args.verbose:
             logger.exception("%s failed", args.command)
         if isinstance(exc, DataValidationError):
             _error(f"the data do not meet the contract; nothing was written.\n{exc}")
             return EXIT_INVALID
-        if isinstance(exc, ConfigError):
+        if isinstance(exc, (ConfigError, ModelFileError)):
             _error(str(exc))
             return EXIT_INVALID
         if isinstance(exc, FileNotFoundError):

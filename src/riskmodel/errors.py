@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DataValidationError", "ConfigError"]
+__all__ = ["DataValidationError", "ConfigError", "ModelFileError"]
 
 
 class DataValidationError(ValueError):
@@ -50,3 +50,34 @@ class ConfigError(ValueError):
     ...     print("hihg" in str(err))
     True
     """
+
+
+class ModelFileError(ValueError):
+    """A saved model folder or one of its files is broken or cannot be read here.
+
+    A subclass of :class:`ValueError`; the command line exits with code 2 on it.
+    Raised by :meth:`RiskModel.load <riskmodel.RiskModel.load>` (and so by every
+    registry load) before anything reaches LightGBM: a missing folder or file,
+    a JSON file that does not parse or lacks keys, a format written by a newer
+    riskmodel, a file whose sha256 differs from the one written at saving, or a
+    truncated LightGBM text. The message names the file and what is wrong.
+
+    Attributes
+    ----------
+    path : str
+        The file (or folder) that is broken.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import riskmodel as rm
+    >>> try:
+    ...     rm.RiskModel.load(tempfile.mkdtemp())
+    ... except rm.ModelFileError as err:
+    ...     print(err.path.endswith("riskmodel.json"), isinstance(err, ValueError))
+    True True
+    """
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)

@@ -42,7 +42,7 @@ import pandas as pd
 
 from ._suppression import MIN_CELL, blank_small
 from ._util import riskmodel_version
-from .errors import ConfigError
+from .errors import ConfigError, ModelFileError
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
@@ -435,7 +435,9 @@ def _load_local(path: Path):
         return RiskModel.load(folder), "mlflow model folder"
     try:
         return RiskModel.load(path), "riskmodel folder"
-    except FileNotFoundError:
+    except FileNotFoundError:  # a ModelFileError too; this message only if neither file is there
+        if (path / "riskmodel.json").exists() or (path / "model.txt").exists():
+            raise
         raise ConfigError(
             f"Model folder {str(path)!r} holds neither a saved RiskModel (model.txt and "
             "riskmodel.json) nor an MLflow model (MLmodel). Give a registry URI such as "
@@ -525,5 +527,11 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
                 f"Cannot load model {uri!r} from {turi}: {exc.message.splitlines()[0]}. Check "
                 "the URI and MLFLOW_TRACKING_URI."
             ) from None
-        model, _ = _load_local(Path(local))
+        try:
+            model, _ = _load_local(Path(local))
+        except ModelFileError as exc:  # name the file in the registry, not the temporary copy
+            where = str(Path(local))
+            raise ModelFileError(
+                f"{str(exc).replace(where, download_uri)} (registry at {turi})",
+                exc.path and exc.path.replace(where, download_uri)) from None
     return ResolvedModel(model, info)

@@ -17,7 +17,7 @@ A tracking server that is down is reported within about 30 s, not after
 MLflow's minutes of retries: for an ``http://`` or ``https://`` URI,
 :func:`configure` sets MLflow's own HTTP settings when they are not already in
 the environment (:data:`FAIL_FAST_HTTP_SETTINGS`: 2 retries, backoff factor 1,
-an 8 s timeout per request), a training or evaluation run checks the server
+a 6 s timeout per request), a training or evaluation run checks the server
 (:func:`check_server`) before any work, and a server that cannot be reached,
 keeps answering with errors or refuses the credentials raises
 :class:`TrackingUnavailableError`, which names the URI and what to check.
@@ -79,12 +79,13 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: puts into ``os.environ`` for an http(s) tracking URI, each only when it is not set
 #: already. MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) wait for
 #: minutes on a server that is down; these give up on a refused connection in about
-#: 2 s and on a server that never answers in at most 3 x 8 s + 2 s of backoff. Set
-#: any of them yourself to keep MLflow's value or choose another.
+#: 2 s and on a server that never answers in at most 3 x 6 s + 2 s of backoff. Set
+#: any of them yourself to keep MLflow's value or choose another (a longer timeout for an
+#: artifact store that is slow to accept a model upload, for example).
 FAIL_FAST_HTTP_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "6",
 }
 
 
@@ -140,12 +141,15 @@ def _chain(exc: BaseException):
 def _unavailable_reason(exc: BaseException) -> str | None:
     """Why ``exc`` means the server is unusable (None: it is some other error)."""
     import requests
+    import urllib3
 
     chain = list(_chain(exc))
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or any(
             "connection refused" in str(e).lower() for e in chain):
         return "connection refused"
-    if any(isinstance(e, requests.exceptions.Timeout) for e in chain):
+    if any(isinstance(e, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError))
+           or isinstance(getattr(e.args[0] if e.args else None, "reason", None),
+                         urllib3.exceptions.TimeoutError) for e in chain):
         return (f"no answer within {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT', '120')} s "
                 "(MLFLOW_HTTP_REQUEST_TIMEOUT)")
     if any(isinstance(e, requests.exceptions.RetryError) for e in chain):

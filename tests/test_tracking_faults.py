@@ -6,8 +6,10 @@ at a loopback port that nothing listens on.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import threading
 import socket
 import subprocess
 import sys
@@ -54,13 +56,14 @@ def _run(args: list[str], uri: str, cwd: Path) -> tuple[subprocess.CompletedProc
     return out, time.perf_counter() - start
 
 
-def _assert_fails_fast(out: subprocess.CompletedProcess, seconds: float, uri: str) -> None:
+def _assert_fails_fast(out: subprocess.CompletedProcess, seconds: float, uri: str,
+                       reason: str = "connection refused") -> None:
     assert out.returncode == 2, out.stderr
     assert seconds < BOUND_S, f"took {seconds:.1f} s"
     assert "Traceback" not in out.stderr
     lines = [line for line in out.stderr.splitlines() if line.startswith("riskmodel: error:")]
     assert len(lines) == 1, out.stderr
-    assert uri in lines[0] and "connection refused" in lines[0]
+    assert uri in lines[0] and reason in lines[0]
     assert "MLFLOW_TRACKING_URI" in lines[0]
 
 
@@ -72,6 +75,30 @@ def test_train_with_a_dead_server_exits_2_fast_before_any_work(tmp_path, dead_ur
     assert "tracking.enabled=false" in out.stderr
     assert not save.exists()  # checked before training: nothing was written
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+class _Always503(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(503)
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+def test_train_with_a_server_answering_503_exits_2_fast(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always503)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        out, seconds = _run(["train", "--n-pupils", "300", "--n-years", "3"], uri, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    _assert_fails_fast(out, seconds, uri, reason="kept answering with server errors")
 
 
 def test_evaluate_with_a_dead_server_exits_2_fast(tmp_path, dead_uri):

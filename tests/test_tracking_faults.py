@@ -9,10 +9,10 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import threading
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 

@@ -115,13 +115,13 @@ class TrackingUnavailableError(ConfigError):
     def __init__(self, uri: str, reason: str, hint: str = ""):
         self.uri = uri
         self.reason = reason
+        credentials = "refused access" in reason
         super().__init__(
             f"The MLflow tracking server at {uri} cannot be used: {reason}. Check that the "
             "server is running and reachable from this machine and that MLFLOW_TRACKING_URI "
             "(or tracking_uri in the config) is right"
-            + (", and check the credentials (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
-               "or MLFLOW_TRACKING_TOKEN)" if "refused" in reason and "connection" not in reason
-               else "")
+            + (", and check the credentials (MLFLOW_TRACKING_USERNAME and "
+               "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)" if credentials else "")
             + (f"; {hint}" if hint else "") + "."
         )
 
@@ -498,8 +498,8 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
     with _server_errors(tracking_uri(cfg.tracking.tracking_uri)):
         run, uri = _start(cfg, "train")
         with run:
-            _log_common(cfg, backtest=backtest, audit=audit, tables=tables, train_dates=train_dates,
-                        k=k, fingerprint=fingerprint)
+            _log_common(cfg, backtest=backtest, audit=audit, tables=tables,
+                        train_dates=train_dates, k=k, fingerprint=fingerprint)
             mlflow.log_params({"n_train_rows": str(len(X)), "n_features": str(X.shape[1]),
                                "n_iter": str(getattr(model, "n_iter_", ""))})
             mlflow.log_metric("train_base_rate", float(np.mean(y)))
@@ -549,8 +549,8 @@ def log_evaluation_run(cfg, *, backtest, audit, tables, train_dates, k, fingerpr
     with _server_errors(tracking_uri(cfg.tracking.tracking_uri)):
         run, uri = _start(cfg, "evaluate")
         with run:
-            _log_common(cfg, backtest=backtest, audit=audit, tables=tables, train_dates=train_dates,
-                        k=k, fingerprint=fingerprint)
+            _log_common(cfg, backtest=backtest, audit=audit, tables=tables,
+                        train_dates=train_dates, k=k, fingerprint=fingerprint)
     return LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
                      tracking_uri=uri, artifact_uri=run.info.artifact_uri)
 

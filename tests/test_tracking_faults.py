@@ -146,3 +146,34 @@ def test_a_local_store_is_not_touched_by_the_settings(monkeypatch, tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert tracking.check_server(uri) == uri
     assert not any(name in os.environ for name in tracking.FAIL_FAST_HTTP_SETTINGS)
+
+
+class _Always401(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"error_code": "UNAUTHENTICATED", "message": "login needed"}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+def test_a_server_refusing_the_login_names_the_credentials(monkeypatch):
+    for name in tracking.FAIL_FAST_HTTP_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always401)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(tracking.TrackingUnavailableError) as info:
+            tracking.check_server(uri)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert info.value.uri == uri and "refused access" in info.value.reason
+    assert "MLFLOW_TRACKING_PASSWORD" in str(info.value)

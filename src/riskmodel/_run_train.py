@@ -178,6 +178,11 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
     cfg = load_config(TrainConfig, config)
     if synthetic is None:
         synthetic = tables is None and cfg.data is None
+    if cfg.tracking.enabled:  # a dead server is reported before any work, not after it
+        from . import tracking
+
+        tracking.check_server(cfg.tracking.tracking_uri,
+                              hint="or train without tracking: --set tracking.enabled=false")
     stages = Stages(["load data", "features", "backtest", "audit", "final model", "tracking"],
                     progress, desc="train")
     try:
@@ -221,6 +226,11 @@ def evaluate_run(config: EvaluateConfig | dict | str | os.PathLike | None = None
     cfg = load_config(EvaluateConfig, config)
     if cfg.out is not None:
         check_output_dir(cfg.out)  # before any work: a foreign folder fails at once
+    if cfg.tracking.enabled:
+        from . import tracking
+
+        tracking.check_server(cfg.tracking.tracking_uri,
+                              hint="or evaluate without tracking: --no-tracking")
     stages = Stages(["load data", "features", "backtest", "audit", "tracking", "write"],
                     progress, desc="evaluate")
     try:

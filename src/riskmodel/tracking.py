@@ -13,6 +13,16 @@ fingerprint and summary, the feature registry, the fairness audit at capacity
 ``champion`` moved to the new version when asked. No pupil-level row is
 logged.
 
+A tracking server that is down is reported within about 30 s, not after
+MLflow's minutes of retries: for an ``http://`` or ``https://`` URI,
+:func:`configure` sets MLflow's own HTTP settings when they are not already in
+the environment (:data:`FAIL_FAST_HTTP_SETTINGS`: 2 retries, backoff factor 1,
+a 6 s timeout per request), a training or evaluation run checks the server
+(:func:`check_server`) before any work, and a server that cannot be reached,
+keeps answering with errors or refuses the credentials raises
+:class:`TrackingUnavailableError`, which names the URI and what to check.
+A local model folder is loaded without any tracking server.
+
 Examples
 --------
 >>> import tempfile
@@ -46,6 +56,9 @@ from .errors import ConfigError, ModelFileError
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "FAIL_FAST_HTTP_SETTINGS",
+    "TrackingUnavailableError",
+    "check_server",
     "tracking_uri",
     "configure",
     "LoggedRun",
@@ -61,6 +74,108 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+#: MLflow's HTTP settings (:mod:`mlflow.environment_variables`) that :func:`configure`
+#: puts into ``os.environ`` for an http(s) tracking URI, each only when it is not set
+#: already. MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) wait for
+#: minutes on a server that is down; these give up on a refused connection in about
+#: 2 s and on a server that never answers in at most 3 x 6 s + 2 s of backoff. Set
+#: any of them yourself to keep MLflow's value or choose another (a longer timeout for an
+#: artifact store that is slow to accept a model upload, for example).
+FAIL_FAST_HTTP_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "6",
+}
+
+
+class TrackingUnavailableError(ConfigError):
+    """The MLflow tracking server cannot be reached, keeps failing or refuses access.
+
+    A :class:`riskmodel.ConfigError` (so a :class:`ValueError`); the command line
+    exits with code 2 on it and prints its one-line message, which names the URI
+    and what to check.
+
+    Attributes
+    ----------
+    uri : str
+        The tracking URI that failed.
+    reason : str
+        What went wrong, e.g. ``"connection refused"``.
+
+    Examples
+    --------
+    >>> err = TrackingUnavailableError("http://127.0.0.1:5000", "connection refused")
+    >>> err.uri, isinstance(err, ConfigError)
+    ('http://127.0.0.1:5000', True)
+    >>> print(err)
+    The MLflow tracking server at http://127.0.0.1:5000 cannot be used: connection refused. ...
+    """
+
+    def __init__(self, uri: str, reason: str, hint: str = ""):
+        self.uri = uri
+        self.reason = reason
+        credentials = "refused access" in reason
+        super().__init__(
+            f"The MLflow tracking server at {uri} cannot be used: {reason}. Check that the "
+            "server is running and reachable from this machine and that MLFLOW_TRACKING_URI "
+            "(or tracking_uri in the config) is right"
+            + (", and check the credentials (MLFLOW_TRACKING_USERNAME and "
+               "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)" if credentials else "")
+            + (f"; {hint}" if hint else "") + "."
+        )
+
+
+def _is_http(uri: str) -> bool:
+    return uri.lower().startswith(("http://", "https://"))
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _unavailable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` means the server is unusable (None: it is some other error)."""
+    import requests
+    import urllib3
+
+    chain = list(_chain(exc))
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or any(
+            "connection refused" in str(e).lower() for e in chain):
+        return "connection refused"
+    if any(isinstance(e, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError))
+           or isinstance(getattr(e.args[0] if e.args else None, "reason", None),
+                         urllib3.exceptions.TimeoutError) for e in chain):
+        return (f"no answer within {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT', '120')} s "
+                "(MLFLOW_HTTP_REQUEST_TIMEOUT)")
+    if any(isinstance(e, requests.exceptions.RetryError) for e in chain):
+        return "it kept answering with server errors"
+    if any(isinstance(e, requests.exceptions.ConnectionError) for e in chain):
+        return "it cannot be reached"
+    code = getattr(exc, "error_code", None)
+    if code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return "it refused access (" + code.lower().replace("_", " ") + ")"
+    return None
+
+
+class _server_errors:
+    """Turn an unusable server inside the block into :class:`TrackingUnavailableError`."""
+
+    def __init__(self, uri: str, hint: str = ""):
+        self.uri, self.hint = uri, hint
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, ConfigError):
+            return False
+        _raise_if_unavailable(self.uri, exc, self.hint)
+        return False
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -106,8 +221,58 @@ def configure(uri: str | None = None) -> str:
     import mlflow
 
     uri = tracking_uri(uri)
+    if _is_http(uri):
+        for name, value in FAIL_FAST_HTTP_SETTINGS.items():
+            os.environ.setdefault(name, value)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return uri
+
+
+def check_server(uri: str | None = None, *, hint: str = "") -> str:
+    """Check that the tracking server answers, before a run does any work.
+
+    Configures MLflow (:func:`configure`) and, for an ``http://`` or ``https://``
+    URI, asks the server for one experiment. A local store (``sqlite:``, a folder)
+    is not checked.
+
+    Parameters
+    ----------
+    uri : str or None
+        See :func:`tracking_uri`.
+    hint : str
+        Added to the error message, e.g. how to run without tracking.
+
+    Returns
+    -------
+    str
+        The tracking URI.
+
+    Raises
+    ------
+    TrackingUnavailableError
+        When the server cannot be reached, keeps answering with server errors,
+        or refuses the credentials.
+
+    Examples
+    --------
+    >>> import socket
+    >>> with socket.socket() as s:  # a free local port that nothing listens on
+    ...     _ = s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    >>> check_server(f"http://127.0.0.1:{port}")
+    Traceback (most recent call last):
+    ...
+    riskmodel.tracking.TrackingUnavailableError: The MLflow tracking server at http://127.0.0.1:... cannot be used: connection refused. ...
+    >>> check_server("sqlite:///mlflow.db")
+    'sqlite:///mlflow.db'
+    """
+    uri = configure(uri)
+    if _is_http(uri):
+        from mlflow import MlflowClient
+
+        with _server_errors(uri, hint):
+            MlflowClient().search_experiments(max_results=1)
+        logger.info("The tracking server at %s answers", uri)
     return uri
 
 
@@ -330,31 +495,32 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
     from . import pyfunc
     from .report import build_model_card
 
-    run, uri = _start(cfg, "train")
-    with run:
-        _log_common(cfg, backtest=backtest, audit=audit, tables=tables, train_dates=train_dates,
-                    k=k, fingerprint=fingerprint)
-        mlflow.log_params({"n_train_rows": str(len(X)), "n_features": str(X.shape[1]),
-                           "n_iter": str(getattr(model, "n_iter_", ""))})
-        mlflow.log_metric("train_base_rate", float(np.mean(y)))
-        name = cfg.tracking.registered_model_name if register else None
-        info = pyfunc.log_model(model, registered_model_name=name)
-        version = getattr(info, "registered_model_version", None)
-        version = None if version is None else str(version)
-        markdown, html = build_model_card(
-            cfg=cfg, model=model, backtest=backtest, audit=audit, tables=tables,
-            train_dates=train_dates, k=k, fingerprint=fingerprint, version=version,
-            synthetic=synthetic)
-        mlflow.log_text(markdown, "model_card.md")
-        mlflow.log_text(html, "model_card.html")
-        logged = LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
-                           tracking_uri=uri, model_uri=info.model_uri, model_version=version,
-                           artifact_uri=run.info.artifact_uri)
-        if version is not None:
-            logged.registered_model_uri = f"models:/{name}/{version}"
-            mlflow.set_tag("registered_model", logged.registered_model_uri)
-            if cfg.tracking.set_alias and cfg.tracking.alias:
-                set_alias(name, cfg.tracking.alias, version)
+    with _server_errors(tracking_uri(cfg.tracking.tracking_uri)):
+        run, uri = _start(cfg, "train")
+        with run:
+            _log_common(cfg, backtest=backtest, audit=audit, tables=tables,
+                        train_dates=train_dates, k=k, fingerprint=fingerprint)
+            mlflow.log_params({"n_train_rows": str(len(X)), "n_features": str(X.shape[1]),
+                               "n_iter": str(getattr(model, "n_iter_", ""))})
+            mlflow.log_metric("train_base_rate", float(np.mean(y)))
+            name = cfg.tracking.registered_model_name if register else None
+            info = pyfunc.log_model(model, registered_model_name=name)
+            version = getattr(info, "registered_model_version", None)
+            version = None if version is None else str(version)
+            markdown, html = build_model_card(
+                cfg=cfg, model=model, backtest=backtest, audit=audit, tables=tables,
+                train_dates=train_dates, k=k, fingerprint=fingerprint, version=version,
+                synthetic=synthetic)
+            mlflow.log_text(markdown, "model_card.md")
+            mlflow.log_text(html, "model_card.html")
+            logged = LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
+                               tracking_uri=uri, model_uri=info.model_uri, model_version=version,
+                               artifact_uri=run.info.artifact_uri)
+            if version is not None:
+                logged.registered_model_uri = f"models:/{name}/{version}"
+                mlflow.set_tag("registered_model", logged.registered_model_uri)
+                if cfg.tracking.set_alias and cfg.tracking.alias:
+                    set_alias(name, cfg.tracking.alias, version)
     return logged
 
 
@@ -380,10 +546,11 @@ def log_evaluation_run(cfg, *, backtest, audit, tables, train_dates, k, fingerpr
     >>> run.model_uri is None and len(run.run_id) == 32
     True
     """
-    run, uri = _start(cfg, "evaluate")
-    with run:
-        _log_common(cfg, backtest=backtest, audit=audit, tables=tables, train_dates=train_dates,
-                    k=k, fingerprint=fingerprint)
+    with _server_errors(tracking_uri(cfg.tracking.tracking_uri)):
+        run, uri = _start(cfg, "evaluate")
+        with run:
+            _log_common(cfg, backtest=backtest, audit=audit, tables=tables,
+                        train_dates=train_dates, k=k, fingerprint=fingerprint)
     return LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
                      tracking_uri=uri, artifact_uri=run.info.artifact_uri)
 
@@ -421,6 +588,16 @@ def set_alias(name: str, alias: str, version: str | int) -> None:
 
 
 # ------------------------------------------------------------------ resolving
+_LOCAL_MODEL_HINT = ("a model folder (--model path/to/folder, written by `riskmodel train "
+                     "--save-model`) is scored without any server")
+
+
+def _raise_if_unavailable(uri: str, exc: BaseException, hint: str = "") -> None:
+    reason = _unavailable_reason(exc) if _is_http(uri) else None
+    if reason is not None:
+        raise TrackingUnavailableError(uri, reason, hint) from exc
+
+
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?/?$")
 
 
@@ -509,6 +686,7 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
             else:
                 mv = client.get_model_version(name, m.group("version"))
         except MlflowException as exc:
+            _raise_if_unavailable(turi, exc, _LOCAL_MODEL_HINT)
             what = (f"alias {m.group('alias')!r}" if m.group("alias")
                     else f"version {m.group('version')}")
             raise ConfigError(
@@ -522,7 +700,10 @@ def resolve_model(uri: str, tracking_uri: str | None = None) -> ResolvedModel:
     with tempfile.TemporaryDirectory(prefix="riskmodel-model-") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(artifact_uri=download_uri, dst_path=tmp)
-        except MlflowException as exc:
+        except Exception as exc:
+            _raise_if_unavailable(turi, exc, _LOCAL_MODEL_HINT)
+            if not isinstance(exc, MlflowException):
+                raise
             raise ConfigError(
                 f"Cannot load model {uri!r} from {turi}: {exc.message.splitlines()[0]}. Check "
                 "the URI and MLFLOW_TRACKING_URI."

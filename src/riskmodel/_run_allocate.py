@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from ._run_io import (
 )
 from ._run_score import ScoreResult, score_run
 from ._run_train import TrainResult, train_run
-from ._util import jsonable
+from ._util import file_sha256, jsonable
 from .config import load_config
 from .errors import ConfigError
 
@@ -121,8 +120,7 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
             write_parquet(as_frame(allocation.waitlist), tmp / "waitlist.parquet")
             write_parquet(as_frame(allocation.shortfall), tmp / "shortfall.parquet")
             write_manifest(tmp, {"kind": "allocate", "as_of": str(as_of.date()),
-                                 "scores_sha256": hashlib.sha256(
-                                     scores_path.read_bytes()).hexdigest(),
+                                 "scores_sha256": file_sha256(scores_path),
                                  "data_fingerprint": tables.fingerprint(),
                                  "config": jsonable(cfg.model_dump(mode="json",
                                                                    exclude={"out"}))})

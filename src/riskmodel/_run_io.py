@@ -8,7 +8,6 @@ manifests carry the installed riskmodel version (:mod:`riskmodel._util`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ import pandas as pd
 from ._atomic import MANIFEST
 from ._checks import parse_as_of
 from ._run_config import ResourcesConfig, SyntheticConfig
-from ._util import jsonable, riskmodel_version
+from ._util import file_sha256, jsonable, riskmodel_version
 from .errors import ConfigError, DataValidationError
 from .vocab import DOMAINS
 
@@ -143,7 +142,7 @@ def write_manifest(folder: Path, manifest: dict) -> dict:
     files = {}
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name != MANIFEST:
-            files[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+            files[p.name] = file_sha256(p)
     manifest = {"riskmodel_manifest": 1, **manifest, "files_sha256": files,
                 "riskmodel_version": riskmodel_version()}
     text = json.dumps(jsonable(manifest), indent=2, sort_keys=True, ensure_ascii=False)

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib.metadata
 import math
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["jsonable", "library_versions", "riskmodel_version", "RESULT_PACKAGES"]
+__all__ = ["file_sha256", "jsonable", "library_versions", "riskmodel_version", "RESULT_PACKAGES"]
 
 #: The distributions whose versions shape riskmodel's results: written into model
 #: files, model cards, manifests and the pyfunc's pip requirements.
 RESULT_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lightgbm", "numba")
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes (manifests record one per output file).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = p.write_bytes(b"abc")
+    >>> file_sha256(p)[:12]
+    'ba7816bf8f01'
+    """
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def riskmodel_version() -> str:

@@ -110,12 +110,11 @@ def _capacities(k, top_k, top_fraction):
             raise InvalidParameterError("backtest got both 'k' (renamed) and 'top_k'; pass "
                                         "top_k or top_fraction only.")
         values = _listed(k)
-        ints = all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-                   for v in values)
-        renamed_param(k, None, old="k", new="top_k" if ints else "top_fraction", func="backtest",
-                      stacklevel=4)
-        specs = [(v, None) if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-                 else (None, v) for v in values]
+        counts = [isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                  for v in values]
+        renamed_param(k, None, old="k", new="top_k" if all(counts) else "top_fraction",
+                      func="backtest", stacklevel=4)
+        specs = [(v, None) if count else (None, v) for v, count in zip(values, counts)]
     elif top_k is not None:
         specs = [(v, None) for v in _listed(top_k)]
     else:

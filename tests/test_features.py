@@ -566,15 +566,16 @@ def test_panel_with_unsorted_pupil_ids(world):
 
 
 def test_panel_leaves_out_dates_without_pupils(hand, caplog):
-    # the hand-made enrolments: nobody is enrolled in the summer of 2024 before 2024-09-02
-    with pytest.raises(ValueError, match="No pupil is enrolled on as_of=2024-07-01"):
-        build_features(hand, "2024-07-01")
+    # the hand-made enrolments start on 2022-09-01: nobody is enrolled on 2022-07-01 nor
+    # waiting to continue (the summer of 2024 has pupils waiting: see test_summer.py)
+    with pytest.raises(ValueError, match="No pupil is enrolled on as_of=2022-07-01"):
+        build_features(hand, "2022-07-01")
     with caplog.at_level("WARNING", logger="riskmodel.features._build"):
-        panel = build_feature_panel(hand, ["2024-07-01", "2024-12-02"])
+        panel = build_feature_panel(hand, ["2022-07-01", "2024-12-02"])
     assert "left out of the panel" in caplog.text
     assert panel.index.get_level_values("as_of").unique().tolist() == [D("2024-12-02")]
     with pytest.raises(ValueError, match="any of the 'as_of_dates'"):
-        build_feature_panel(hand, ["2024-07-01"])
+        build_feature_panel(hand, ["2022-07-01"])
 
 
 # ----------------------------------------------------------------------------- registry

@@ -1,8 +1,11 @@
 """Outcome labels at a horizon: early leaving, liecība, grade repetition.
 
 :func:`make_labels` looks only at what happens *after* ``as_of`` (enrolment
-ends, new enrolments); who is labelled is decided by who is enrolled on
-``as_of`` (as in :func:`riskmodel.build_features`).
+ends, new enrolments); who is labelled is decided by the records before
+``as_of``, exactly as in :func:`riskmodel.build_features`: the pupils enrolled on
+``as_of`` and, on a summer date, the pupils waiting to continue after completing
+a grade, in the grade they will enter (see :mod:`riskmodel._enrolments` and
+``docs/data_contract.md``, "Scoring before the school year").
 
 Definitions:
 
@@ -16,12 +19,24 @@ Definitions:
     (30) after the end; or ends grade 9 with ``completed_liecība`` and is not
     enrolled again within ``lieciba_grace_days`` (120, to bridge the summer).
     A ``transferred`` end is never leaving.
+
+    For a pupil of a summer cohort the same events count (the ends of the
+    enrolments that follow in September and later), and one more: when the
+    pupil waits to continue from a grade-9 ``completed_liecība`` (ended before
+    ``as_of``), not being enrolled again within ``lieciba_grace_days`` of it is
+    early leaving, as it is for a pupil labelled before the liecība. Not turning
+    up after any other completed grade is *not* early leaving, as during the
+    school year: only a recorded leaving end counts, and a completion followed by
+    no new enrolment may be a move abroad or to a school outside the records.
 ``"liecība"``
     The pupil finishes grade 9 with ``completed_liecība`` within the horizon.
 ``"repetition"``
     The pupil is enrolled in the next school year (an enrolment with
     ``school_year`` one more than the current one, starting within the
-    horizon) in the same or a lower grade.
+    horizon) in the same or a lower grade.  For a summer cohort pupil the
+    reference is the completed enrolment: enrolled in the school year after it
+    in the completed grade or a lower one (a grade-9 liecība pupil who repeats
+    grade 9, as the cohort expects, is a repetition).
 
 Pupils whose outcome window is not yet observed are left out (not labelled 0):
 when ``as_of + horizon_days`` (plus the 30-day re-enrolment grace period for
@@ -44,7 +59,14 @@ from . import vocab
 from .config import StrictModel, load_config
 from ._checks import InvalidParameterError, check_int, check_option, parse_as_of
 from ._columns import NAT_DAY, check_tables, table_present, to_day, ts_day
-from ._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments, continuing, leaving_codes
+from ._enrolments import (
+    LIECIBA_CODE,
+    OPEN_DAY,
+    Enrolments,
+    cohort_at,
+    continuing,
+    leaving_codes,
+)
 
 __all__ = ["make_labels", "LabelConfig", "OUTCOMES"]
 
@@ -124,7 +146,8 @@ def _last_recorded_day(tables) -> int | None:
 def make_labels(
     tables, as_of, horizon_days: int = 365, outcome: str = "early_leaving", config=None
 ) -> pd.Series:
-    """Outcome labels (0/1) for the pupils enrolled on ``as_of``.
+    """Outcome labels (0/1) for the pupils enrolled on ``as_of`` (on a summer date:
+    also those expected to continue, as in :func:`riskmodel.build_features`).
 
     Parameters
     ----------
@@ -141,10 +164,9 @@ def make_labels(
     Returns
     -------
     pandas.Series
-        int8 0/1 named ``outcome``, indexed by ``pupil_id`` (pupils enrolled on
-        ``as_of`` in the configured grade range, same order as
-        :func:`riskmodel.build_features`).  Empty when the window is not yet
-        observed in the data.
+        int8 0/1 named ``outcome``, indexed by ``pupil_id`` (the pupils of
+        :func:`riskmodel.build_features` with the same grade range, in the same
+        order).  Empty when the window is not yet observed in the data.
 
     Raises
     ------
@@ -152,7 +174,7 @@ def make_labels(
         For a bad parameter (both a ``ValueError`` and a ``TypeError``, worded as in
         scikit-learn).
     ValueError
-        When no pupil is enrolled on ``as_of``.
+        When no pupil is enrolled on ``as_of`` nor waiting to continue.
 
     Examples
     --------
@@ -181,16 +203,18 @@ def make_labels(
     a = ts_day(ts)
 
     enr = Enrolments.from_tables(tables)
-    known = enr.known_at(a)
-    all_cur = known.current_rows()
+    cohort = cohort_at(enr, a)  # the same pupils as build_features
+    view, all_cur = cohort.view, cohort.rows
     if len(all_cur) == 0:
         raise ValueError(
-            f"No pupil is enrolled on as_of={ts.date()}; choose an as_of inside the "
-            "enrolment period."
+            f"No pupil is enrolled on as_of={ts.date()}, nor waiting to continue after "
+            "completing a grade; choose an as_of inside the enrolment period or in the "
+            "summer after a school year."
         )
-    g = known.grade[all_cur]
-    cur = all_cur[(g >= cfg.min_grade) & (g <= cfg.max_grade)]
-    rows = known.pupil[cur]
+    g = view.grade[all_cur]
+    sel = (g >= cfg.min_grade) & (g <= cfg.max_grade)
+    cur, planned, source = all_cur[sel], cohort.planned[sel], cohort.source[sel]
+    rows = view.pupil[cur]
     ids = tables.pupils["pupil_id"].astype("str").to_numpy()
     index = pd.Index(ids[rows], name="pupil_id", dtype="str")
 
@@ -215,12 +239,23 @@ def make_labels(
         )
 
     unknown = np.zeros(0, dtype=np.int64)
+    rec = cohort.records
     if outcome == "early_leaving":
-        pos, unknown = _early_leavers(enr, a, a + horizon, cfg, observed)
+        # a summer cohort pupil whose grade-9 liecība ended before as_of: whether
+        # they continue is decided after it (within lieciba_grace_days)
+        src = source[planned]
+        pend = src[(rec.reason[src] == LIECIBA_CODE) & (rec.grade[src] == 9)]
+        pending_end = np.full(enr.n_pupils, NAT_DAY, dtype=np.int64)
+        pending_end[rec.pupil[pend]] = rec.end[pend]
+        pos, unknown = _early_leavers(enr, a, a + horizon, cfg, observed, pending_end)
     elif outcome == "liecība":
         pos = enr.pupil[_liecibas(enr, a, a + horizon)]
     else:
-        pos = _repeaters(enr, known, cur, a + horizon)
+        # the reference enrolment: the current one, or the completed one a planned
+        # (summer) enrolment follows
+        ref_year = np.where(planned, rec.school_year[source], view.school_year[cur])
+        ref_grade = np.where(planned, rec.grade[source], view.grade[cur])
+        pos = _repeaters(enr, rows, ref_year, ref_grade, a + horizon)
     flag = np.zeros(enr.n_pupils, dtype=bool)
     flag[pos] = True
     y = pd.Series(flag[rows].astype(np.int8), index=index, name=outcome)
@@ -249,16 +284,20 @@ def _liecibas(enr: Enrolments, a: int, hi: int) -> np.ndarray:
     return _ends_in_window(enr, a, hi) & (enr.reason == LIECIBA_CODE) & (enr.grade == 9)
 
 
-def _early_leavers(enr: Enrolments, a: int, hi: int, cfg: LabelConfig, observed: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _early_leavers(enr: Enrolments, a: int, hi: int, cfg: LabelConfig, observed: int,
+                   pending_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pupil rows that leave early within ``[a, hi]``, and those whose outcome is unknown.
 
     A leaving end (or a grade-9 liecība) counts when the pupil is not enrolled again
     within the grace period; a liecība so close to ``observed`` that the grace
-    period is not over yet leaves the pupil's outcome unknown.
+    period is not over yet leaves the pupil's outcome unknown.  ``pending_end``
+    (per pupil row, ``NAT_DAY`` for none) is the end day of a grade-9 liecība
+    before ``a`` that a summer cohort pupil is waiting to continue from: it is a
+    candidate too.
     """
     leave = _ends_in_window(enr, a, hi) & np.isin(enr.reason, leaving_codes(cfg.emigration_is_leaving))
-    liec = _liecibas(enr, a, hi)
+    pending = (enr.reason == LIECIBA_CODE) & (enr.grade == 9) & (enr.end == pending_end[enr.pupil])
+    liec = _liecibas(enr, a, hi) | pending
     cand = np.flatnonzero(leave | liec)
     grace = np.where(liec[cand], cfg.lieciba_grace_days, cfg.reenrolment_grace_days)
     cont = continuing(enr, cand, grace.astype(np.int64))
@@ -267,13 +306,14 @@ def _early_leavers(enr: Enrolments, a: int, hi: int, cfg: LabelConfig, observed:
     return enr.pupil[hit[decided]], enr.pupil[hit[~decided]]
 
 
-def _repeaters(enr: Enrolments, known: Enrolments, cur: np.ndarray, hi: int) -> np.ndarray:
-    """Pupil rows enrolled next school year (starting by ``hi``) in the same or a lower grade."""
-    rows = known.pupil[cur]
+def _repeaters(enr: Enrolments, rows: np.ndarray, ref_year: np.ndarray, ref_grade: np.ndarray,
+               hi: int) -> np.ndarray:
+    """Pupil rows enrolled in the school year after ``ref_year`` (starting by ``hi``) in
+    ``ref_grade`` or a lower grade."""
     year = np.full(enr.n_pupils, -10**6, dtype=np.int64)
     grade = np.zeros(enr.n_pupils, dtype=np.int64)
-    year[rows] = known.school_year[cur]
-    grade[rows] = known.grade[cur]
+    year[rows] = ref_year
+    grade[rows] = ref_grade
     nxt = (
         (enr.school_year == year[enr.pupil] + 1)
         & (enr.start <= hi)

@@ -13,7 +13,13 @@ from ..config import load_config
 from . import _attendance, _context, _engagement, _grades, _transitions
 from .._checks import InvalidParameterError, parse_as_of
 from .._columns import NAT_DAY, check_tables, to_day, ts_day
-from .._enrolments import LIECIBA_CODE, OPEN_DAY, Enrolments
+from .._enrolments import (
+    LIECIBA_CODE,
+    OPEN_DAY,
+    SUMMER_LOOKBACK_DAYS,
+    Enrolments,
+    cohort_at,
+)
 from ._common import school_year_start_day
 from ._config import FeatureConfig
 from ._registry import feature_names, registry
@@ -24,27 +30,36 @@ SENSITIVE = ("sex_female", "home_language", "migrant_background", "special_needs
 
 
 class _NoPupils(ValueError):
-    """No pupil is enrolled on the date."""
+    """No pupil is enrolled on the date, nor waiting to continue after a completed grade."""
 
 
 @dataclass
 class AsOfContext:
     as_day: int
     ys_day: int
-    enr: Enrolments  # known view at as_of
+    enr: Enrolments  # known view at as_of (with the planned enrolments of a summer date)
+    records: Enrolments  # known view at as_of, records only
     cur: np.ndarray  # enrolment index of each pupil in the population
-    all_cur: np.ndarray  # enrolment index of every enrolled pupil (any grade)
+    all_cur: np.ndarray  # enrolment index of every pupil in the cohort (any grade)
     rows: np.ndarray  # pupil row numbers of the population (ascending)
-    grade: np.ndarray  # current grade of the population
+    grade: np.ndarray  # current grade of the population (the grade they will enter)
+    planned: np.ndarray  # bool per pupil of the population: a planned (summer) enrolment
+    summer: bool  # as_of lies between two school years (see riskmodel._enrolments)
+    n_waiting: int  # pupils (any grade) waiting to continue after a completed grade
 
 
 def _context_at(enrolments: Enrolments, config: FeatureConfig, as_of: pd.Timestamp
                 ) -> AsOfContext:
-    """Who is enrolled on ``as_of`` (in the configured grades); :class:`_NoPupils` if nobody."""
+    """The cohort of ``as_of`` (in the configured grades); :class:`_NoPupils` if nobody.
+
+    During a school year: the pupils enrolled on ``as_of``. On a summer date: also
+    the pupils waiting to continue, in the grade they will enter
+    (:func:`riskmodel._enrolments.cohort_at`).
+    """
     a = ts_day(as_of)
     ys, _ = school_year_start_day(a, config.school_year_start_month)
-    enr = enrolments.known_at(a)
-    all_cur = enr.current_rows()
+    cohort = cohort_at(enrolments, a)
+    enr, all_cur = cohort.view, cohort.rows
     g = enr.grade[all_cur]
     sel = (g >= config.min_grade) & (g <= config.max_grade)
     cur = all_cur[sel]
@@ -58,17 +73,22 @@ def _context_at(enrolments: Enrolments, config: FeatureConfig, as_of: pd.Timesta
             else "the enrolments table is empty"
         )
         raise _NoPupils(
-            f"No pupil is enrolled on as_of={as_of.date()}; {span}. "
-            "Choose an as_of inside the enrolment period (not a summer break)."
+            f"No pupil is enrolled on as_of={as_of.date()}, nor waiting to continue after "
+            f"completing a grade in the {SUMMER_LOOKBACK_DAYS} days before it; {span}. "
+            "Choose an as_of inside the enrolment period or in the summer after a school year."
         )
     return AsOfContext(
         as_day=a,
         ys_day=ys,
         enr=enr,
+        records=cohort.records,
         cur=cur,
         all_cur=all_cur,
         rows=enr.pupil[cur],
         grade=enr.grade[cur],
+        planned=cohort.planned[sel],
+        summer=cohort.summer,
+        n_waiting=cohort.n_waiting,
     )
 
 
@@ -212,6 +232,16 @@ def build_features(tables, as_of, config=None) -> pd.DataFrame:
     end on or after ``as_of`` are treated as open, so the result is the same
     whether or not later records exist.
 
+    On a summer date (between two school years, when more pupils are waiting to
+    continue after completing a grade than are enrolled) the rows are the pupils
+    expected to continue, in the grade they will enter, plus any pupil enrolled
+    on the date; see ``docs/data_contract.md`` ("Scoring before the school year").
+    Their features come from the same records before ``as_of``: the
+    school-year-to-date windows cover the school year just ended, the 28- and
+    90-day windows mostly the summer (NaN without records), and the transition
+    features see a planned enrolment (the next school year, the grade they will
+    enter, the school of the latest enrolment) that starts on ``as_of``.
+
     Parameters
     ----------
     tables : riskmodel.SchoolTables
@@ -225,15 +255,17 @@ def build_features(tables, as_of, config=None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``pupil_id`` (pupils enrolled on ``as_of`` whose current
-        grade is in the configured range), one float column per feature in
+        Indexed by ``pupil_id`` (pupils enrolled on ``as_of``, or on a summer
+        date also expected to continue, whose current grade, or the grade they
+        will enter, is in the configured range), one float column per feature in
         :func:`registry` order (``home_language`` is categorical).  A domain whose
         table is missing or empty is all NaN.
 
     Raises
     ------
     ValueError
-        When ``as_of`` is not a date, or no pupil is enrolled on it.
+        When ``as_of`` is not a date, or no pupil is enrolled on it nor waiting
+        to continue.
 
     Examples
     --------
@@ -243,6 +275,8 @@ def build_features(tables, as_of, config=None) -> pd.DataFrame:
     >>> X.index.name, list(X.columns) == rm.features.feature_names()
     ('pupil_id', True)
     >>> bool(X["attendance_rate_28d"].between(0, 1).all())
+    True
+    >>> len(rm.build_features(world.tables, as_of="2023-08-15")) > 0  # a summer date
     True
     """
     ts = parse_as_of(as_of, "build_features")
@@ -258,9 +292,9 @@ def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
 
     The event tables are sorted and summed once; every date then costs a few
     look-ups per pupil, so ten dates cost far less than ten
-    :func:`build_features` calls.  Each block equals ``build_features(tables, d)``;
-    a date on which no pupil is enrolled (a summer break) is left out with a
-    logged warning.
+    :func:`build_features` calls.  Each block equals ``build_features(tables, d)``
+    (a summer date holds the pupils expected to continue); a date on which no
+    pupil is enrolled nor waiting to continue is left out with a logged warning.
 
     Parameters
     ----------
@@ -317,7 +351,8 @@ def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
         kept.append(d)
     if not datas:
         raise ValueError(
-            "No pupil is enrolled on any of the 'as_of_dates' of build_feature_panel "
+            "No pupil is enrolled (nor waiting to continue) on any of the 'as_of_dates' "
+            "of build_feature_panel "
             f"({', '.join(str(d.date()) for d in dates)})."
         )
     index = _panel_index(kept, rows, prepared.pupil_ids)
@@ -382,8 +417,12 @@ def pupil_frame(tables, as_of, config=None) -> pd.DataFrame:
         Indexed by ``pupil_id`` with ``school_id``, ``municipality_id``
         (category), ``school_year``, ``grade`` (int8), ``age`` (completed years
         on ``as_of``, float, NaN when the birth date is unknown), ``liecība``
-        (bool: finished grade 9 with a liecība before ``as_of``) and the audit
-        attributes present in ``pupils`` (``sex``, ``home_language``,
+        (bool: finished grade 9 with a liecība before ``as_of``), ``enrolled``
+        (bool: enrolled on ``as_of``; False for a pupil of a summer cohort who is
+        waiting to continue, whose ``grade``, ``school_year``, ``school_id`` and
+        ``municipality_id`` are those of the planned enrolment: the grade they will
+        enter, the next school year, the school of their latest enrolment) and the
+        audit attributes present in ``pupils`` (``sex``, ``home_language``,
         ``migrant_background``, ``special_needs``).
 
     Examples
@@ -396,6 +435,12 @@ def pupil_frame(tables, as_of, config=None) -> pd.DataFrame:
     True
     >>> bool(info["grade"].between(1, 12).all()), bool((info["age"] >= 5).all())
     (True, True)
+
+    In the summer the pupils waiting to continue, in the grade they will enter:
+
+    >>> summer = pupil_frame(world.tables, "2023-08-15")
+    >>> bool(summer["enrolled"].any()), int(summer["school_year"].iloc[0])
+    (False, 2023)
     """
     ts = parse_as_of(as_of, "pupil_frame")
     cfg = _check_config(config)
@@ -415,10 +460,57 @@ def pupil_frame(tables, as_of, config=None) -> pd.DataFrame:
     out["age"] = _age_years(bd, ts)
     liec = (enr.end != OPEN_DAY) & (enr.reason == LIECIBA_CODE) & (enr.grade == 9)
     out["liecība"] = np.bincount(enr.pupil[liec], minlength=enr.n_pupils)[rows] > 0
+    out["enrolled"] = ~ctx.planned
     for col in vocab.AUDIT_ATTRIBUTES:
         if col in pupils.columns:
             out[col] = pupils[col].iloc[rows].set_axis(out.index)
     return out
+
+
+#: ``cohort_summary``'s rule names: a date in a school year, a summer date
+COHORT_RULES = ("enrolled", "summer_continuers")
+
+
+def cohort_summary(tables, as_of, config=None) -> dict:
+    """How the cohort of ``as_of`` was chosen, for run manifests and reports.
+
+    Returns
+    -------
+    dict
+        ``rule`` (``"enrolled"``: the pupils enrolled on ``as_of``;
+        ``"summer_continuers"``: a summer date, the pupils expected to continue
+        plus any enrolled), ``as_of_in_school_year`` (bool), ``n`` (pupils in
+        the configured grade range, the rows of :func:`build_features`),
+        ``n_enrolled`` and ``n_continuing`` (of them: enrolled on ``as_of``,
+        waiting to continue) and ``school_year`` (start year of the school year
+        the grades refer to: the next one on a summer date).
+
+    Examples
+    --------
+    >>> import riskmodel as rm
+    >>> from riskmodel.features._build import cohort_summary
+    >>> t = rm.datasets.make_school_system(n_pupils=300, n_years=2, random_state=0).tables
+    >>> s = cohort_summary(t, "2023-08-15")
+    >>> s["rule"], s["as_of_in_school_year"], s["school_year"], s["n"] == s["n_continuing"]
+    ('summer_continuers', False, 2023, True)
+    >>> cohort_summary(t, "2023-10-02")["rule"]
+    'enrolled'
+    """
+    ts = parse_as_of(as_of, "cohort_summary")
+    cfg = _check_config(config)
+    check_tables(tables, "cohort_summary")
+    ctx = _context_at(Enrolments.from_tables(tables), cfg, ts)
+    years = ctx.enr.school_year[ctx.all_cur]
+    vals, counts = np.unique(years, return_counts=True)
+    n_cont = int(ctx.planned.sum())
+    return {
+        "rule": COHORT_RULES[int(ctx.summer)],
+        "as_of_in_school_year": not ctx.summer,
+        "n": int(len(ctx.rows)),
+        "n_enrolled": int(len(ctx.rows)) - n_cont,
+        "n_continuing": n_cont,
+        "school_year": int(vals[np.argmax(counts)]),
+    }
 
 
 def _age_years(birth_day: np.ndarray, ts: pd.Timestamp) -> np.ndarray:

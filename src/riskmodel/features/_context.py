@@ -27,8 +27,9 @@ def prepare(tables, config, enrolments):
 
 def _leaving_rates(ctx, config):
     """Share of enrolments at each school/municipality, overlapping the look-back,
-    that ended in early leaving; only outcomes already settled before as_of."""
-    enr = ctx.enr
+    that ended in early leaving; only outcomes already settled before as_of.
+    Computed from the records only (not the planned enrolments of a summer date)."""
+    enr = ctx.records
     a = ctx.as_day
     lo = a - 365 * CONTEXT_YEARS
     flags = leaving_mask(

@@ -164,8 +164,17 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
     contribution of every feature, and ``base_value``), ``allocation.parquet``,
     ``waitlist.parquet``, ``report.html`` and
     ``manifest.json`` (model URI and version, data fingerprint, as_of, the
-    capacity of the high tier, sha256 of every file). Pupil-level files are
-    indexed by ``pupil_id`` and sorted by it.
+    cohort, the capacity of the high tier, sha256 of every file). Pupil-level
+    files are indexed by ``pupil_id`` and sorted by it.
+
+    The manifest's ``cohort`` says who was scored
+    (:func:`riskmodel.features._build.cohort_summary`): ``{"rule": "enrolled",
+    "as_of_in_school_year": true, ...}`` for a date in a school year, and
+    ``{"rule": "summer_continuers", "as_of_in_school_year": false, "n": ...,
+    "n_enrolled": ..., "n_continuing": ..., "school_year": ...}`` for a summer
+    date, when the pupils expected to continue are scored in the grade they
+    will enter (``docs/data_contract.md``, "Scoring before the school year");
+    the report says so in one sentence.
 
     Parameters
     ----------
@@ -210,6 +219,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                     progress, desc="score")
     try:
         from .features import build_features, pupil_frame
+        from .features._build import cohort_summary
 
         with stages("validate"):
             tables = _read(cfg, tables)
@@ -221,6 +231,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
         with stages("features"):
             X = build_features(tables, as_of).sort_index(kind="stable")
             pupils = pupil_frame(tables, as_of).reindex(X.index)
+            cohort = cohort_summary(tables, as_of)
         if len(X) == 0:
             raise ConfigError(f"No pupil is enrolled on {as_of.date()}; nothing to score. "
                               "Choose another --as-of.")
@@ -257,6 +268,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                 "data": str(cfg.data) if cfg.data is not None else "in-memory tables",
                 "data_fingerprint": fingerprint,
                 "n_pupils": int(len(X)),
+                "cohort": cohort,
                 "high_tier": {"top_fraction": cfg.tiers.high_fraction,
                               "k": int((scores["tier"] == "high").sum())},
                 "config": jsonable(cfg.model_dump(mode="json", exclude={"out"})),

@@ -172,7 +172,37 @@ def _run_line(manifest: dict) -> dict:
         model_text += f" (version {model['version']})"
     return {"as_of": str(manifest.get("as_of", "")), "model": model_text,
             "fingerprint": str(manifest.get("data_fingerprint", ""))[:16],
-            "riskmodel_version": str(manifest.get("riskmodel_version", ""))}
+            "riskmodel_version": str(manifest.get("riskmodel_version", "")),
+            "cohort": _cohort_sentence(manifest)}
+
+
+def _cohort_sentence(manifest: dict) -> str | None:
+    """One sentence for a summer cohort (None for a date in a school year).
+
+    Examples
+    --------
+    >>> _cohort_sentence({"as_of": "2025-08-15", "cohort": {
+    ...     "rule": "summer_continuers", "n": 1200, "n_enrolled": 3, "n_continuing": 1197,
+    ...     "school_year": 2025}})  # doctest: +NORMALIZE_WHITESPACE
+    '2025-08-15 lies between two school years: the 1,197 pupils expected to continue
+    are scored in the grade they will enter in 2025/26, at the school of their latest
+    enrolment (and 3 pupils enrolled on the date); pupils new to the records, such as
+    first-graders, are not among them.'
+    >>> _cohort_sentence({"cohort": {"rule": "enrolled"}}) is None
+    True
+    """
+    c = manifest.get("cohort") or {}
+    if c.get("rule") != "summer_continuers":
+        return None
+    year = int(c.get("school_year", 0))
+    text = (f"{manifest.get('as_of', 'as_of')} lies between two school years: the "
+            f"{int(c.get('n_continuing', 0)):,} pupils expected to continue are scored in the "
+            f"grade they will enter in {year}/{(year + 1) % 100:02d}, at the school of their "
+            "latest enrolment")
+    n_enrolled = int(c.get("n_enrolled", 0))
+    if n_enrolled:
+        text += f" (and {n_enrolled:,} pupil{'s' if n_enrolled != 1 else ''} enrolled on the date)"
+    return text + "; pupils new to the records, such as first-graders, are not among them."
 
 
 def score_report_html(*, scores: pd.DataFrame, by_domain: pd.DataFrame | None = None,

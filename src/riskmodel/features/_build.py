@@ -45,7 +45,6 @@ class AsOfContext:
     grade: np.ndarray  # current grade of the population (the grade they will enter)
     planned: np.ndarray  # bool per pupil of the population: a planned (summer) enrolment
     summer: bool  # as_of lies between two school years (see riskmodel._enrolments)
-    n_waiting: int  # pupils (any grade) waiting to continue after a completed grade
 
 
 def _context_at(enrolments: Enrolments, config: FeatureConfig, as_of: pd.Timestamp
@@ -88,7 +87,6 @@ def _context_at(enrolments: Enrolments, config: FeatureConfig, as_of: pd.Timesta
         grade=enr.grade[cur],
         planned=cohort.planned[sel],
         summer=cohort.summer,
-        n_waiting=cohort.n_waiting,
     )
 
 

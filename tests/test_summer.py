@@ -202,6 +202,12 @@ def test_hand_made_summer_cohort():
     assert X["enrolment_gap_days_2y"].tolist() == [0.0] * 7
     assert X.loc["l9", "repeating_grade"] == 1.0 and X.loc["c7", "repeating_grade"] == 0.0
     assert X.loc["c7", "school_enrolled_pupils"] == 6.0  # all but ss (at s2) are at s1
+    cfg = FeatureConfig(include_sensitive=True)
+    pd.testing.assert_frame_equal(build_features(t, "2024-08-15", cfg), build_features(
+        t.as_known_at("2024-08-15"), "2024-08-15", cfg), check_exact=True)
+    # the last school day is still in the school year (an end on as_of is not known on it)
+    assert cohort_summary(t, "2024-05-31")["rule"] == "enrolled"
+    assert cohort_summary(t, "2024-06-01")["rule"] == "summer_continuers"
     # in the school year: only the enrolled pupils (the summer-school pupil among them)
     autumn = pupil_frame(t, "2024-10-01")
     assert sorted(autumn.index) == ["c4", "c5l", "l9r", "ss"] and autumn["enrolled"].all()

@@ -142,16 +142,20 @@ def validate_roster(raw: pd.DataFrame, where: str = "resources") -> pd.DataFrame
         "resource_id": df["resource_id"].astype(str).to_numpy(dtype=object),
         "kind": df["kind"].astype(str).to_numpy(dtype=object),
         "municipality_id": df["municipality_id"].astype(str).to_numpy(dtype=object),
-        "school_id": (df["school_id"].to_numpy(dtype=object) if "school_id" in df.columns
-                      else np.full(len(df), None, dtype=object)),
+        "school_id": _text_or_none(df, "school_id"),
         "capacity": cap.astype("int64"),
-        "specialty": (df["specialty"].to_numpy(dtype=object) if "specialty" in df.columns
-                      else np.full(len(df), None, dtype=object)),
+        "specialty": _text_or_none(df, "specialty"),
         "cost_per_pupil": cost.astype("float64"),
         "available_from": dates["available_from"].to_numpy(),
         "available_to": dates["available_to"].to_numpy(),
     })
     return out
+
+
+def _text_or_none(df: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in df.columns:
+        return np.full(len(df), None, dtype=object)
+    return np.array([None if pd.isna(v) else str(v) for v in df[column]], dtype=object)
 
 
 def _raise(problems: list[dict], where: str) -> None:

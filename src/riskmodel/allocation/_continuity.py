@@ -217,6 +217,7 @@ def fix_ongoing(pr: Problem, current: pd.DataFrame | None, as_of: pd.Timestamp |
         order = keep[np.lexsort((cost, -value[keep] / np.maximum(cost, 1e-12)))]
         spent = np.cumsum(pr.r_cost[r[order]])
         reason[order[spent > budget + 1e-9]] = "budget"
+    _readmit(pr, reason, p, j, r, value)
     fixed_i = np.flatnonzero((reason == None) & bound)  # noqa: E711
     unbound_i = np.flatnonzero((reason == None) & ~bound)  # noqa: E711
     fixed = Edges(p[fixed_i].astype(np.int64), r[fixed_i].astype(np.int64), value[fixed_i],
@@ -230,6 +231,41 @@ def fix_ongoing(pr: Problem, current: pd.DataFrame | None, as_of: pd.Timestamp |
     return Continuity(fixed, cur["start_date"].to_numpy()[fixed_i], ended,
                       set(zip(p[unbound_i].tolist(), j[unbound_i].tolist())), unbound_rows,
                       _remainder(pr, fixed))
+
+
+def _readmit(pr: Problem, reason, p, j, r, value) -> None:
+    """Give places freed by later steps back, so that every stated reason is true at the end.
+
+    Ending for capacity or a school cap comes before ending for the budget, and a
+    budget ending can free a place: the ended rows are retried by decreasing
+    value; one that fits every rule now continues, the others get the rule that
+    still binds (capacity, then school cap, then budget).
+    """
+    nk = len(KINDS)
+    retry = np.flatnonzero(np.isin(reason.astype(str), ["capacity", "school_cap", "budget"]))
+    if len(retry) == 0:
+        return
+    kept = np.flatnonzero((reason == None) & (r >= 0))  # noqa: E711
+    load = np.bincount(r[kept], minlength=len(pr.r_cap))
+    school = np.zeros(max(len(pr.schools), 1) * nk, dtype=np.int64)
+    np.add.at(school, pr.p_school[p[kept]] * nk + j[kept], 1)
+    caps = pr.rules.max_pupils_per_school or {}
+    budget = pr.rules.budget_eur
+    spent = float(pr.r_cost[r[kept]].sum())
+    for i in retry[np.argsort(-value[retry], kind="stable")]:
+        ri, si = r[i], pr.p_school[p[i]] * nk + j[i]
+        cap_s = caps.get(KINDS[j[i]])
+        if load[ri] >= pr.r_cap[ri]:
+            reason[i] = "capacity"
+        elif cap_s is not None and school[si] >= cap_s:
+            reason[i] = "school_cap"
+        elif budget is not None and spent + pr.r_cost[ri] > budget + 1e-9:
+            reason[i] = "budget"
+        else:
+            reason[i] = None
+            load[ri] += 1
+            school[si] += 1
+            spent += pr.r_cost[ri]
 
 
 def _ended_frame(pr: Problem, rows: pd.DataFrame, p: np.ndarray, reason, as_of):

@@ -46,6 +46,13 @@ def world(seed: int):
     # the world moves on: risk changes, some pupils leave, a resource shrinks, one goes
     pupils = pupils.copy()
     pupils["risk"] = np.clip(pupils["risk"] + rng.normal(0, 0.06, len(pupils)), 0, 1).round(3)
+    older = rng.random(len(pupils)) < 0.15  # a new grade: literacy may end
+    pupils.loc[older, "grade"] = (pupils.loc[older, "grade"] + 1).clip(upper=12)
+    pupils.loc[rng.random(len(pupils)) < 0.1, "liecība"] = False
+    moved = np.flatnonzero(rng.random(len(pupils)) < 0.08)  # to another pupil's school
+    to = rng.integers(0, len(pupils), len(moved))
+    pupils.loc[moved, ["school_id", "municipality_id"]] = pupils.loc[
+        to, ["school_id", "municipality_id"]].to_numpy()
     pupils = pupils[rng.random(len(pupils)) > 0.08].reset_index(drop=True)
     resources = resources.copy()
     shrink = rng.random(len(resources)) < 0.2

@@ -55,10 +55,12 @@ def review_dates(kinds: np.ndarray, start: np.ndarray, as_of: pd.Timestamp | Non
         rule = review[kind]
         s = start[m]
         if rule == "term":
-            first = [term_end_after(pd.Timestamp(x) + pd.Timedelta(days=TERM_MIN_DAYS))
-                     for x in s]
-            due = [term_end_after(max(f, pd.Timestamp(cut))) for f in first]
-            out[m] = np.array(due, dtype="datetime64[ns]")
+            starts, inv = np.unique(s, return_inverse=True)  # few distinct start dates
+            due = []
+            for x in starts:
+                first = term_end_after(pd.Timestamp(x) + pd.Timedelta(days=TERM_MIN_DAYS))
+                due.append(term_end_after(max(first, pd.Timestamp(cut))))
+            out[m] = np.array(due, dtype="datetime64[ns]")[inv]
         else:
             step = np.timedelta64(int(rule), "D").astype("timedelta64[ns]")
             elapsed = np.maximum((cut - s) / step, 0.0)

@@ -4,7 +4,8 @@ A synthetic system (20,000 pupils; ``--small``: 5,000) over three school
 years. A RiskModel with few trees (100) is trained on the first school year's
 October cohort (its 365-day outcome is known before the scoring starts) and
 scores the third school year on each first school day of the month (October
-to May: on 1 September no enrolment of the new year is known before the date). Each month the support is planned twice over the same
+to May: on 1 September no enrolment of the new year is known before the date).
+Each month the support is planned twice over the same
 synthetic roster (``make_resources`` of the first month, kept all year):
 
 - **with continuity**: ``allocate(..., current=<last month's plan>, as_of=...)``,
@@ -30,7 +31,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 
 import riskmodel as rm

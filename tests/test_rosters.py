@@ -121,7 +121,9 @@ def test_unavailable_resources_are_not_allocated():
     spring = rm.allocate(pupils, roster, as_of="2026-02-02", objective="risk")
     summer = rm.allocate(pupils, roster, as_of="2026-06-15", objective="risk")
     assert "M-RIGA-003" not in set(autumn.assignments["resource_id"])  # from 2026-01-05
-    mentors = lambda plan: set(plan.assignments.query("kind == 'mentor'")["resource_id"])  # noqa: E731
+    def mentors(plan):
+        return set(plan.assignments.query("kind == 'mentor'")["resource_id"])
+
     assert mentors(autumn) <= {"M-RIGA-001", "M-RIGA-002", "M-CESU-001"}
     assert "M-RIGA-002" not in mentors(summer)  # until 2026-05-31
     assert len(spring.assignments.query("kind == 'mentor'")) == 4
@@ -179,3 +181,37 @@ def test_config_resources_key():
     assert ScoreConfig().resources.path is None  # synthetic by default
     with pytest.raises(rm.ConfigError):
         rm.config.load_config(ScoreConfig, {"resources": {"path": "x.csv", "bogus": 1}})
+
+
+def test_runs_take_the_data_support_as_current(tmp_path):
+    """The data's support table (no resource_id in the contract) is ongoing support of an
+    unknown resource: the pupil is planned again and the plan says so."""
+    from riskmodel.pipeline import allocate_run
+
+    world = rm.datasets.make_school_system(n_pupils=300, n_years=2, random_state=0)
+    as_of = pd.Timestamp(world.as_of_dates[-1])
+    enrolled = rm.build_features(world.tables, as_of).index
+    scores = pd.DataFrame({"risk": np.linspace(0.9, 0.01, len(enrolled))}, index=enrolled)
+    scores["reason_1_lv"], scores["reason_1_en"] = "Kavējumi", "Absences"
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    scores.to_parquet(folder / "scores.parquet")
+    (folder / "manifest.json").write_text(json.dumps({"as_of": str(as_of.date())}))
+    pf = rm.features.pupil_frame(world.tables, as_of).reindex(enrolled)
+    older = pf.index[pf["age"] >= 13][:2]  # the two highest-risk mentor-age pupils
+    support = pd.DataFrame({"pupil_id": list(older), "kind": ["mentor", "psychologist"],
+                            "start_date": as_of - pd.Timedelta(days=40), "end_date": pd.NaT})
+    tables = rm.SchoolTables(**{**world.tables.to_dict(), "support": support})
+    roster = tmp_path / "roster.csv"
+    muni = str(pf.loc[older[0], "municipality_id"])
+    roster.write_text(f"{HEADER}\nR-1,mentor,{muni},,2,,700\n", encoding="utf-8")
+    res = allocate_run({"scores": str(folder / "scores.parquet"), "out": str(tmp_path / "plan"),
+                        "resources": {"path": str(roster)}}, tables=tables)
+    plan = pd.read_parquet(res.paths["allocation"]).set_index("pupil_id")
+    assert plan.loc[older[0], "change_reason"] == "resource_unknown"
+    assert plan.loc[older[0], "reason_1_en"] == "Absences"
+    ended = pd.read_parquet(res.paths["ended"])
+    assert ended[["pupil_id", "kind", "change_reason"]].values.tolist() == [
+        [older[1], "support_staff", "resource_unknown"]]  # no support staff in the roster
+    manifest = json.loads((tmp_path / "plan" / "manifest.json").read_text())
+    assert manifest["resources"]["ended"] == 1

@@ -21,7 +21,6 @@ from ._run_config import ScoreConfig, TierConfig
 from ._run_io import (
     Stages,
     allocation_pupils,
-    as_frame,
     audit_groups,
     data_end,
     joined_reasons,

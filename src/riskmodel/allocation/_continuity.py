@@ -127,7 +127,7 @@ def _eligible_keep(pr: Problem, p: np.ndarray, j: np.ndarray):
     return ok, risk_ok
 
 
-def _drop_over(reason_arr, alive, group, limit, value):
+def _drop_over(alive, group, limit, value):
     """End the lowest-value alive rows of each group beyond ``limit[group]``."""
     idx = np.flatnonzero(alive)
     if len(idx) == 0:
@@ -197,7 +197,7 @@ def fix_ongoing(pr: Problem, current: pd.DataFrame | None, as_of: pd.Timestamp |
     keep = (reason == None) & bound  # noqa: E711
     ki = np.flatnonzero(keep)
     value[ki] = pr.values(p[ki], pr.r_spec[r[ki]])
-    over = _drop_over(reason, keep, np.where(keep, r, 0), pr.r_cap, value)
+    over = _drop_over(keep, np.where(keep, r, 0), pr.r_cap, value)
     if over is not None:
         reason[over] = "capacity"
     caps = pr.rules.max_pupils_per_school or {}
@@ -206,7 +206,7 @@ def fix_ongoing(pr: Problem, current: pd.DataFrame | None, as_of: pd.Timestamp |
         limit_k = np.array([caps.get(k, np.iinfo(np.int64).max) for k in KINDS])
         group = np.where(keep, pr.p_school[np.maximum(p, 0)] * nk + j, 0)
         limit = np.tile(limit_k, len(pr.schools))
-        over = _drop_over(reason, keep, group, limit, value)
+        over = _drop_over(keep, group, limit, value)
         if over is not None:
             reason[over] = "school_cap"
     budget = pr.rules.budget_eur

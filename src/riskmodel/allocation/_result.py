@@ -303,7 +303,8 @@ class Allocation:
         """Totals per kind (and a ``total`` row).
 
         Columns: ``capacity, assigned, demand, unmet, idle, waitlist_capacity,
-        waitlist_locality, waitlist_school_cap, waitlist_budget, value, cost``.
+        waitlist_locality, waitlist_school_cap, waitlist_budget,
+        waitlist_churn_limit, value, cost``.
 
         Examples
         --------
@@ -322,7 +323,7 @@ class Allocation:
                                              "idle"]].sum()
         sf = sf.reindex(list(KINDS), fill_value=0)
         wl = pd.crosstab(self.waitlist["kind"], self.waitlist["reason"])
-        for reason in ("capacity", "locality", "school_cap", "budget"):
+        for reason in ("capacity", "locality", "school_cap", "budget", "churn_limit"):
             col = wl[reason] if reason in wl.columns else pd.Series(dtype="int64")
             sf[f"waitlist_{reason}"] = col.reindex(sf.index, fill_value=0).astype("int64")
         g = self.assignments.groupby("kind")

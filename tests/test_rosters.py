@@ -215,3 +215,22 @@ def test_runs_take_the_data_support_as_current(tmp_path):
         [older[1], "support_staff", "resource_unknown"]]  # no support staff in the roster
     manifest = json.loads((tmp_path / "plan" / "manifest.json").read_text())
     assert manifest["resources"]["ended"] == 1
+
+
+def test_cli_bad_roster_exits_2_naming_the_file(tmp_path, capsys):
+    from riskmodel.cli import main
+
+    world = rm.datasets.make_school_system(n_pupils=300, n_years=2, random_state=0)
+    data = rm.write_tables(world.tables, tmp_path / "data")
+    as_of = pd.Timestamp(world.as_of_dates[-1])
+    enrolled = rm.build_features(world.tables, as_of).index
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    pd.DataFrame({"risk": 0.3}, index=enrolled).to_parquet(folder / "scores.parquet")
+    (folder / "manifest.json").write_text(json.dumps({"as_of": str(as_of.date())}))
+    bad = write(tmp_path, HEADER + "\nm1,mentor,Rīga,,-2,,\n")
+    rc = main(["allocate", "--data", str(data), "--scores", str(folder / "scores.parquet"),
+               "--out", str(tmp_path / "plan"), "--resources", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(bad) in err and "capacity must be a positive integer" in err
+    assert not (tmp_path / "plan").exists()

@@ -78,8 +78,12 @@ class Allocation:
         An upper bound on the best possible value (the LP relaxation) and
         ``upper_bound - objective_value``. The gap is 0 (up to rounding) without a
         budget, where every block is solved to proven optimality; with a budget
-        it certifies how far from optimal the plan can be at most. For the greedy
-        baseline both are NaN (not computed).
+        it certifies how far from optimal the plan can be at most. With
+        continuing support (``current``) both refer to the plan with the
+        continuing assignments fixed (their value plus the bound of the rest).
+        For the greedy baseline both are NaN (not computed).
+    as_of : Timestamp or None
+        The planning date given to :func:`riskmodel.allocate`.
     method : str
         ``"optimal"`` (:func:`riskmodel.allocate`) or ``"greedy"`` (the
         private baseline of the benchmark).

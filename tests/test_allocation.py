@@ -443,7 +443,8 @@ def test_public_surface_has_no_baseline():
 
     assert "greedy_allocate" not in alloc.__all__ and not hasattr(alloc, "greedy_allocate")
     assert set(alloc.__all__) == {"KINDS", "Allocation", "Eligibility", "KindRule",
-                                  "ProgrammeRules", "allocate", "make_resources"}
+                                  "ProgrammeRules", "allocate", "make_resources",
+                                  "read_resources"}
 
 
 # ------------------------------------------------------------ make_resources

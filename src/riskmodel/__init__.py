@@ -13,7 +13,8 @@ A map of the public names:
   :func:`backtest` for temporal evaluation; :mod:`metrics` for ranking at capacity.
 - Explanations: ``RiskModel.explain`` returns an :class:`Explanation` (exact TreeSHAP).
 - Fairness: :func:`fairness.audit`.
-- Allocation: :class:`ProgrammeRules`, :func:`allocate`, :class:`Allocation`.
+- Allocation: :class:`ProgrammeRules`, :func:`allocate`, :class:`Allocation`,
+  :func:`read_resources`.
 - Runs, tracking and serving: :mod:`pipeline` (train, evaluate, score, allocate, demo),
   :mod:`tracking` (MLflow runs and the registry), :mod:`pyfunc` (the MLflow model).
 - Privacy: :func:`pseudonymize`.
@@ -80,6 +81,7 @@ _LAZY = {
     "ProgrammeRules": "allocation",
     "allocate": "allocation",
     "Allocation": "allocation",
+    "read_resources": "allocation",
     "pseudonymize": "privacy",
 }
 _SUBMODULES = (
@@ -126,7 +128,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .allocation import Allocation, ProgrammeRules, allocate
+    from .allocation import Allocation, ProgrammeRules, allocate, read_resources
     from .explain import Explanation
     from .features import build_feature_panel, build_features
     from .labels import make_labels

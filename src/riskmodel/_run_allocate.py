@@ -14,7 +14,6 @@ from ._checks import parse_as_of
 from ._run_config import AllocateConfig, DemoConfig, ScoreConfig, TrainConfig
 from ._run_io import (
     Stages,
-    allocate_support,
     allocation_pupils,
     as_frame,
     joined_reasons,
@@ -31,6 +30,75 @@ from .config import load_config
 from .errors import ConfigError
 
 __all__ = ["AllocateResult", "DemoResult", "allocate_run", "demo_run"]
+
+#: reason columns of scores.parquet that the support plans carry
+PLAN_REASONS = tuple(f"reason_{i}_{lang}" for lang in ("lv", "en") for i in (1, 2, 3))
+
+
+def current_support(tables, as_of) -> pd.DataFrame | None:
+    """The data's support table as the allocation's ``current`` (None when absent).
+
+    Only what is known before ``as_of`` counts (``start_date < as_of``; an end on
+    or after ``as_of`` is not known yet, so such support is ongoing). Without a
+    ``resource_id`` column every ongoing support has an unknown resource (see
+    :func:`riskmodel.allocate`).
+    """
+    support = getattr(tables, "support", None)
+    if support is None or len(support) == 0:
+        return None
+    cut = pd.Timestamp(as_of)
+    known = support[pd.to_datetime(support["start_date"]) < cut]
+    return known.reset_index(drop=True)
+
+
+def plan_support(alloc_pupils, scores, cfg_resources, rules, objective, as_of, tables):
+    """The allocation of a run: the roster (file or synthetic), the data's ongoing
+    support as ``current``, support plans with the scores' top reasons.
+
+    Returns ``(allocation, resources, roster_info)``; ``roster_info`` is the
+    manifest's ``resources`` entry (source, sha256, n).
+    """
+    from .allocation import allocate, read_resources
+    from .allocation._roster import roster_info
+
+    pupils = alloc_pupils.join(scores[[c for c in PLAN_REASONS if c in scores.columns]])
+    current = current_support(tables, as_of) if cfg_resources.current else None
+    if cfg_resources.path is not None:
+        resources = read_resources(cfg_resources.path)
+        allocation = allocate(pupils, resources, rules, objective=objective, current=current,
+                              as_of=as_of)
+        info = roster_info(resources, cfg_resources.path)
+    else:
+        allocation, resources = _synthetic_allocation(pupils, cfg_resources, rules, objective,
+                                                      current, as_of)
+        info = roster_info(resources, "synthetic")
+    info["continuing"] = int((allocation.assignments["change"] == "continuing").sum())
+    info["ended"] = int(len(allocation.ended))
+    return allocation, resources, info
+
+
+def _synthetic_allocation(pupils, cfg_resources, rules, objective, current, as_of):
+    from .allocation import allocate, make_resources
+    from .errors import DataValidationError
+
+    try:
+        resources = make_resources(pupils, n_mentors=cfg_resources.n_mentors,
+                                   random_state=cfg_resources.random_state, rules=rules,
+                                   **cfg_resources.options)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, DataValidationError):
+            raise
+        raise ConfigError(f"Invalid 'resources' config (n_mentors={cfg_resources.n_mentors}, "
+                          f"options={cfg_resources.options}): {exc}") from None
+    return allocate(pupils, resources, rules, objective=objective, current=current,
+                    as_of=as_of), resources
+
+
+def write_plan(allocation, tmp: Path) -> None:
+    """allocation.parquet (assignments with their plans), ended.parquet, waitlist.parquet."""
+    write_parquet(as_frame(allocation.assignments), tmp / "allocation.parquet")
+    write_parquet(as_frame(allocation.ended), tmp / "ended.parquet")
+    write_parquet(as_frame(allocation.waitlist), tmp / "waitlist.parquet")
 
 
 @dataclass
@@ -77,8 +145,12 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
     Age, grade and liecība come from the tables as of the scores' date (read
     from the ``manifest.json`` beside the scores, or ``as_of``); domain
     contributions from the ``explanations.parquet`` beside the scores when it is
-    there. Writes ``allocation.parquet``, ``waitlist.parquet``,
-    ``shortfall.parquet`` and ``manifest.json`` into ``out`` atomically.
+    there. The roster is ``resources.path`` (a file) or synthetic; the data's
+    ``support`` table is the ongoing support (``resources.current``). Writes
+    ``allocation.parquet`` (assignments with their support plans),
+    ``ended.parquet``, ``waitlist.parquet``, ``shortfall.parquet`` and
+    ``manifest.json`` (with the roster's source and fingerprint) into ``out``
+    atomically.
 
     Examples
     --------
@@ -114,14 +186,15 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
         with stages("allocate"):
             alloc_pupils = allocation_pupils(pupils, scores["risk"], by_domain,
                                              joined_reasons(scores, 10))
-            allocation, _ = allocate_support(alloc_pupils, cfg.resources, rules, cfg.objective)
+            allocation, _, roster = plan_support(alloc_pupils, scores, cfg.resources, rules,
+                                                 cfg.objective, as_of, tables)
         with stages("write"), atomic_output_dir(cfg.out) as tmp:
-            write_parquet(as_frame(allocation.assignments), tmp / "allocation.parquet")
-            write_parquet(as_frame(allocation.waitlist), tmp / "waitlist.parquet")
+            write_plan(allocation, tmp)
             write_parquet(as_frame(allocation.shortfall), tmp / "shortfall.parquet")
             write_manifest(tmp, {"kind": "allocate", "as_of": str(as_of.date()),
                                  "scores_sha256": file_sha256(scores_path),
                                  "data_fingerprint": tables.fingerprint(),
+                                 "resources": roster,
                                  "config": jsonable(cfg.model_dump(mode="json",
                                                                    exclude={"out"}))})
         return AllocateResult(out=Path(cfg.out), paths=output_paths(cfg.out),

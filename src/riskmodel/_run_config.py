@@ -140,22 +140,39 @@ class AuditConfig(StrictModel):
 
 
 class ResourcesConfig(StrictModel):
-    """Synthetic resources for the allocation (see ``allocation.make_resources``).
+    """The roster for the allocation: a file, or synthetic resources.
 
-    ``seed`` is the old name of ``random_state`` (accepted until 0.3, with a
-    ``FutureWarning``).
+    ``path``: a roster file (CSV, Parquet or XLSX, see
+    :func:`riskmodel.read_resources`); then exactly that roster is allocated and
+    ``n_mentors``, ``random_state`` and ``options`` are not used. Without it the
+    resources are synthetic (``allocation.make_resources``). ``resources:
+    FILE`` is short for ``resources: {path: FILE}``. ``current``: take the
+    data's ``support`` table as the support that pupils already receive
+    (continuity, see :func:`riskmodel.allocate`). ``seed`` is the old name of
+    ``random_state`` (accepted until 0.3, with a ``FutureWarning``).
 
     Examples
     --------
     >>> ResourcesConfig(n_mentors=42).random_state
     0
+    >>> ResourcesConfig.model_validate("configs/resources_example.csv").path
+    PosixPath('configs/resources_example.csv')
     """
 
+    path: Path | None = None
     n_mentors: int = Field(default=117, ge=0)
     random_state: int = 0
     options: dict[str, Any] = Field(default_factory=dict)
+    current: bool = True
 
     _renamed = _renamed_key("seed", "random_state")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_shorthand(cls, value):
+        if isinstance(value, (str, Path)):
+            return {"path": value}
+        return value
 
 
 class TierConfig(StrictModel):
@@ -274,8 +291,9 @@ class ScoreConfig(_ScoreDataMixin):
     rules : path or None
         Programme rules YAML (:class:`riskmodel.ProgrammeRules`); None = defaults.
     objective : {"fit", "risk"}
-    resources : ResourcesConfig
-        Synthetic resources for the allocation.
+    resources : ResourcesConfig or path
+        The roster: ``resources: FILE`` (CSV, Parquet or XLSX) or synthetic
+        resources (the default), and whether the data's support continues.
     tiers : TierConfig
         Risk tiers by national rank.
     n_reasons : int, default=3

@@ -20,9 +20,7 @@ from ._checks import parse_as_of, resolve_capacity
 from ._run_config import ScoreConfig, TierConfig
 from ._run_io import (
     Stages,
-    allocate_support,
     allocation_pupils,
-    as_frame,
     audit_groups,
     data_end,
     joined_reasons,
@@ -44,6 +42,7 @@ SCORE_FILES = (
     "scores.parquet",
     "explanations.parquet",
     "allocation.parquet",
+    "ended.parquet",
     "waitlist.parquet",
     "report.html",
 )
@@ -162,7 +161,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
     ``rank_national``, ``rank_school``, ``tier``, ``reason_1_lv`` …
     ``reason_3_en``, ``share_<domain>``), ``explanations.parquet`` (log-odds
     contribution of every feature, and ``base_value``), ``allocation.parquet``,
-    ``waitlist.parquet``, ``report.html`` and
+    ``ended.parquet``, ``waitlist.parquet``, ``report.html`` and
     ``manifest.json`` (model URI and version, data fingerprint, as_of, the
     cohort, the capacity of the high tier, sha256 of every file). Pupil-level
     files are indexed by ``pupil_id`` and sorted by it.
@@ -254,8 +253,10 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
             with stages("allocate"):
                 alloc_pupils = allocation_pupils(pupils, risk, by_domain,
                                                  joined_reasons(scores, cfg.n_reasons))
-                allocation, _ = allocate_support(alloc_pupils, cfg.resources, rules,
-                                                 cfg.objective)
+                from ._run_allocate import plan_support
+
+                allocation, _, roster = plan_support(alloc_pupils, scores, cfg.resources, rules,
+                                                     cfg.objective, as_of, tables)
                 support_audit = _support_audit(tables, as_of, allocation, alloc_pupils, rules)
         with stages("write"):
             explanations = ex.values.reindex(X.index).copy()
@@ -273,13 +274,16 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                               "k": int((scores["tier"] == "high").sum())},
                 "config": jsonable(cfg.model_dump(mode="json", exclude={"out"})),
             }
+            if allocation is not None:
+                manifest["resources"] = roster
             with atomic_output_dir(cfg.out) as tmp:
                 write_parquet(X, tmp / "features.parquet")
                 write_parquet(scores, tmp / "scores.parquet")
                 write_parquet(explanations, tmp / "explanations.parquet")
                 if allocation is not None:
-                    write_parquet(as_frame(allocation.assignments), tmp / "allocation.parquet")
-                    write_parquet(as_frame(allocation.waitlist), tmp / "waitlist.parquet")
+                    from ._run_allocate import write_plan
+
+                    write_plan(allocation, tmp)
                 from .report import score_report_html
 
                 html = score_report_html(scores=scores, by_domain=by_domain,

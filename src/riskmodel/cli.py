@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder")
     p.add_argument("--rules", type=Path, help="programme rules YAML")
     p.add_argument("--no-allocate", action="store_true", help="skip the allocation")
+    p.add_argument("--resources", type=Path,
+                   help="roster file (CSV, Parquet or XLSX) to allocate (default: synthetic)")
     _common(p)
 
     p = sub.add_parser("evaluate", help="temporal backtest against baselines and fairness audit")
@@ -144,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="date of the scores (default: from their manifest.json)")
     p.add_argument("--out", type=Path, help="output folder")
     p.add_argument("--rules", type=Path, help="programme rules YAML")
+    p.add_argument("--resources", type=Path,
+                   help="roster file (CSV, Parquet or XLSX) to allocate (default: synthetic)")
     _common(p)
 
     p = sub.add_parser("demo", help="generate, train, register and score a synthetic system")
@@ -337,7 +341,8 @@ def _cmd_score(args) -> int:
     from .pipeline import ScoreConfig, score_run
 
     opts = {"data": _path(args.data), "as_of": args.as_of, "model": args.model,
-            "out": _path(args.out), "rules": _path(args.rules)}
+            "out": _path(args.out), "rules": _path(args.rules),
+            "resources.path": _path(args.resources)}
     if args.no_allocate:
         opts["allocate"] = False
     cfg = _config(ScoreConfig, args, opts)
@@ -381,7 +386,8 @@ def _cmd_allocate(args) -> int:
     from .pipeline import AllocateConfig, allocate_run
 
     opts = {"data": _path(args.data), "scores": _path(args.scores), "as_of": args.as_of,
-            "out": _path(args.out), "rules": _path(args.rules)}
+            "out": _path(args.out), "rules": _path(args.rules),
+            "resources.path": _path(args.resources)}
     cfg = _config(AllocateConfig, args, opts)
     res = allocate_run(cfg, progress=_progress(args))
     print(f"Allocation written to {res.out}/:")

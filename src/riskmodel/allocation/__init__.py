@@ -6,11 +6,13 @@
   :class:`Allocation` with assignments, waitlist (who waits and why), shortfall
   and value curves.
 - :func:`make_resources` — a plausible synthetic resources table for demos.
+- :func:`read_resources` — a real roster from a CSV, Parquet or XLSX file.
 
 Private modules: ``_rules`` (the config), ``_data`` (validation into arrays),
 ``_solve`` and ``_flow`` (the exact solver), ``_greedy`` (the baseline the
 benchmark compares against), ``_result`` (the :class:`Allocation`) and
-``_resources`` (synthetic rosters).
+``_resources`` (synthetic rosters), ``_roster`` (roster files),
+``_continuity`` (ongoing support) and ``_plans`` (support plans).
 """
 
 from __future__ import annotations
@@ -19,21 +21,25 @@ import logging
 
 import pandas as pd
 
+from .._checks import parse_as_of
+from ._continuity import fix_ongoing
 from ._data import build_problem
 from ._resources import make_resources
 from ._result import Allocation
+from ._roster import available_mask, read_resources
 from ._rules import KINDS, Eligibility, KindRule, ProgrammeRules
 from ._solve import solve
 
 __all__ = ["KINDS", "Allocation", "Eligibility", "KindRule", "ProgrammeRules", "allocate",
-           "make_resources"]
+           "make_resources", "read_resources"]
 
 logger = logging.getLogger(__name__)
 
 
 def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
              rules: ProgrammeRules | dict | str | None = None,
-             objective: str = "fit") -> Allocation:
+             objective: str = "fit", *, current: pd.DataFrame | None = None,
+             as_of=None) -> Allocation:
     """Assign support to pupils optimally without breaking any programme rule.
 
     Maximises the total value of the assignments subject to: eligibility per
@@ -76,6 +82,32 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
     rules : ProgrammeRules, mapping or YAML path, optional
         Default: programme 4.2.3.1 (``ProgrammeRules()``).
     objective : {"fit", "risk"}, default "fit"
+    current : DataFrame, optional
+        Support that pupils already receive (the data's ``support`` table plus
+        ``resource_id``): ``pupil_id, kind, resource_id, start_date, end_date``
+        (``end_date`` empty: open). Needs ``as_of``. Support ongoing at
+        ``as_of`` (``start_date < as_of <= end_date``, or open) *continues*: it
+        keeps its resource and uses one of its places, unless the pupil left,
+        lost eligibility, moved out of the resource's reach, the resource is
+        gone or unavailable, or (for the kinds that need the risk group) the
+        pupil's risk fell below ``rules.exit_level`` — hysteresis, so that a
+        pupil just under ``min_risk`` keeps the mentor. Continuing support that
+        would alone break a capacity, school cap or the budget ends for its
+        lowest-value pupils. The rest of the plan is optimal with the
+        continuing assignments fixed (places, school caps and budget reduced,
+        continuing pupils not planned again for that kind). Support kinds
+        ``psychologist, social_pedagogue, teacher_assistant`` count as
+        ``support_staff``; ``other`` is ignored. Ongoing support without a
+        ``resource_id`` (the column missing or empty) cannot keep a resource:
+        the pupil is planned like everyone else, a new assignment says
+        ``change_reason="resource_unknown"``, and when none is found the
+        support is ``ended`` with that reason. ``ProgrammeRules.
+        max_new_per_resource`` limits the new pupils per resource.
+    as_of : date, optional
+        The planning date: start of new plans, end of ended ones, the cut for
+        ongoing support, and the day resources must be available on
+        (``available_from <= as_of <= available_to`` when the roster has these
+        columns, e.g. from :func:`read_resources`).
 
     Returns
     -------
@@ -102,9 +134,25 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
     >>> plan.waitlist[["pupil_id", "kind", "reason"]].values.tolist()[:2]
     [['b', 'mentor', 'capacity'], ['c', 'literacy', 'locality']]
     """
+    if as_of is not None:
+        as_of = parse_as_of(as_of, "allocate")
+    elif current is not None:
+        raise ValueError("allocate: current support needs as_of (the planning date) to tell "
+                         "which support is ongoing; pass as_of=.")
+    unavailable = ()
+    if isinstance(resources, pd.DataFrame) and {"available_from", "available_to"} & set(
+            resources.columns):
+        if as_of is None:
+            raise ValueError("allocate: the resources have available_from/available_to "
+                             "dates; pass as_of= to choose the ones available.")
+        ok = available_mask(resources, as_of)
+        unavailable = set(resources.loc[~ok, "resource_id"].astype(str))
+        resources = resources.loc[ok].drop(columns=["available_from", "available_to"],
+                                           errors="ignore")
     problem = build_problem(pupils, resources, rules, objective)
-    chosen, bound, indexes = solve(problem)
-    plan = Allocation(problem, chosen, "optimal", indexes, bound)
+    cont = fix_ongoing(problem, current, as_of, unavailable)
+    chosen, bound, indexes = solve(cont.remainder)
+    plan = Allocation(problem, chosen, "optimal", indexes, bound, continuity=cont, as_of=as_of)
     logger.info("allocation: %d assignments, %d waiting, value %.3f", len(plan.assignments),
                 len(plan.waitlist), plan.objective_value)
     return plan

@@ -43,6 +43,8 @@ class Problem:
     r_cap: np.ndarray  # int64
     r_spec: np.ndarray  # int64 index into DOMAINS, NEUTRAL = none
     r_cost: np.ndarray  # float64
+    #: places of each (school, kind) already used by fixed (continuing) assignments
+    school_used: np.ndarray | None = None
 
     def values(self, p: np.ndarray, spec: np.ndarray) -> np.ndarray:
         """Value of serving pupils ``p`` with resources of specialty ``spec``."""

@@ -73,7 +73,8 @@ def greedy_pick(pr: Problem, e: Edges, kind: np.ndarray, start: np.ndarray | Non
     left = r_cap - np.bincount(e.r[take], minlength=len(r_cap))
     caps = pr.rules.max_pupils_per_school or {}
     cap_k = [caps.get(k) for k in KINDS]
-    school_used = np.zeros((len(pr.schools), nk), dtype=np.int64)
+    school_used = (np.zeros((len(pr.schools), nk), dtype=np.int64) if pr.school_used is None
+                   else pr.school_used.copy())
     np.add.at(school_used, (pr.p_school[e.p[take]], kind[take]), 1)
     budget = pr.rules.budget_eur
     spent = float(e.cost[take].sum())

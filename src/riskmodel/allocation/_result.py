@@ -16,7 +16,7 @@ from ._solve import Edges, KindIndex, solve_edges
 logger = logging.getLogger(__name__)
 
 #: waitlist reasons, in the order they are tested
-REASONS = ("locality", "capacity", "school_cap", "budget", "not_selected")
+REASONS = ("locality", "capacity", "churn_limit", "school_cap", "budget", "not_selected")
 
 
 class Allocation:
@@ -26,8 +26,32 @@ class Allocation:
     ----------
     assignments : DataFrame
         One row per (pupil, resource): ``pupil_id, resource_id, kind,
-        municipality_id, school_id, risk, value, cost_per_pupil`` and ``reasons``
-        when the pupils table had a ``reasons`` column.
+        municipality_id, school_id, risk, value, cost_per_pupil``, ``reasons``
+        when the pupils table had a ``reasons`` column, and the support plan:
+        ``change`` (``"continuing"``: ongoing support that keeps its resource;
+        ``"new"``), ``change_reason`` (``"ongoing"``; ``"selected"`` by the
+        optimiser; ``"resource_unknown"``: the pupil had ongoing support of the
+        kind whose resource was not recorded, and the optimiser placed them
+        again), ``start_date`` (the original start of continuing support,
+        ``as_of`` for new; NaT without ``as_of``), ``review_date`` (the next
+        planned review, see ``ProgrammeRules.review``), ``goal_domain`` (the
+        pupil's leading risk-raising domain that the resource serves) and the
+        pupil's top reasons ``reason_1_lv .. reason_3_lv, reason_1_en ..
+        reason_3_en`` when the pupils table has them.
+    ended : DataFrame
+        Ongoing support (``current``) that does not continue: ``pupil_id,
+        resource_id, kind, municipality_id, school_id, risk, change="ended",
+        change_reason, start_date, end_date`` (``as_of``). Reasons: ``left`` (not
+        among the pupils), ``duplicate`` (a second ongoing support of the same
+        kind), ``resource_gone`` (not in the roster, or of another kind),
+        ``resource_unavailable`` (outside its availability dates),
+        ``ineligible`` (age, grade or liecība), ``exit_risk`` (risk below
+        ``ProgrammeRules.exit_level``), ``out_of_reach`` (moved to another
+        municipality or school), ``capacity``, ``school_cap``, ``budget`` (the
+        continuing plan alone would break the rule; the lowest-value ones end)
+        and ``resource_unknown`` (no resource recorded and not placed again).
+    plan : DataFrame
+        ``assignments`` and ``ended`` together.
     waitlist : DataFrame
         One row per (pupil, kind) for every pupil in the risk group who is
         eligible for the kind but got none: ``pupil_id, kind, municipality_id,
@@ -36,6 +60,8 @@ class Allocation:
         pupil (none in the municipality, or only ones tied to other schools);
         ``"capacity"`` — every resource that can reach the pupil is full;
         ``"school_cap"`` — the pupil's school has used its cap for the kind;
+        ``"churn_limit"`` — reachable resources have free places but took
+        ``max_new_per_resource`` new pupils already;
         ``"budget"`` — a reachable resource has free places but the budget is
         spent. At an optimum nothing else can leave a risk-group pupil waiting
         (every such pupil has a positive value); ``"not_selected"`` would flag a
@@ -52,8 +78,12 @@ class Allocation:
         An upper bound on the best possible value (the LP relaxation) and
         ``upper_bound - objective_value``. The gap is 0 (up to rounding) without a
         budget, where every block is solved to proven optimality; with a budget
-        it certifies how far from optimal the plan can be at most. For the greedy
-        baseline both are NaN (not computed).
+        it certifies how far from optimal the plan can be at most. With
+        continuing support (``current``) both refer to the plan with the
+        continuing assignments fixed (their value plus the bound of the rest).
+        For the greedy baseline both are NaN (not computed).
+    as_of : Timestamp or None
+        The planning date given to :func:`riskmodel.allocate`.
     method : str
         ``"optimal"`` (:func:`riskmodel.allocate`) or ``"greedy"`` (the
         private baseline of the benchmark).
@@ -77,24 +107,87 @@ class Allocation:
     """
 
     def __init__(self, problem: Problem, chosen: Edges, method: str,
-                 indexes: dict | None = None, bound: float | None = None):
+                 indexes: dict | None = None, bound: float | None = None,
+                 continuity=None, as_of: pd.Timestamp | None = None):
+        from ._continuity import fix_ongoing
+
+        cont = continuity if continuity is not None else fix_ongoing(problem, None, None)
         self._problem = problem
-        self._chosen = chosen
+        self._remainder = cont.remainder
+        self._new = chosen
+        self._fixed = cont.fixed
+        self._chosen = Edges.concat([cont.fixed, chosen])
         self._indexes = indexes if indexes is not None else {}
+        self.as_of = as_of
         self.method = method
         self.objective = problem.objective
         self.rules = problem.rules
-        self.objective_value = float(chosen.v.sum())
-        self.total_cost = float(chosen.cost.sum())
-        self.upper_bound = np.nan if bound is None else max(float(bound),
-                                                            self.objective_value)
+        self.objective_value = float(self._chosen.v.sum())
+        self.total_cost = float(self._chosen.cost.sum())
+        self.upper_bound = np.nan if bound is None else max(
+            float(bound) + float(cont.fixed.v.sum()), self.objective_value)
         self.optimality_gap = self.upper_bound - self.objective_value
-        self.assignments = self._assignments()
+        n_fixed = len(cont.fixed.p)
+        continuing = np.r_[np.ones(n_fixed, dtype=bool), np.zeros(len(chosen.p), dtype=bool)]
+        start = np.r_[np.asarray(cont.fixed_start, dtype="datetime64[ns]"),
+                      np.full(len(chosen.p), np.datetime64("NaT"), dtype="datetime64[ns]")]
+        nk = len(KINDS)
+        new_key = chosen.p * nk + problem.r_kind[chosen.r]
+        unbound = np.array([(int(p_), int(k_)) in cont.unbound
+                            for p_, k_ in zip(chosen.p, problem.r_kind[chosen.r])], dtype=bool)
+        reason = np.r_[np.full(n_fixed, "ongoing", dtype=object),
+                       np.where(unbound, "resource_unknown", "selected").astype(object)]
+        self.assignments = self._assignments(continuing, start, reason)
+        self.ended = self._ended(cont, set(new_key.tolist()))
         self.waitlist = self._waitlist()
         self.shortfall = self._shortfall()
 
     # ------------------------------------------------------------------ tables
-    def _assignments(self) -> pd.DataFrame:
+    def _ended(self, cont, new_keys: set) -> pd.DataFrame:
+        """Ended support, and ongoing support of unknown resource that was not placed."""
+        from ._continuity import _ended_frame
+
+        rows = cont.unbound_rows
+        if len(rows):
+            key = rows["_p"].to_numpy() * len(KINDS) + rows["_j"].to_numpy()
+            lost = ~np.isin(key, list(new_keys))
+            rows = rows[lost]
+            extra = _ended_frame(self._problem, rows, rows["_p"].to_numpy(),
+                                 np.full(len(rows), "resource_unknown", dtype=object),
+                                 self.as_of)
+            frames = [f for f in (cont.ended, extra) if len(f)]
+            out = pd.concat(frames, ignore_index=True) if frames else cont.ended
+        else:
+            out = cont.ended
+        order = np.lexsort((out["pupil_id"].to_numpy(dtype=str),
+                            pd.Categorical(out["kind"], categories=KINDS).codes))
+        return out.iloc[order].reset_index(drop=True)
+
+    @property
+    def plan(self) -> pd.DataFrame:
+        """Assignments (``continuing`` or ``new``) and ``ended`` support in one table.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import riskmodel as rm
+        >>> pupils = pd.DataFrame({"pupil_id": ["a", "b"], "municipality_id": "M1",
+        ...                        "school_id": "S1", "age": [14, 15], "grade": [8, 9],
+        ...                        "risk": [0.5, 0.02]})
+        >>> roster = pd.DataFrame({"resource_id": ["m1"], "kind": ["mentor"],
+        ...                        "municipality_id": ["M1"], "capacity": [2]})
+        >>> current = pd.DataFrame({"pupil_id": ["b"], "kind": ["mentor"],
+        ...                         "resource_id": ["m1"], "start_date": ["2025-09-01"],
+        ...                         "end_date": [None]})
+        >>> plan = rm.allocate(pupils, roster, current=current, as_of="2025-10-01")
+        >>> plan.plan[["pupil_id", "change", "change_reason"]].values.tolist()
+        [['a', 'new', 'selected'], ['b', 'ended', 'exit_risk']]
+        """
+        return pd.concat([self.assignments, self.ended], ignore_index=True)
+
+    def _assignments(self, continuing, start, reason) -> pd.DataFrame:
+        from ._plans import plan_columns
+
         pr, e = self._problem, self._chosen
         pup, res = pr.pupils, pr.resources
         out = pd.DataFrame({
@@ -109,6 +202,8 @@ class Allocation:
         })
         if "reasons" in pup.columns:
             out["reasons"] = pup["reasons"].take(e.p).array
+        for col, values in plan_columns(pr, e, continuing, start, reason, self.as_of).items():
+            out[col] = values
         order = np.lexsort((-out["value"].to_numpy(), out["resource_id"].to_numpy(),
                             pd.Categorical(out["kind"], categories=KINDS).codes))
         return out.iloc[order].reset_index(drop=True)
@@ -141,15 +236,25 @@ class Allocation:
             spare_t = pd.Series(spare[tied]).groupby(key_r).sum()
             reach = cap_m[pr.p_muni[wait]] + cap_t.reindex(key_p, fill_value=0).to_numpy()
             free = spare_m[pr.p_muni[wait]] + spare_t.reindex(key_p, fill_value=0).to_numpy()
+            limit = pr.rules.max_new_per_resource
+            if limit is not None:
+                new_used = np.bincount(self._new.r, minlength=len(pr.r_cap))
+                spare_n = np.minimum(spare, np.maximum(limit - new_used, 0))
+                free_n = (np.bincount(pr.r_muni[untied], spare_n[untied], minlength=n_m)
+                          [pr.p_muni[wait]]
+                          + pd.Series(spare_n[tied]).groupby(key_r).sum()
+                          .reindex(key_p, fill_value=0).to_numpy())
+            else:
+                free_n = free
             school_full = np.zeros(len(wait), dtype=bool)
             if kind in caps:
                 sel = pr.r_kind[e.r] == j
                 s_used = np.bincount(pr.p_school[e.p[sel]], minlength=len(pr.schools))
                 school_full = s_used[pr.p_school[wait]] >= caps[kind]
             reason = np.select(
-                [reach <= 0, free <= 0, school_full,
+                [reach <= 0, free <= 0, free_n <= 0, school_full,
                  np.full(len(wait), pr.rules.budget_eur is not None)],
-                list(REASONS[:4]), default=REASONS[4])
+                list(REASONS[:5]), default=REASONS[5])
             frames.append(pd.DataFrame({
                 "pupil_id": pr.pupils["pupil_id"].take(wait).array,
                 "kind": kind,
@@ -202,7 +307,8 @@ class Allocation:
         """Totals per kind (and a ``total`` row).
 
         Columns: ``capacity, assigned, demand, unmet, idle, waitlist_capacity,
-        waitlist_locality, waitlist_school_cap, waitlist_budget, value, cost``.
+        waitlist_locality, waitlist_school_cap, waitlist_budget,
+        waitlist_churn_limit, value, cost``.
 
         Examples
         --------
@@ -221,7 +327,7 @@ class Allocation:
                                              "idle"]].sum()
         sf = sf.reindex(list(KINDS), fill_value=0)
         wl = pd.crosstab(self.waitlist["kind"], self.waitlist["reason"])
-        for reason in ("capacity", "locality", "school_cap", "budget"):
+        for reason in ("capacity", "locality", "school_cap", "budget", "churn_limit"):
             col = wl[reason] if reason in wl.columns else pd.Series(dtype="int64")
             sf[f"waitlist_{reason}"] = col.reindex(sf.index, fill_value=0).astype("int64")
         g = self.assignments.groupby("kind")
@@ -239,7 +345,7 @@ class Allocation:
     # ------------------------------------------------------------- value curve
     def _block_value(self, j: int, m: int, extra_cap: int, extra_cost: float,
                      budget: float | None) -> float:
-        pr = self._problem
+        pr = self._remainder
         idx = self._indexes.get(j) or KindIndex(pr, j)
         self._indexes[j] = idx
         res = np.flatnonzero((pr.r_kind == j) & (pr.r_muni == m))
@@ -309,20 +415,20 @@ class Allocation:
                              f"was made by the {self.method!r} baseline.")
         kind = check_option(kind, "kind", KINDS, "value_curve")
         n_units = check_int(n_units, "n_units", "value_curve", min_value=1)
-        pr = self._problem
+        pr = self._remainder  # continuing assignments are fixed; their value is constant
         j = KINDS.index(kind)
         rk = pr.r_kind == j
         if unit_capacity is None:
             if not rk.any():
                 raise ValueError(f"There are no {kind!r} resources to take a unit size from; "
                                  "pass unit_capacity.")
-            unit_capacity = max(int(np.median(pr.r_cap[rk])), 1)
+            unit_capacity = max(int(np.median(self._problem.r_cap[rk])), 1)
         unit_capacity = check_int(unit_capacity, "unit_capacity", "value_curve", min_value=1)
         if unit_cost is None:
             unit_cost = float(np.median(pr.r_cost[rk])) if rk.any() else 0.0
         unit_cost = check_real(unit_cost, "unit_cost", "value_curve", low=0)
         budget = pr.rules.budget_eur
-        e = self._chosen
+        e = self._new
         sel = pr.r_kind[e.r] == j
         spend = np.bincount(pr.r_muni[e.r[sel]], e.cost[sel], minlength=len(pr.munis))
         munis = np.unique(pr.p_muni[pr.eligible[:, j]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..config import StrictModel
 
@@ -14,6 +14,11 @@ __all__ = ["KINDS", "KindRule", "Eligibility", "ProgrammeRules"]
 KINDS = ("mentor", "literacy", "subject", "support_staff", "family")
 
 Kind = Literal["mentor", "literacy", "subject", "support_staff", "family"]
+
+#: planned review of a support plan: days after its start, or "term" (the end of
+#: the school term, see :data:`TERM_ENDS`)
+DEFAULT_REVIEW = {"mentor": "term", "literacy": 42, "subject": 42, "support_staff": 42,
+                  "family": 90}
 
 
 class KindRule(StrictModel):
@@ -109,6 +114,24 @@ class ProgrammeRules(StrictModel):
         Per-kind eligibility (mentor from age 13 and in the risk group; literacy
         in grades 1-3; subject for liecība pupils; support staff and family
         education for the risk group).
+    exit_risk : float or None, default None
+        Hysteresis of the risk group for *ongoing* support (``current`` of
+        :func:`allocate`): a pupil enters a risk-group kind at ``risk >=
+        min_risk`` but keeps an ongoing one until ``risk < exit_risk``, so that a
+        pupil whose risk wobbles around ``min_risk`` from one monthly run to the
+        next does not lose and regain a mentor. Must be below ``min_risk``. None
+        (the default) means ``min_risk / 2``: support that halved the risk has
+        not yet done its work. It applies to the kinds that require the risk
+        group; the others (literacy, subject) end on their own eligibility only.
+    max_new_per_resource : int or None, default None
+        Churn limit: at most this many *new* pupils per resource in one run
+        (continuing pupils do not count). None: no limit.
+    review : dict kind -> int or "term"
+        When a support plan is reviewed: a number of days after its start (and
+        every as many days after that), or ``"term"``, the end of the school
+        term (20 December or 31 May) at least 42 days after the start. Default:
+        mentors at the term's end, consultations and support staff after 6
+        weeks, family education after 90 days.
 
     Notes
     -----
@@ -129,6 +152,38 @@ class ProgrammeRules(StrictModel):
     budget_eur: float | None = Field(default=None, ge=0)
     max_pupils_per_school: dict[Kind, int] | None = None
     eligibility: Eligibility = Eligibility()
+    exit_risk: float | None = Field(default=None, ge=0)
+    max_new_per_resource: int | None = Field(default=None, ge=0)
+    review: dict[Kind, int | Literal["term"]] = Field(
+        default_factory=lambda: dict(DEFAULT_REVIEW))
+
+    @field_validator("review")
+    @classmethod
+    def _check_review(cls, value):
+        bad = {k: v for k, v in value.items() if isinstance(v, int) and v < 1}
+        if bad:
+            raise ValueError(f"review days must be >= 1, got {bad}")
+        return {**DEFAULT_REVIEW, **value}
+
+    @model_validator(mode="after")
+    def _check_exit(self):
+        if self.exit_risk is not None and self.exit_risk >= self.min_risk:
+            raise ValueError(f"exit_risk ({self.exit_risk}) must be below min_risk "
+                             f"({self.min_risk}) so that pupils do not flap on and off")
+        return self
+
+    @property
+    def exit_level(self) -> float:
+        """The risk below which ongoing risk-group support ends (``exit_risk`` or
+        ``min_risk / 2``).
+
+        Examples
+        --------
+        >>> from riskmodel.allocation import ProgrammeRules
+        >>> ProgrammeRules(min_risk=0.2).exit_level, ProgrammeRules(exit_risk=0.08).exit_level
+        (0.1, 0.08)
+        """
+        return self.min_risk / 2 if self.exit_risk is None else self.exit_risk
 
     @field_validator("max_pupils_per_school")
     @classmethod

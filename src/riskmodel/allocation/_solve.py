@@ -171,7 +171,10 @@ def _rows(edges: Edges, problem: Problem, kinds: np.ndarray, r_cap: np.ndarray):
             sk = problem.p_school[edges.p[has]] * len(KINDS) + kinds[has]
             usk, inv = np.unique(sk, return_inverse=True)
             blocks.append((inv, cols[has]))
-            rhs.append(cap_k[usk % len(KINDS)].astype(np.float64))
+            left = cap_k[usk % len(KINDS)].astype(np.float64)
+            if problem.school_used is not None:
+                left = left - problem.school_used.ravel()[usk]
+            rhs.append(left)
     rows, cs, off = [], [], 0
     for (r, c), b in zip(blocks, rhs):
         rows.append(r + off)

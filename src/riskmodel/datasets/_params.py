@@ -204,12 +204,12 @@ class Params:
         (0.7, 0.0, 0.6), (0.0, 0.6, 0.0), (0.0, 0.5, 0.0), (0.3, 0.0, 0.3),
     )
     response_peak: float = 1.5
-    response_power: float = 2.0
+    response_power: float = 3.0
     # "uniform" world: every eligible pupil gets ``effect_max * uniform_response[kind]``,
     # about the mean response of the pupils referred in the heterogeneous world (measured
-    # at 20,000 pupils x 2 years, seed 0: mentor 0.19 on A and 0.26 on F, literacy 0.18,
-    # subject 0.64, support staff 0.16 on A and F)
-    uniform_response: tuple[float, float, float, float] = (0.22, 0.18, 0.64, 0.16)
+    # at 20,000 pupils x 2 years, seed 0: mentor 0.16 on A and 0.19 on F, literacy 0.14,
+    # subject 0.46, support staff 0.12 on A and F)
+    uniform_response: tuple[float, float, float, float] = (0.17, 0.14, 0.46, 0.12)
     # after support ends its effect on the latent process decays by this factor a month
     support_carry: float = 0.7
     # a subject consultation during the school year adds ``subject_continue *

@@ -29,8 +29,15 @@ by month over whole school years with vectorised numpy work inside each step:
    transfer over the summer; a new grade-1 cohort and a few immigrant pupils
    arrive.
 
-The truth (:mod:`._oracle`) is computed at the first school day of each month
-from the latent state before that month.
+6. **Support** (:mod:`._support`): each month, on its own random stream, schools
+   refer pupils whose difficulties they can see into the free places of a roster
+   (mentors, literacy and subject consultants, support staff); active support
+   lowers the latent processes (heterogeneous effects, ``support_effects``).
+
+The truth (:mod:`._oracle`, :mod:`._truth`) is computed at the first school day of
+each month from the latent state before that month and the support under way:
+``p_leave`` without new support and ``effect_<kind>``, its reduction by new
+support of each kind.
 """
 
 from __future__ import annotations
@@ -75,25 +82,40 @@ class SchoolSystem:
     ----------
     tables : riskmodel.SchoolTables
         The validated records (pupils, enrolments, attendance, grades, engagement,
-        schools).
+        support, schools).
     truth : pandas.DataFrame
         One row per pupil enrolled at each date of ``as_of_dates``: ``pupil_id``
         (categorical over ``tables.pupils.pupil_id``), ``as_of``, ``p_leave`` (the
         generator's probability of early leaving within 365 days given the latent
-        state) and ``driver_domain`` (attendance, grades, engagement or
-        transitions: the latent process contributing most to the log-hazard).
+        state and the support already under way, without new support),
+        ``driver_domain`` (attendance, grades, engagement or transitions: the
+        latent process contributing most to the log-hazard) and
+        ``effect_mentor``, ``effect_literacy``, ``effect_subject``,
+        ``effect_support_staff`` (the reduction of ``p_leave`` if support of that
+        kind started at ``as_of`` and ran its usual course; NaN where the pupil is
+        not eligible or already has that kind).
     as_of_dates : pandas.DatetimeIndex
         First school day of each month, September to May, of every simulated year.
     config : dict
-        The call arguments (``n_pupils``, ``n_years``, ``random_state``, ``start_year``)
-        and ``params``, every coefficient of the generator.
+        The call arguments (``n_pupils``, ``n_years``, ``random_state``, ``start_year``,
+        ``support_effects``) and ``params``, every coefficient of the generator.
+    resources : pandas.DataFrame
+        The roster the support history used, in the format of
+        :func:`riskmodel.allocate` (``resource_id, kind, municipality_id, school_id,
+        capacity, specialty, cost_per_pupil``) plus ``available_from`` (first
+        school day of the year the resource joined) and ``available_to`` (NaT:
+        still in service).
 
     Examples
     --------
     >>> import riskmodel as rm
     >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
-    >>> list(world.truth.columns)
+    >>> list(world.truth.columns)[:4]
     ['pupil_id', 'as_of', 'p_leave', 'driver_domain']
+    >>> [c for c in world.truth.columns if c.startswith("effect_")]
+    ['effect_mentor', 'effect_literacy', 'effect_subject', 'effect_support_staff']
+    >>> set(world.tables.support["resource_id"]) <= set(world.resources["resource_id"])
+    True
     >>> len(world.as_of_dates), world.config["random_state"]
     (27, 0)
     """
@@ -290,6 +312,12 @@ def make_school_system(
         tables bit for bit.
     start_year : int, default 2022
         Start year of the first school year (2022 = 2022/23).
+    support_effects : {"heterogeneous", "uniform", "none"}, default "heterogeneous"
+        What support does to the latent processes: effects that depend on the
+        pupil's difficulties (none without a difficulty in the process the kind
+        works on, largest at a moderate one, smaller again for entrenched ones),
+        the same effect for every eligible pupil, or no effect (referrals still
+        happen). See Notes.
     seed : int
         Deprecated alias of ``random_state`` (riskmodel 0.2; removed in 0.3).
 
@@ -309,6 +337,22 @@ def make_school_system(
 
     New enrolments of a school year start on its first school day, which is also
     the September ``as_of`` date.
+
+    **Support history.** ``tables.support`` (``pupil_id, start_date, end_date, kind,
+    resource_id``) comes from a referral process simulated month by month on its
+    own random stream: at each month's first school day schools refer pupils
+    whose difficulties they can see (a noisy view of last month's attendance,
+    academic and family disengagement), with propensities that differ between
+    schools and municipalities, into the free places of ``resources`` (mentors
+    from age 13, literacy consultations in grades 1-3, subject consultations
+    after a grade-9 *liecība*, support staff of the pupil's school). About one
+    pupil in ten has some support in a year; it lasts whole school months (mentor
+    3-6, literacy 2-3, subject 1-2, support staff 2-3), ends at the end of May or
+    when the enrolment ends. While active it lowers the latent processes, and
+    its effect decays after; the records and outcomes include it. The
+    coefficients are in ``config["params"]`` (``Params``, section "support");
+    ``truth.effect_<kind>`` is exact in the sense of ``p_leave`` (see
+    ``riskmodel.datasets._truth``).
 
     Examples
     --------

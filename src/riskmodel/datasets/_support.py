@@ -216,7 +216,10 @@ class _Support:
 
     def base_path(self, mi: int, idx: np.ndarray) -> np.ndarray:
         """Offsets (len(idx), 12, 3) of the ongoing support of ``idx`` over the next 12 months."""
-        out = self.resid[idx][:, None, :] * (self.P.support_carry ** np.arange(12))[None, :, None]
+        out = np.zeros((len(idx), 12, 3))
+        carry = self.P.support_carry ** np.arange(12)
+        had = np.flatnonzero(self.resid[idx].any(axis=1))
+        out[had] = self.resid[idx[had]][:, None, :] * carry[None, :, None]
         for k in range(4):
             end = self.end[k, idx]
             on = np.flatnonzero(end >= mi)

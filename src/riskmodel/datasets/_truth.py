@@ -101,19 +101,22 @@ def _truth_at(P, pop, eff, geo, X, mi, sup, day):
         shift = shift_of(P, sup.mode, k, mu[e])
         b = np.maximum(boost[e], boost_of(P, sup.mode, mu[e, G])) if k == SUBJECT else boost[e]
         lo, hi_m = P.duration_months[k]
-        rest = -np.log1p(p_rep[e, None] * parts.repeat_factor[e])
+        log_h_e = parts.log_h[e]
+        rep_f = parts.repeat_factor[e]
+        rest = log_h_e - np.log1p(p_rep[e, None] * rep_f)
+        # slope . shift of each month: the new support's path is that times a factor
+        sdot = np.einsum("njd,nd->nj", parts.slope[e], shift)
+        moved = np.flatnonzero(shift[:, G] != 0.0)  # no shift: the same year grades
         p_cf = np.zeros(len(e))
         for months in range(lo, hi_m + 1):
-            new = _path(P, mi, shift, np.full(len(e), min(mi + months - 1, 8)))
+            factor = _path(P, mi, np.ones((1, 1)), np.array([min(mi + months - 1, 8)]))[0, :, 0]
             f2 = fail2[e].copy()
-            moved = np.flatnonzero(shift[:, G] != 0.0)  # no shift: the same year grades
             if len(moved):
                 m = e[moved]
                 f2[moved] = _fail2(P, pop, eff, X, mi, pid[moved], grade[m], mu[m, G],
-                                   off_g[m] + new[moved, :9 - mi, G].sum(axis=1))
+                                   off_g[m] + shift[moved, G] * factor[:9 - mi].sum())
             cf_liec, cf_cont, cf_rep9, cf_rep = _year_end(P, grade[e], mu[e, G], f2, b)
-            log_h = (parts.log_h[e] - (parts.slope[e] * new).sum(axis=2) + rest
-                     + np.log1p(cf_rep[:, None] * parts.repeat_factor[e]))
+            log_h = rest - sdot * factor + np.log1p(cf_rep[:, None] * rep_f)
             p_cf += chain(P, mi, grade[e], log_h, q_e[e], cf_liec, cf_cont, cf_rep9)
         effects[k, e] = p[e] - p_cf / (hi_m - lo + 1)
     return idx, p, driver, effects

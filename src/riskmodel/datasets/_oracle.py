@@ -31,6 +31,12 @@ calendar months:
   ``"early_leaving"`` outcome of :func:`riskmodel.make_labels`); with the certificate the pupil continues to grade 10 with a
   known probability or leaves the system by completion.
 - Grade 12 pupils leave the system by completion after May.
+- Support (:mod:`._support`) enters as a known ``offset`` of the mean path of the
+  A, G, F processes in each future month (and a known logit boost of continuing
+  after grade 9), so it changes the expected hazards, the year grades and the
+  year-end probabilities exactly; :func:`oracle_parts` and :func:`chain` split the
+  computation so that counterfactual support reuses the monthly terms
+  (:mod:`._truth`).
 
 ``driver_domain`` is the latent process with the largest centred contribution
 ``beta_d[grade] * E[x_d]`` (minus its mean over enrolled pupils) to the

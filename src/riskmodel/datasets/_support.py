@@ -101,7 +101,8 @@ def _build_roster(P, n_pupils, geo, pop, idx, p_leave, liec, day, rng) -> pd.Dat
     """The first year's roster: make_resources on the enrolled pupils (risk = p_leave)."""
     age = (day - pop.birth[idx]) / 365.25
     pupils = pd.DataFrame({
-        "pupil_id": idx.astype(str), "municipality_id": geo.mun_name[geo.school_mun[pop.school[idx]]],
+        "pupil_id": idx.astype(str),
+        "municipality_id": geo.mun_name[geo.school_mun[pop.school[idx]]],
         "school_id": geo.school_id[pop.school[idx]], "age": age, "grade": pop.grade[idx],
         "risk": p_leave, "liecība": liec,
     })

@@ -18,7 +18,11 @@ Figures printed:
   special needs, schools and municipalities;
 - the truth: mean ``p_leave`` against the observed early leaving within the
   first year (September ``as_of``), oracle ROC AUC, and driver-domain shares among
-  the top 10 %.
+  the top 10 %;
+- the support history (issue 16): share of pupils supported per school year
+  (PuMPuRS-like: about 10 %), the mix of kinds, mean duration per kind, places in
+  the roster, and the mean truth effect ``effect_<kind>`` (eligible pupil-dates),
+  also by driver domain for mentors.
 
 Run ``python benchmarks/bench_datasets.py`` (national) or ``--small``.
 """
@@ -91,6 +95,29 @@ def _marginals(world) -> None:
         f"{k} {v:.1%}" for k, v in top["driver_domain"].value_counts(normalize=True).items()))
 
 
+def _support(world) -> None:
+    s, en, tr = world.tables.support, world.tables.enrolments, world.truth
+    year = s["start_date"].dt.year - (s["start_date"].dt.month < 9).astype(int)
+    share = {y: s.loc[year == y, "pupil_id"].nunique()
+             / en.loc[en["school_year"] == y, "pupil_id"].nunique() for y in sorted(set(year))}
+    print("support: pupils supported per school year "
+          + ", ".join(f"{y}/{(y + 1) % 100:02d} {v:.1%}" for y, v in share.items())
+          + " (target about 10 %); kinds " + ", ".join(
+              f"{k} {v:.1%}" for k, v in s["kind"].value_counts(normalize=True).items() if v > 0))
+    days = (s["end_date"] - s["start_date"]).dt.days
+    print("support: mean duration " + ", ".join(
+        f"{k} {v:.0f} days" for k, v in days.groupby(s["kind"], observed=True).mean().items())
+        + "; places " + ", ".join(
+            f"{k} {v:,}" for k, v in world.resources.groupby("kind")["capacity"].sum().items()))
+    eff = [c for c in tr.columns if c.startswith("effect_")]
+    print("truth effects (mean reduction of p_leave, eligible pupil-dates): " + ", ".join(
+        f"{c[7:]} {tr[c].mean():.5f} (n {tr[c].notna().sum():,})" for c in eff)
+        + f"; mean p_leave {tr['p_leave'].mean():.4f}")
+    print("mentor effect by driver domain: " + ", ".join(
+        f"{k} {v:.5f}" for k, v in tr.groupby("driver_domain", observed=True)["effect_mentor"]
+        .mean().items()))
+
+
 def main(scale: str = "national") -> None:
     import riskmodel as rm
 
@@ -114,6 +141,7 @@ def main(scale: str = "national") -> None:
     print("rows: " + ", ".join(f"{k} {len(v):,}" for k, v in t.to_dict().items())
           + f", truth {len(world.truth):,}")
     _marginals(world)
+    _support(world)
 
 
 if __name__ == "__main__":

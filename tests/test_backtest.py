@@ -221,4 +221,8 @@ def test_backtest_on_school_records():
     assert set(result["model"]) == {"riskmodel", "rule", "school", "logistic"}
     assert result["test_date"].dtype == "datetime64[ns]"
     assert result["n"].gt(500).all()
-    assert result["roc_auc"].between(0.5, 1.0).all()
+    # the pupil-level models beat chance; the school-only baseline has no pupil-level
+    # signal and sits at chance on 1,200 pupils (0.49 and 0.61 here)
+    pupil_level = result["model"] != "school"
+    assert result.loc[pupil_level, "roc_auc"].between(0.6, 1.0).all()
+    assert result.loc[~pupil_level, "roc_auc"].between(0.35, 1.0).all()

@@ -35,10 +35,12 @@ def test_returns_validated_tables_in_normalised_form(world):
     assert isinstance(world, rm.datasets.SchoolSystem)
     for name in ("pupils", "enrolments", "attendance", "grades", "engagement", "schools"):
         assert t.has(name), name
-    assert not t.has("support")
+    # the support history (tests/test_support_history.py) carries the resource
+    assert list(t.support.columns) == ["pupil_id", "start_date", "end_date", "kind",
+                                       "resource_id"]
     ids = t.pupils["pupil_id"]
     assert ids.is_unique and str(ids.dtype) == "str"
-    for name in ("enrolments", "attendance", "grades", "engagement"):
+    for name in ("enrolments", "attendance", "grades", "engagement", "support"):
         col = t[name]["pupil_id"]
         assert isinstance(col.dtype, pd.CategoricalDtype)
         assert col.cat.categories.equals(pd.Index(ids))
@@ -296,7 +298,9 @@ def test_early_leaving_rates_by_grade_band(world):
 # ----------------------------------------------------------------- truth
 def test_truth_shape_and_population(world, enrolled_at):
     tr = world.truth
-    assert list(tr.columns) == ["pupil_id", "as_of", "p_leave", "driver_domain"]
+    assert list(tr.columns) == ["pupil_id", "as_of", "p_leave", "driver_domain",
+                                "effect_mentor", "effect_literacy", "effect_subject",
+                                "effect_support_staff"]
     assert tr["pupil_id"].cat.categories.equals(pd.Index(world.tables.pupils["pupil_id"]))
     assert tr["p_leave"].between(0.0, 1.0).all()
     assert set(tr["driver_domain"].cat.categories) == {

@@ -295,17 +295,17 @@ _SMALL = {"n_boot": 10, "audit": {"n_boot": 10}, "baselines": ["rule"],
 
 
 @pytest.fixture(scope="module")
-def world_1010():
-    """A synthetic system whose last training cohort (2023-10-01) has exactly 1,010 pupils."""
+def world_1009():
+    """A synthetic system whose last training cohort (2023-10-01) has exactly 1,009 pupils."""
     from riskmodel.pipeline import SyntheticConfig, load_tables
 
     tables, _ = load_tables(synthetic=SyntheticConfig(n_pupils=1030, n_years=3, random_state=0))
     return tables
 
 
-def test_backtest_audit_model_card_and_score_report_name_the_same_k(world_1010, tmp_path,
+def test_backtest_audit_model_card_and_score_report_name_the_same_k(world_1009, tmp_path,
                                                                    monkeypatch):
-    """n = 1,010 at 5 %: ceil gives 51 (floor and rounding to nearest would give 50)."""
+    """n = 1,009 at 5 %: ceil gives 51 (floor and rounding to nearest would give 50)."""
     from riskmodel import tracking
     from riskmodel.pipeline import score_run, train_run
     from riskmodel.report import build_model_card
@@ -317,49 +317,49 @@ def test_backtest_audit_model_card_and_score_report_name_the_same_k(world_1010, 
         return tracking.LoggedRun(run_id="r", experiment_id="0", tracking_uri="memory")
 
     monkeypatch.setattr(tracking, "log_training_run", log_training_run)
-    res = train_run({**_SMALL, "top_fraction": 0.05}, tables=world_1010)
+    res = train_run({**_SMALL, "top_fraction": 0.05}, tables=world_1009)
     bt = res.backtest
     last = bt[bt["test_date"] == bt["test_date"].max()]
-    assert last["n"].unique().tolist() == [1010]
+    assert last["n"].unique().tolist() == [1009]
     assert last["k"].unique().tolist() == [51] and res.k == 51
     wide = rm.fairness.by_group(res.audit)
     overall = wide[wide["attribute"] == "overall"].iloc[0]
-    assert overall["n"] == 1010 and overall["selection_rate"] * 1010 == pytest.approx(51)
+    assert overall["n"] == 1009 and overall["selection_rate"] * 1009 == pytest.approx(51)
     assert received["k"] == 51
     markdown, _ = build_model_card(model=received["model"], backtest=received["backtest"],
-                                   audit=received["audit"], tables=world_1010,
+                                   audit=received["audit"], tables=world_1009,
                                    train_dates=received["train_dates"], k=received["k"])
     assert "The top 51 pupils by score" in markdown
 
     out = tmp_path / "scores"
     score = score_run({"as_of": "2023-10-01", "out": str(out), "allocate": False,
-                       "tiers": {"high_fraction": 0.05}}, tables=world_1010, model=res.model)
+                       "tiers": {"high_fraction": 0.05}}, tables=world_1009, model=res.model)
     scores = pd.read_parquet(out / "scores.parquet")
-    assert len(scores) == 1010 and int((scores["tier"] == "high").sum()) == 51
+    assert len(scores) == 1009 and int((scores["tier"] == "high").sum()) == 51
     assert score.manifest["high_tier"] == {"top_fraction": 0.05, "k": 51}
     html = (out / "report.html").read_text()
     assert re.search(r"<td[^>]*>high</td><td[^>]*>51</td>", html)  # the tier table's row
 
 
-def test_top_fraction_one_is_everyone(world_1010):
+def test_top_fraction_one_is_everyone(world_1009):
     from riskmodel.pipeline import train_run
 
     res = train_run({**_SMALL, "top_fraction": 1.0, "tracking": {"enabled": False}},
-                    tables=world_1010)
+                    tables=world_1009)
     last = res.backtest[res.backtest["test_date"] == res.backtest["test_date"].max()]
-    assert res.k == 1010 and (last["k"] == 1010).all() and (last["recall_at_k"] == 1.0).all()
+    assert res.k == 1009 and (last["k"] == 1009).all() and (last["recall_at_k"] == 1.0).all()
     wide = rm.fairness.by_group(res.audit)
     assert wide.loc[wide["attribute"] == "overall", "selection_rate"].tolist() == [1.0]
 
 
-def test_dates_are_datetime64_and_labels_are_the_backtests(world_1010):
+def test_dates_are_datetime64_and_labels_are_the_backtests(world_1009):
     from riskmodel.pipeline import train_run
 
-    res = train_run({**_SMALL, "tracking": {"enabled": False}}, tables=world_1010)
+    res = train_run({**_SMALL, "tracking": {"enabled": False}}, tables=world_1009)
     assert res.backtest["test_date"].dtype == "datetime64[ns]"
     assert res.audit["test_date"].dtype == "datetime64[ns]"
     assert all(d == d.normalize() for d in res.train_dates)
     assert set(res.backtest["model"]) == {"riskmodel", "rule"}
-    plain = rm.backtest(world_1010, res.train_dates, models={"rule": rm.RuleBaseline()}, n_boot=10)
+    plain = rm.backtest(world_1009, res.train_dates, models={"rule": rm.RuleBaseline()}, n_boot=10)
     assert set(plain["model"]) <= set(res.backtest["model"])
     assert "precision_at_k_minus_rule" in res.backtest.columns

@@ -125,7 +125,7 @@ class SchoolTables:
         >>> tables = rm.datasets.make_school_system(n_pupils=300, n_years=3,
         ...                                         random_state=0).tables
         >>> tables.has("attendance"), tables.has("support")
-        (True, False)
+        (True, True)
         """
         check_option(name, "name", TABLES, "SchoolTables.has")
         df = getattr(self, name)
@@ -141,7 +141,7 @@ class SchoolTables:
         >>> tables = rm.datasets.make_school_system(n_pupils=300, n_years=3,
         ...                                         random_state=0).tables
         >>> tables.names
-        ('pupils', 'enrolments', 'attendance', 'grades', 'engagement', 'schools')
+        ('pupils', 'enrolments', 'attendance', 'grades', 'engagement', 'support', 'schools')
         """
         return tuple(n for n in TABLES if getattr(self, n) is not None)
 

@@ -159,8 +159,8 @@ def write_tables(tables: SchoolTables, folder, format: str = "parquet", *,
     >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
     >>> folder = rm.write_tables(world.tables, pathlib.Path(tempfile.mkdtemp()) / "t",
     ...                          format="csv")
-    >>> sorted(p.name for p in folder.iterdir())
-    ['attendance.csv', 'engagement.csv', 'enrolments.csv', 'grades.csv', 'pupils.csv', 'schools.csv']
+    >>> sorted(p.name for p in folder.iterdir())[-3:]
+    ['pupils.csv', 'schools.csv', 'support.csv']
     >>> _ = rm.write_tables(world.tables, folder, overwrite=True)  # now as Parquet
     >>> sorted(p.suffix for p in folder.iterdir())[0]
     '.parquet'

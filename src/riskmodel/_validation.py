@@ -92,6 +92,7 @@ SPECS: dict[str, tuple[Col, ...]] = {
         Col("start_date", "date"),
         Col("end_date", "date", nullable=True),
         Col("kind", "code", vocab=vocab.SUPPORT_KINDS),
+        Col("resource_id", "id", required=False, nullable=True),
     ),
     "schools": (
         Col("school_id", "id"),

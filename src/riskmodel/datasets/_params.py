@@ -170,6 +170,53 @@ class Params:
     # population
     cohort_decline: float = 0.975
     immigration_share: float = 0.004
+    # --- support (see riskmodel.datasets._support). Kinds in the order of SUPPORT_SIM_KINDS.
+    # Roster: mentors per 200,000 pupils in the first year (the programme had about 117),
+    # multiplied by ``mentor_growth`` for every later year (new mentors join; nobody leaves);
+    # the other kinds are sized by make_resources' default coverage of the first year's demand
+    # (subject consultants: of each year's pupils with a liecība, from the second year on).
+    mentors_national: float = 117.0
+    mentor_growth: float = 1.2
+    # Referral, each school month and kind: the school sees a noisy version
+    # (``referral_noise_sd``) of last month's latent state (what absences, grades and a
+    # teacher's concern show) and refers with probability
+    # expit(intercept + slope * signal + school effect + municipality effect); referred
+    # pupils get a free place of the kind in their municipality (support staff: school)
+    # in random order, while places last. Signals: mentor max(A, F); literacy and subject
+    # G; support staff max(A, G, F).
+    referral_intercept: tuple[float, float, float, float] = (-4.4, -4.4, -1.5, -4.6)
+    referral_slope: tuple[float, float, float, float] = (1.4, 1.3, 1.0, 1.3)
+    referral_noise_sd: float = 0.6
+    referral_school_sd: float = 0.6
+    referral_mun_sd: float = 0.4
+    # Duration in school months: uniform between the bounds (cut at the end of May).
+    duration_months: tuple[tuple[int, int], ...] = ((3, 6), (2, 3), (1, 2), (2, 3))
+    # Effect on the latent processes while support is active: latent process d of a pupil
+    # is lowered by ``effect_max[kind][d] * response(m_d)`` (A, G, F), where m_d is the
+    # pupil's persistent excess ``max(mu_d, 0)`` and
+    # ``response(m) = ((m / response_peak) * exp(1 - m / response_peak)) ** response_power``:
+    # 0 without a difficulty in that process, 1 at ``response_peak`` latent units, and
+    # falling again for entrenched difficulty (risk is not benefit). A mentor works on
+    # attendance and family disengagement, not on academic difficulty; literacy and
+    # subject consultations on academic difficulty; support staff (psychologist, social
+    # pedagogue) a little on attendance and family disengagement.
+    effect_max: tuple[tuple[float, float, float], ...] = (
+        (0.7, 0.0, 0.6), (0.0, 0.6, 0.0), (0.0, 0.5, 0.0), (0.3, 0.0, 0.3),
+    )
+    response_peak: float = 1.5
+    response_power: float = 3.0
+    # "uniform" world: every eligible pupil gets ``effect_max * uniform_response[kind]``,
+    # about the mean response of the pupils referred in the heterogeneous world (measured
+    # at 20,000 pupils x 2 years, seed 0: mentor 0.16 on A and 0.19 on F, literacy 0.14,
+    # subject 0.46, support staff 0.12 on A and F)
+    uniform_response: tuple[float, float, float, float] = (0.17, 0.14, 0.46, 0.12)
+    # after support ends its effect on the latent process decays by this factor a month
+    support_carry: float = 0.7
+    # a subject consultation during the school year adds ``subject_continue *
+    # response(m_G)`` (uniform world: ``* uniform_response``) to the logit of continuing
+    # after grade 9 (with the certificate: to grade 10; with a liecība: repeating grade 9);
+    # the uniform world uses ``uniform_response[subject]``
+    subject_continue: float = 1.0
 
     def beta_by_grade(self) -> np.ndarray:
         """Slopes of the log-hazard on (A, G, F, T) for grades 0-12, shape (13, 4)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from ._geography import Geography
 from ._oracle import continue_probability
@@ -206,17 +206,27 @@ def _transfer_probabilities(P, pop, idx):
     return q_m, q_s, q_e
 
 
-def _next_year(rng, P, pop, geo, end_idx, n_fail, liec):
-    """Promotion, repetition, completion and summer transfers after May."""
+def _next_year(rng, P, pop, geo, end_idx, n_fail, liec, boost=None):
+    """Promotion, repetition, completion and summer transfers after May.
+
+    ``boost`` (per pupil, optional): logit boost of continuing after grade 9 (a
+    subject consultation this year), applied to continuing to grade 10 and to
+    repeating grade 9 after a liecība.
+    """
     g = pop.grade[end_idx].astype(np.int64)
     r = rng.random((3, len(end_idx)))
     stay = np.ones(len(end_idx), dtype=bool)
     stay[g == 12] = False
     cont = continue_probability(P, pop.mean_latent(end_idx)[:, G])
+    rep9 = np.full(len(end_idx), P.liecība_repeat)
+    if boost is not None:
+        b = boost[end_idx]
+        cont = np.where(b > 0, expit(logit(cont) + b), cont)
+        rep9 = np.where(b > 0, expit(logit(rep9) + b), rep9)
     nine = g == 9
     stay[nine & ~liec] = r[0][nine & ~liec] < cont[nine & ~liec]
     repeat = np.zeros(len(end_idx), dtype=bool)
-    repeat[nine & liec] = r[0][nine & liec] < P.liecība_repeat
+    repeat[nine & liec] = r[0][nine & liec] < rep9[nine & liec]
     stay[nine & liec] = repeat[nine & liec]
     others = ~nine & (g != 12)
     fail = others & (n_fail[end_idx] >= 2)

@@ -29,8 +29,15 @@ by month over whole school years with vectorised numpy work inside each step:
    transfer over the summer; a new grade-1 cohort and a few immigrant pupils
    arrive.
 
-The truth (:mod:`._oracle`) is computed at the first school day of each month
-from the latent state before that month.
+6. **Support** (:mod:`._support`): each month, on its own random stream, schools
+   refer pupils whose difficulties they can see into the free places of a roster
+   (mentors, literacy and subject consultants, support staff); active support
+   lowers the latent processes (heterogeneous effects, ``support_effects``).
+
+The truth (:mod:`._oracle`, :mod:`._truth`) is computed at the first school day of
+each month from the latent state before that month and the support under way:
+``p_leave`` without new support and ``effect_<kind>``, its reduction by new
+support of each kind.
 """
 
 from __future__ import annotations
@@ -42,15 +49,11 @@ import numpy as np
 import pandas as pd
 
 from .. import vocab
-from .._checks import UNSET, check_int, renamed_param
+from .._checks import UNSET, check_int, check_option, renamed_param
 from ._calendar import school_year_calendar
 from ._geography import build_geography
-from ._oracle import continue_probability, fail2_probability, oracle
-from ._params import DOMAIN_NAMES, Params, band_of
+from ._params import DOMAIN_NAMES, Params
 from ._population import (
-    _OFFSET,
-    _SUBJ_IN_BAND,
-    G,
     _choose_school,
     _draw_pupils,
     _initial_population,
@@ -59,6 +62,8 @@ from ._population import (
     _school_effects,
     _transfer_probabilities,
 )
+from ._support import SIM_KINDS, SUPPORT_EFFECTS, _build_roster, _grow_roster, _Support
+from ._truth import _truth_at
 from ._records import _attendance, _engagement, _grades, _year_scores, _YearSpan
 from ._tables import _build_tables, _dates, _EnrolmentLog
 
@@ -77,25 +82,40 @@ class SchoolSystem:
     ----------
     tables : riskmodel.SchoolTables
         The validated records (pupils, enrolments, attendance, grades, engagement,
-        schools).
+        support, schools).
     truth : pandas.DataFrame
         One row per pupil enrolled at each date of ``as_of_dates``: ``pupil_id``
         (categorical over ``tables.pupils.pupil_id``), ``as_of``, ``p_leave`` (the
         generator's probability of early leaving within 365 days given the latent
-        state) and ``driver_domain`` (attendance, grades, engagement or
-        transitions: the latent process contributing most to the log-hazard).
+        state and the support already under way, without new support),
+        ``driver_domain`` (attendance, grades, engagement or transitions: the
+        latent process contributing most to the log-hazard) and
+        ``effect_mentor``, ``effect_literacy``, ``effect_subject``,
+        ``effect_support_staff`` (the reduction of ``p_leave`` if support of that
+        kind started at ``as_of`` and ran its usual course; NaN where the pupil is
+        not eligible or already has that kind).
     as_of_dates : pandas.DatetimeIndex
         First school day of each month, September to May, of every simulated year.
     config : dict
-        The call arguments (``n_pupils``, ``n_years``, ``random_state``, ``start_year``)
-        and ``params``, every coefficient of the generator.
+        The call arguments (``n_pupils``, ``n_years``, ``random_state``, ``start_year``,
+        ``support_effects``) and ``params``, every coefficient of the generator.
+    resources : pandas.DataFrame
+        The roster the support history used, in the format of
+        :func:`riskmodel.allocate` (``resource_id, kind, municipality_id, school_id,
+        capacity, specialty, cost_per_pupil``) plus ``available_from`` (first
+        school day of the year the resource joined) and ``available_to`` (NaT:
+        still in service).
 
     Examples
     --------
     >>> import riskmodel as rm
     >>> world = rm.datasets.make_school_system(n_pupils=300, n_years=3, random_state=0)
-    >>> list(world.truth.columns)
+    >>> list(world.truth.columns)[:4]
     ['pupil_id', 'as_of', 'p_leave', 'driver_domain']
+    >>> [c for c in world.truth.columns if c.startswith("effect_")]
+    ['effect_mentor', 'effect_literacy', 'effect_subject', 'effect_support_staff']
+    >>> set(world.tables.support["resource_id"]) <= set(world.resources["resource_id"])
+    True
     >>> len(world.as_of_dates), world.config["random_state"]
     (27, 0)
     """
@@ -104,6 +124,7 @@ class SchoolSystem:
     truth: pd.DataFrame
     as_of_dates: pd.DatetimeIndex
     config: dict = field(repr=False)
+    resources: pd.DataFrame | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         t = self.tables
@@ -115,45 +136,11 @@ class SchoolSystem:
         )
 
 
-def _truth_at(P, pop, eff, geo, X, mi):
-    idx = np.flatnonzero(pop.enrolled)
-    grade = pop.grade[idx].astype(np.int64)
-    q_m, q_s, q_e = _transfer_probabilities(P, pop, idx)
-    hi = geo.school_hi[pop.school[idx]]
-    stage = ((grade == 6) & (hi == 6)) | ((grade == 9) & (hi == 9))
-    mu = pop.mean_latent(idx)
-    mu_next = pop.mean_latent(idx, grade_shift=1)
-    # P(two or more failing year grades) by grade band (liecība in grade 9, else repetition)
-    p_fail2 = np.zeros(len(idx))
-    band = band_of(grade)
-    for b in range(4):
-        sel = np.flatnonzero(band == b)
-        if len(sel) == 0:
-            continue
-        pid = idx[sel]
-        past = X[:mi, pid, G].sum(axis=0) if mi > 0 else np.zeros(len(pid))
-        subj = np.flatnonzero(_SUBJ_IN_BAND[b])
-        score_base = (P.grade_intercept + eff.grading[pop.school[pid]][:, None] + _OFFSET[subj]
-                      + pop.pse[pid][:, subj])
-        p_fail2[sel] = fail2_probability(P, 9 - mi, past, mu[sel, G], pop.u[pid, G],
-                                         score_base)
-    nine = grade == 9
-    p_liec = np.where(nine, p_fail2, 0.0)
-    p_cont = np.where(nine, continue_probability(P, mu[:, G]), 0.0)
-    stay9 = (1.0 - p_liec) * p_cont + p_liec * P.liecība_repeat
-    p_rep = np.where(
-        nine, p_liec * P.liecība_repeat / np.maximum(stay9, 1e-12),
-        p_fail2 * P.repeat_prob * np.where(grade <= 3, 0.4, 1.0),
-    )
-    p, driver = oracle(
-        P, mi, grade, mu, mu_next, pop.u[idx], pop.tshock[idx], pop.overage[idx],
-        eff.hazard[pop.school[idx]], q_m, q_s, stage, q_e, p_liec, p_cont, p_rep,
-    )
-    return idx, p, driver
-
-
-def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P: Params):
+def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P: Params,
+              support_effects: str = "heterogeneous"):
     rng = np.random.default_rng(random_state)
+    # the support process draws from its own stream: the main stream is untouched
+    rng_s = np.random.default_rng([random_state, 1])
     geo = build_geography(n_pupils, rng)
     eff = _school_effects(rng, geo, P)
     cals = [school_year_calendar(start_year + y) for y in range(n_years)]
@@ -163,7 +150,10 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
     att = {"pupil": [], "date": [], "status": [], "lessons": []}
     grd = {"pupil": [], "date": [], "subject": [], "grade": [], "kind": []}
     eng = {"pupil": [], "date": [], "event": []}
-    truth = {"pupil": [], "as_of": [], "p": [], "driver": []}
+    truth = {"pupil": [], "as_of": [], "p": [], "driver": [], "effects": []}
+    sup = _Support(P, support_effects, geo, rng_s)
+    sup.grow(pop.n)
+    n_mentors0 = 0
     beta = P.beta_by_grade()
     hazard_base = np.asarray(P.hazard_base)
     n_grade1 = int((pop.grade == 1).sum())
@@ -177,15 +167,29 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
         span.last[pop.enrolled] = cal.n_days - 1
         X = np.empty((9, pop.n, 4), dtype=np.float32)
         for mi in range(9):
-            idx, p, driver = _truth_at(P, pop, eff, geo, X, mi)
+            as_of = int(cal.days[cal.month_first[mi]].astype(np.int64))
+            idx, p, driver, effects = _truth_at(P, pop, eff, geo, X, mi, sup, as_of)
             truth["pupil"].append(idx.astype(np.int32))
-            truth["as_of"].append(np.full(len(idx), cal.days[cal.month_first[mi]].astype(np.int64)))
+            truth["as_of"].append(np.full(len(idx), as_of))
             truth["p"].append(p)
             truth["driver"].append(driver)
-            # one month of latent dynamics
+            truth["effects"].append(effects)
+            if mi == 0:  # the roster: built in the first year, more mentors later
+                if sup.roster is None:
+                    roster = _build_roster(P, n_pupils, geo, pop, idx, p, sup.had_liec[idx],
+                                           as_of, rng_s)
+                    n_mentors0 = int((roster["kind"] == "mentor").sum())
+                else:
+                    roster = _grow_roster(P, sup.roster, y, n_mentors0, geo, pop, idx, p,
+                                          sup.had_liec[idx], as_of, rng_s)
+                sup.set_roster(roster, geo)
+            seen = (X[mi - 1, idx, :3] if mi > 0
+                    else pop.mean_latent(idx) + pop.u[idx] - sup.resid[idx])
+            sup.refer(mi, as_of, pop, geo, idx, seen)
+            # one month of latent dynamics (lowered by the support of the month)
             pop.u = P.rho * pop.u + P.sigma * rng.standard_normal(pop.u.shape)
             pop.tshock = pop.tshock * P.shock_decay
-            X[mi, :, :3] = pop.mean_latent() + pop.u
+            X[mi, :, :3] = pop.mean_latent() + pop.u - sup.offset(mi)
             X[mi, :, 3] = pop.tshock + P.overage_weight * pop.overage
             # early leaving, emigration, transfers of enrolled pupils
             g = pop.grade[idx].astype(np.int64)
@@ -207,6 +211,7 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
                          np.where(u_reason < np.where(upper, 0.85, 0.60), _END["expelled"],
                                   _END["other"])))
             log.close(pop, geo, out, year, cal.days[day].astype(np.int64), reason)
+            sup.stop(out, mi, cal.days[day].astype(np.int64))
             span.last[out] = day - 1
             pop.enrolled[out] = False
             # mid-year transfers (school days strictly inside the month)
@@ -227,12 +232,14 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
                 gap = np.minimum(rng.integers(0, 6, len(mv)), last - day - 1)
                 gap[span.gap_lo[mv] >= 0] = 0
                 log.close(pop, geo, mv, year, cal.days[day].astype(np.int64), _END["transferred"])
+                sup.stop(mv, mi, cal.days[day].astype(np.int64))
                 pop.school[mv] = new_school
                 pop.enr_start[mv] = cal.days[day + gap + 1].astype(np.int64)
                 no_gap = span.gap_lo[mv] < 0
                 span.gap_lo[mv[no_gap]] = (day + 1)[no_gap]
                 span.gap_hi[mv[no_gap]] = (day + gap)[no_gap]
                 pop.tshock[mv] += P.shock_transfer
+            sup.month_end(mi, int(cal.days[last].astype(np.int64)))
 
         # records of the year
         att_rate = _attendance(rng, P, pop, span, X, cal, att)
@@ -254,7 +261,10 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
         for _ in range(3):
             pop.u = P.rho * pop.u + P.sigma * rng.standard_normal(pop.u.shape)
             pop.tshock = pop.tshock * P.shock_decay
-        _next_year(rng, P, pop, geo, end_idx, n_fail, liec)
+            sup.resid *= P.support_carry
+        _next_year(rng, P, pop, geo, end_idx, n_fail, liec, boost=sup.boost)
+        sup.had_liec[end_idx[liec]] = True
+        sup.boost[:] = 0.0
         # new grade-1 cohort and immigrant pupils
         n_new = int(round(n_grade1 * P.cohort_decline ** (y + 1)))
         mun = rng.choice(len(geo.mun_name), n_new, p=geo.mun_pupils / geo.mun_pupils.sum())
@@ -268,13 +278,14 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
         new = _draw_pupils(rng, P, geo, eff, sch, g_imm.astype(np.int8), year + 1, "immigrant")
         new["tshock"] = np.full(n_imm, P.shock_summer_transfer)
         pop.extend(new)
+        sup.grow(pop.n)
 
-    return geo, eff, cals, pop, log, att, grd, eng, truth
+    return geo, eff, cals, pop, log, att, grd, eng, truth, sup
 
 
 def make_school_system(
     n_pupils: int = 20_000, n_years: int = 4, random_state: int = 0, start_year: int = 2022,
-    *, seed=UNSET,
+    *, support_effects: str = "heterogeneous", seed=UNSET,
 ) -> SchoolSystem:
     """Simulate a Latvian general-education school system with its own truth.
 
@@ -301,6 +312,12 @@ def make_school_system(
         tables bit for bit.
     start_year : int, default 2022
         Start year of the first school year (2022 = 2022/23).
+    support_effects : {"heterogeneous", "uniform", "none"}, default "heterogeneous"
+        What support does to the latent processes: effects that depend on the
+        pupil's difficulties (none without a difficulty in the process the kind
+        works on, largest at a moderate one, smaller again for entrenched ones),
+        the same effect for every eligible pupil, or no effect (referrals still
+        happen). See Notes.
     seed : int
         Deprecated alias of ``random_state`` (riskmodel 0.2; removed in 0.3).
 
@@ -320,6 +337,22 @@ def make_school_system(
 
     New enrolments of a school year start on its first school day, which is also
     the September ``as_of`` date.
+
+    **Support history.** ``tables.support`` (``pupil_id, start_date, end_date, kind,
+    resource_id``) comes from a referral process simulated month by month on its
+    own random stream: at each month's first school day schools refer pupils
+    whose difficulties they can see (a noisy view of last month's attendance,
+    academic and family disengagement), with propensities that differ between
+    schools and municipalities, into the free places of ``resources`` (mentors
+    from age 13, literacy consultations in grades 1-3, subject consultations
+    after a grade-9 *liecība*, support staff of the pupil's school). About one
+    pupil in ten has some support in a year; it lasts whole school months (mentor
+    3-6, literacy 2-3, subject 1-2, support staff 2-3), ends at the end of May or
+    when the enrolment ends. While active it lowers the latent processes, and
+    its effect decays after; the records and outcomes include it. The
+    coefficients are in ``config["params"]`` (``Params``, section "support");
+    ``truth.effect_<kind>`` is exact in the sense of ``p_leave`` (see
+    ``riskmodel.datasets._truth``).
 
     Examples
     --------
@@ -341,16 +374,22 @@ def make_school_system(
     random_state = check_int(random_state, "random_state", func, min_value=0,
                              max_value=2**63 - 1)
     start_year = check_int(start_year, "start_year", func, min_value=1995, max_value=2090)
+    support_effects = check_option(support_effects, "support_effects", SUPPORT_EFFECTS, func)
     P = Params()
-    geo, eff, cals, pop, log, att, grd, eng, truth = _simulate(
-        n_pupils, n_years, random_state, start_year, P
+    geo, eff, cals, pop, log, att, grd, eng, truth, sup = _simulate(
+        n_pupils, n_years, random_state, start_year, P, support_effects
     )
     logger.info("simulated %d pupils over %d years; building tables", pop.n, n_years)
-    tables, ids = _build_tables(geo, pop, log, att, grd, eng)
+    resources = sup.roster.copy()
+    resources["available_to"] = pd.Series(pd.NaT, index=resources.index, dtype="datetime64[ns]")
+    resources["available_from"] = resources["available_from"].astype("datetime64[ns]")
+    tables, ids = _build_tables(geo, pop, log, att, grd, eng, sup.table_arrays(),
+                                resources["resource_id"])
     as_of = pd.DatetimeIndex(
         _dates(np.concatenate([c.days[np.asarray(c.month_first)] for c in cals]).astype(np.int64)),
         name="as_of",
     )
+    effects = np.concatenate(truth["effects"], axis=1)
     truth_df = pd.DataFrame({
         "pupil_id": pd.Categorical.from_codes(np.concatenate(truth["pupil"]), categories=ids,
                                               validate=False),
@@ -358,9 +397,11 @@ def make_school_system(
         "p_leave": np.concatenate(truth["p"]),
         "driver_domain": pd.Categorical.from_codes(np.concatenate(truth["driver"]),
                                                    categories=list(DOMAIN_NAMES)),
+        **{f"effect_{kind}": effects[k] for k, kind in enumerate(SIM_KINDS)},
     })
     config = {
         "n_pupils": n_pupils, "n_years": n_years, "random_state": random_state, "start_year": start_year,
-        "params": P.to_dict(),
+        "support_effects": support_effects, "params": P.to_dict(),
     }
-    return SchoolSystem(tables=tables, truth=truth_df, as_of_dates=as_of, config=config)
+    return SchoolSystem(tables=tables, truth=truth_df, as_of_dates=as_of, config=config,
+                        resources=resources)

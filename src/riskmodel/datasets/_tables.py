@@ -43,7 +43,7 @@ def _dates(days) -> np.ndarray:
     return np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[ns]")
 
 
-def _build_tables(geo, pop, log, att, grd, eng):
+def _build_tables(geo, pop, log, att, grd, eng, sup_arrays, resource_ids):
     from ..schema import SchoolTables
 
     ids = pd.Index(np.char.add("P", np.char.zfill(np.arange(1, pop.n + 1).astype(str), 7)),
@@ -107,7 +107,17 @@ def _build_tables(geo, pop, log, att, grd, eng):
                                            categories=list(vocab.ENGAGEMENT_EVENTS)),
     })
     eng.clear()
+    s_pid, s_start, s_end, s_kind, s_res = sup_arrays
+    order = np.lexsort((s_kind, s_start, s_pid))
+    support = pd.DataFrame({
+        "pupil_id": pupil_cat(s_pid[order]),
+        "start_date": _dates(s_start[order]),
+        "end_date": _dates(s_end[order]),
+        "kind": pd.Categorical.from_codes(s_kind[order], categories=list(vocab.SUPPORT_KINDS)),
+        "resource_id": pd.Categorical.from_codes(
+            s_res[order], categories=pd.Index(resource_ids, dtype="str")),
+    })
     return SchoolTables(
         pupils=pupils, enrolments=enrolments, attendance=attendance, grades=grades,
-        engagement=engagement, support=None, schools=schools,
+        engagement=engagement, support=support, schools=schools,
     ), ids

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from . import _validation as V
-from ._checks import check_bool, check_option, parse_as_of
+from ._checks import InvalidParameterError, check_bool, check_option, parse_as_of
 from ._codemap import CodeMap, as_codemap
+from ._column_maps import check_column_maps
 from ._fingerprint import tables_fingerprint
 from ._normalise import as_frame, normalise_all
 from .vocab import TABLES
@@ -93,6 +94,8 @@ class SchoolTables:
         *,
         codes: CodeMap | Mapping | str | os.PathLike | None = None,
         validate: bool = True,
+        columns: Mapping[str, Mapping[str, str]] | None = None,
+        date_format: str | Mapping[str, str] | None = None,
     ):
         raw = {
             "pupils": pupils, "enrolments": enrolments, "attendance": attendance,
@@ -100,8 +103,11 @@ class SchoolTables:
         }
         validate = check_bool(validate, "validate", "SchoolTables")
         codemap = as_codemap(codes)
+        columns = check_column_maps(columns, "SchoolTables")
+        date_format = _check_date_format(date_format)
         frames = {name: as_frame(name, df) for name, df in raw.items()}
-        normalised = normalise_all(frames, codemap, validate=validate)
+        normalised = normalise_all(frames, codemap, validate=validate, columns=columns,
+                                   date_format=date_format)
         self._set(normalised)
 
     # -- construction without validation (already normalised tables) --------------
@@ -318,6 +324,22 @@ class SchoolTables:
         for name in self.names:
             parts.append(f"{name}={len(getattr(self, name)):,}")
         return f"SchoolTables({', '.join(parts)})"
+
+
+def _check_date_format(date_format):
+    """None, a strftime format, or ``{table: format}``."""
+    def ok(fmt):
+        return isinstance(fmt, str) and "%" in fmt
+
+    if date_format is None or ok(date_format):
+        return date_format
+    if isinstance(date_format, Mapping) and all(
+            t in TABLES and ok(f) for t, f in date_format.items()):
+        return dict(date_format)
+    raise InvalidParameterError(
+        "The 'date_format' parameter of SchoolTables must be None, a strftime format such "
+        "as '%d.%m.%Y', or a mapping {table: format} of tables among "
+        f"{{{', '.join(TABLES)}}}. Got {date_format!r} instead.")
 
 
 def _cut_periods(df: pd.DataFrame, cut: np.datetime64) -> pd.DataFrame:

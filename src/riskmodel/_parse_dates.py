@@ -160,7 +160,7 @@ def _detect_and_parse(strs: pd.Index, counts: np.ndarray, table: str, col: Col,
         hit = family == 0
         out[hit] = _to_datetime(arr[hit], format="ISO8601")
     elif found == [1]:
-        n_colons = np.asarray(strs.str.count(":"), dtype=np.int64)
+        n_colons = np.array(strs.str.count(":"), dtype=np.int64)
         n_colons[~np.asarray(strs.str.contains(" ", regex=False), dtype=bool)] = 0
         for k, fmt in enumerate(_LV_FORMATS):  # no time, HH:MM, HH:MM:SS
             hit = (family == 1) & (n_colons == k)

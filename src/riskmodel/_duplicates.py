@@ -19,8 +19,8 @@ The rule per table (``docs/data_contract.md``, "Duplicates"):
 Attendance tables reach tens of millions of rows. Their check is a numba pass:
 one sequential pass finds out whether the rows are sorted by (day, pupil,
 status) or (pupil, day, status), in which case duplicates are neighbours; else
-rows are bucketed by pupil (a counting sort of packed (day, status) values) and
-each pupil's rows are checked against a small per-pupil table of days, so no
+rows are bucketed by blocks of pupils and each block is checked against a
+cache-sized table of (pupil, day, status) cells (``_duplicate_kernels``), so no
 row order is assumed and nothing is sorted.
 """
 
@@ -30,105 +30,19 @@ import logging
 
 import numpy as np
 import pandas as pd
-from numba import njit
-
 from ._validation import Problems
 
 logger = logging.getLogger("riskmodel.schema")
 
 _DAY_NS = 86_400_000_000_000
-_NAT = np.iinfo(np.int64).min
-
-
-@njit(cache=True, nogil=True)
-def _scan_sorted(pupil, ticks, status, per_day):
-    """(sorted by (day, pupil, status) or (pupil, day, status), number of rows
-    whose key equals the previous row's)."""
-    a_ok = True
-    b_ok = True
-    eq = 0
-    have = False
-    pp = np.int64(0)
-    pd_ = np.int64(0)
-    ps = np.int64(0)
-    for i in range(len(pupil)):
-        p = np.int64(pupil[i])
-        s = np.int64(status[i])
-        t = ticks[i]
-        if p < 0 or s < 0 or t == _NAT:
-            continue
-        d = t // per_day
-        if have:
-            if d < pd_ or (d == pd_ and (p < pp or (p == pp and s < ps))):
-                a_ok = False
-            if p < pp or (p == pp and (d < pd_ or (d == pd_ and s < ps))):
-                b_ok = False
-            if p == pp and d == pd_ and s == ps:
-                eq += 1
-            if not a_ok and not b_ok:
-                return False, 0
-        have = True
-        pp, pd_, ps = p, d, s
-    return True, eq
-
-
-@njit(cache=True, nogil=True)
-def _scan_buckets(pupil, ticks, status, per_day, n_pupils, out_row, out_first):
-    """Number of rows whose (pupil, day, status) appeared in an earlier row.
-
-    When ``out_row`` has room, the duplicate rows and the first row of their key
-    are written to ``out_row``/``out_first`` (rows in pupil order).
-    """
-    n = len(pupil)
-    lo = np.iinfo(np.int64).max
-    hi = np.iinfo(np.int64).min
-    counts = np.zeros(n_pupils + 1, dtype=np.int64)
-    for i in range(n):
-        p = np.int64(pupil[i])
-        if p < 0 or status[i] < 0 or ticks[i] == _NAT:
-            continue
-        d = ticks[i] // per_day
-        lo = min(lo, d)
-        hi = max(hi, d)
-        counts[p + 1] += 1
-    if hi < lo:
-        return 0
-    for k in range(n_pupils):
-        counts[k + 1] += counts[k]
-    span = hi - lo + 1  # < 2**30 days for any datetime64[ns]: (day, status) fits uint32
-    want_rows = len(out_row) > 0
-    packed = np.empty(counts[n_pupils], dtype=np.uint32)
-    rows = np.empty(counts[n_pupils] if want_rows else 0, dtype=np.int64)
-    pos = counts[:-1].copy()
-    for i in range(n):
-        p = np.int64(pupil[i])
-        if p < 0 or status[i] < 0 or ticks[i] == _NAT:
-            continue
-        packed[pos[p]] = np.uint32(((ticks[i] // per_day - lo) << 2) | np.int64(status[i]))
-        if want_rows:
-            rows[pos[p]] = i
-        pos[p] += 1
-    seen = np.full(span * 4, -1, dtype=np.int64)  # packed position of a key's first row
-    n_dup = 0
-    for p in range(n_pupils):
-        for j in range(counts[p], counts[p + 1]):
-            k = np.int64(packed[j])
-            if seen[k] >= 0:
-                if want_rows:
-                    out_row[n_dup] = rows[j]
-                    out_first[n_dup] = rows[seen[k]]
-                n_dup += 1
-            else:
-                seen[k] = j
-        for j in range(counts[p], counts[p + 1]):
-            seen[np.int64(packed[j])] = -1
-    return n_dup
 
 
 def attendance_duplicates(df: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     """Drop exact duplicate per-day attendance rows; report conflicting ones."""
     if len(df) < 2:
         return df
+    from ._duplicate_kernels import _scan_buckets, _scan_sorted  # numba: imported when used
+
     pupil = df["pupil_id"].array.codes
     ticks = df["date"].to_numpy().view("int64")
     status = df["status"].array.codes

@@ -28,15 +28,28 @@ class SchoolTables:
         Required tables.
     attendance, grades, engagement, support, schools : pandas.DataFrame or None
         Optional tables; ``None`` when missing. Objects with a ``to_pandas()`` method
-        (pyarrow tables, polars frames) are converted.
+        (pyarrow tables, polars frames) are converted. An ``attendance`` table with a
+        ``lesson`` column holds one row per lesson and is counted into the contract's
+        per-day rows (see Notes).
     codes : CodeMap, mapping, path or None
         Local codes to contract codes, applied before the codes are validated, e.g.
         ``{"attendance": {"status": {"n": "absent_unexcused"}}}`` or
-        ``"configs/codes.yaml"``.
+        ``"configs/codes.yaml"``. The reserved key ``columns`` of a table is a column
+        map (as ``columns``).
     validate : bool, default True
         Check values (codes, ranges, duplicates, overlaps) and raise on violations.
         With ``False`` the tables are only converted to the normalised dtypes; use it
         only for tables that are known to be valid.
+    columns : mapping or None
+        Column maps ``{table: {header as written: contract column}}``, applied before
+        validation, e.g. ``{"pupils": {"Skolēna ID": "pupil_id"}}``. Headers are
+        matched ignoring surrounding spaces, a UTF-8 byte-order mark and case
+        (diacritics count). Entries replace the codes config's for the same header.
+    date_format : str, mapping or None
+        A ``strftime`` format for the string dates of every table (or
+        ``{table: format}``), e.g. ``"%d.%m.%Y"``. None detects per column: ISO 8601
+        or ``dd.mm.yyyy`` (with or without a time); a column mixing forms, or dates
+        such as ``01/02/2024``, is reported and asks for ``date_format``.
 
     Raises
     ------
@@ -48,6 +61,16 @@ class SchoolTables:
 
     Notes
     -----
+    The rules for exports are in ``docs/data_contract.md`` ("Bringing your own
+    exports"). In short: dates are days (a time of day is dropped from parsed
+    dates); ids stay strings as written, and float-like ids (``12345.0``) are
+    reported. Per-lesson attendance becomes one row per (pupil, date, status) with
+    ``lessons`` = the number of its lessons with that status; a lesson without a
+    mark is ``present``; the same lesson with two statuses is reported. Exact
+    duplicate rows of pupils, schools, enrolments, support and attendance are
+    dropped with a logged warning, rows of one key that differ are reported;
+    identical grade and engagement rows are kept (repeated events of one day).
+
     Extra columns are dropped with a logged warning (logger ``riskmodel.schema``).
     Rows of pupils that are not in ``pupils`` are dropped with a logged warning
     giving their count. Columns already in their normalised dtype are checked
@@ -72,6 +95,17 @@ class SchoolTables:
     ['absent_unexcused', 'present']
     >>> t.names
     ('pupils', 'enrolments', 'attendance')
+
+    A per-lesson export with Latvian headers and ``dd.mm.yyyy`` dates:
+
+    >>> marks = pd.DataFrame({"Skolēna ID": ["p1"] * 3, "Datums": ["02.09.2024"] * 3,
+    ...                       "Stunda": [1, 2, 3], "Atzīme": ["", "n", "n"]})
+    >>> t = rm.SchoolTables(pupils, enrolments, marks,
+    ...                     codes={"attendance": {"status": {"n": "absent_unexcused"}}},
+    ...                     columns={"attendance": {"Skolēna ID": "pupil_id", "Datums": "date",
+    ...                                             "Stunda": "lesson", "Atzīme": "status"}})
+    >>> t.attendance[["status", "lessons"]].to_dict("list")
+    {'status': ['present', 'absent_unexcused'], 'lessons': [1, 2]}
     """
 
     pupils: pd.DataFrame

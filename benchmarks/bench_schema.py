@@ -98,6 +98,11 @@ def build_tables(n_pupils, attendance, grades, engagement, random_state=0) -> di
         }
 
     att = events(attendance, "status", vocab.ATTENDANCE_STATUSES, p=[0.93, 0.02, 0.035, 0.015])
+    # one row per pupil and day (the contract: a (pupil, date, status) twice is a conflict
+    # or a duplicate), in random order (the duplicate check's slow case)
+    cell = rng.permutation(n_pupils * len(days))[:attendance]
+    att["pupil_id"] = pd.Categorical.from_codes((cell // len(days)).astype(np.int32), dtype=pdt)
+    att["date"] = days[cell % len(days)]
     att["lessons"] = rng.integers(1, 9, attendance).astype(np.int16)
     subjects = pd.Index(sorted(["arts", "biology", "chemistry", "english", "history", "latvian",
                                 "mathematics", "physics", "russian", "science", "sports"]),
@@ -165,6 +170,26 @@ def main(scale: str = "national") -> dict:
     gc.collect()
     print(f"baseline: deep copy of the same tables: {copy_s:6.2f} s   "
           f"(validation = {validate_s / copy_s:.1f}x a deep copy)")
+
+    try:  # the duplicate check alone (riskmodel >= issue 15), random and sorted row order
+        from riskmodel._duplicates import attendance_duplicates
+        from riskmodel._validation import Problems
+
+        tables = rm.SchoolTables(**raw)
+        att = tables.attendance
+        t0 = time.perf_counter()
+        attendance_duplicates(att, Problems())
+        dup_s = time.perf_counter() - t0
+        att_sorted = att.sort_values(["date", "pupil_id"], ignore_index=True)
+        t0 = time.perf_counter()
+        attendance_duplicates(att_sorted, Problems())
+        dup_sorted_s = time.perf_counter() - t0
+        del att_sorted, att, tables
+        print(f"  of which the attendance duplicate check: {dup_s:6.2f} s (rows in random "
+              f"order), {dup_sorted_s:6.2f} s (rows sorted by date and pupil)")
+    except ImportError:
+        print("  (no attendance duplicate check in this riskmodel)")
+    gc.collect()
 
     tables = rm.SchoolTables(**raw)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -151,14 +151,19 @@ def test_defaults_for_optional_columns_and_missing_tables(raw):
         t.has("marks")
 
 
-def test_integer_ids_become_strings_and_leading_zeros_stay(raw):
+def test_integer_ids_become_strings_and_float_ids_are_rejected(raw):
     raw["pupils"]["pupil_id"] = [12, 2, 3, 4]
     for name in ("enrolments", "attendance", "grades", "engagement", "support"):
         raw[name]["pupil_id"] = raw[name]["pupil_id"].map(
-            {"00012": 12.0, "p2": 2.0, "p3": 3.0, "p4": 4.0})
+            {"00012": 12, "p2": 2, "p3": 3, "p4": 4})
     t = rm.SchoolTables(**raw)
     assert t.pupils["pupil_id"].tolist() == ["12", "2", "3", "4"]
     assert t.attendance["pupil_id"].tolist() == ["12", "12", "2", "3", "3", "4"]
+    # floats (a spreadsheet's numbers) are reported, not silently turned into "12"
+    raw["attendance"]["pupil_id"] = raw["attendance"]["pupil_id"].astype(float)
+    err = _raises(raw, r"attendance\.pupil_id: 6 rows: ids look like numbers a spreadsheet "
+                       "converted to floats; export them as text")
+    assert _problem(err, "attendance", "pupil_id")["examples"] == [12.0, 2.0, 3.0, 4.0]
 
 
 def test_normalised_input_is_not_copied_or_changed(tables):
@@ -173,7 +178,8 @@ def test_normalised_input_is_not_copied_or_changed(tables):
 
 
 def test_other_date_formats_and_bool_spellings(raw):
-    raw["pupils"]["birth_date"] = ["01.03.2012", "2011-07-15", "2010-01-20T00:00:00", "2017-05-05"]
+    # one form per column (ISO here, date and date-time; dd.mm.yyyy: test_exports_contract)
+    raw["pupils"]["birth_date"] = ["2012-03-01", "2011-07-15", "2010-01-20T00:00:00", "2017-05-05"]
     raw["pupils"]["migrant_background"] = ["nē", "jā", "0", "false"]
     raw["attendance"]["date"] = pd.to_datetime(raw["attendance"]["date"]).dt.tz_localize(
         "Europe/Riga")
@@ -659,7 +665,7 @@ def test_conversion_is_logged_and_normalised_input_is_not(raw, tables, caplog):
     st.sampled_from(["00012", "p2", "p3", "p4"]),
     st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31)),
     st.sampled_from(vocab.ATTENDANCE_STATUSES),
-    st.integers(0, 12)), max_size=30))
+    st.integers(0, 12)), max_size=30, unique_by=lambda r: r[:3]))  # one row per pupil-day-status
 def test_valid_attendance_never_raises_and_keeps_its_values(raw, rows):
     att = pd.DataFrame(rows, columns=["pupil_id", "date", "status", "lessons"])
     att["date"] = att["date"].astype(str)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import field_validator, model_validator
 
 from . import _validation as V
+from ._column_maps import column_map_errors
 from .config import StrictModel, load_config
 from .vocab import TABLES
 
@@ -27,6 +28,12 @@ class CodeMap(StrictModel):
     ``home_language``, ``language``); targets of vocabulary columns must be in the
     vocabulary.
 
+    The reserved key ``columns`` of a table is a column map instead: it renames
+    the headers of an export to contract columns, ``{header as written: contract
+    column}`` (see :mod:`riskmodel._column_maps` for how headers are matched).
+    A target that is not a column of the table, or two headers mapped to one
+    column, is an error.
+
     Examples
     --------
     >>> cm = CodeMap(attendance={"status": {"n": "absent_unexcused", "k": "late"}})
@@ -37,6 +44,8 @@ class CodeMap(StrictModel):
     >>> _ = path.write_text("attendance: {status: {'n': absent_unexcused}}")
     >>> CodeMap.from_yaml(path).for_column("attendance", "status")
     {'n': 'absent_unexcused'}
+    >>> CodeMap(pupils={"columns": {"Skolēna ID": "pupil_id"}}).columns_for("pupils")
+    {'Skolēna ID': 'pupil_id'}
     """
 
     pupils: CodeTable = {}
@@ -74,10 +83,16 @@ class CodeMap(StrictModel):
         specs = {t: {c.name: c for c in V.SPECS[t]} for t in TABLES}
         for table in TABLES:
             for column, codes in getattr(self, table).items():
+                if column == "columns":  # reserved: the table's column map
+                    errors = column_map_errors(table, codes)
+                    if errors:
+                        raise ValueError("; ".join(errors))
+                    continue
                 if column not in V.MAPPABLE[table]:
                     raise ValueError(
                         f"{table}.{column} cannot take a code map; mappable columns of "
-                        f"{table}: {', '.join(V.MAPPABLE[table])}"
+                        f"{table}: {', '.join(V.MAPPABLE[table])} (and the reserved key "
+                        "'columns' for a column map)"
                     )
                 allowed = specs[table][column].vocab
                 if allowed is not None:
@@ -99,7 +114,19 @@ class CodeMap(StrictModel):
         >>> CodeMap().for_column("grades", "grade")
         {}
         """
+        if column == "columns":
+            return {}
         return getattr(self, table).get(column, {})
+
+    def columns_for(self, table: str) -> dict[str, str]:
+        """The column map ``{header: contract column}`` of one table (empty when none).
+
+        Examples
+        --------
+        >>> CodeMap(attendance={"columns": {"Stunda": "lesson"}}).columns_for("attendance")
+        {'Stunda': 'lesson'}
+        """
+        return dict(getattr(self, table).get("columns", {}))
 
 
 def as_codemap(codes) -> CodeMap:

@@ -15,10 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import dataclasses
+
 from . import _parsers as PR
 from . import _validation as V
 from . import vocab
 from ._codemap import CodeMap
+from ._column_maps import input_columns, rename_columns
+from ._duplicates import attendance_duplicates, drop_exact_duplicates
+from ._lessons import aggregate_lessons, lesson_codes
 from ._parse_dates import check_date_range, parse_date
 from .errors import DataValidationError
 from .vocab import TABLES
@@ -46,11 +51,25 @@ def as_frame(name: str, df) -> pd.DataFrame | None:
     )
 
 
-def normalise_all(frames: dict, codemap: CodeMap, *, validate: bool) -> dict:
+def normalise_all(frames: dict, codemap: CodeMap, *, validate: bool,
+                  columns: dict | None = None, date_format=None) -> dict:
+    """Normalise every table; ``columns`` is the checked ``columns`` argument and
+    ``date_format`` a str, None or ``{table: str}``."""
     problems = V.Problems()
     out: dict[str, pd.DataFrame | None] = {}
+    columns = columns or {}
 
-    pupils = _normalise_table("pupils", frames["pupils"], problems, codemap, None)
+    def options(name):
+        colmap = {**codemap.columns_for(name), **columns.get(name, {})}
+        fmt = date_format.get(name) if isinstance(date_format, dict) else date_format
+        return {"colmap": colmap, "date_format": fmt, "validate": validate}
+
+    pupils = _normalise_table("pupils", frames["pupils"], problems, codemap, None,
+                              **options("pupils"))
+    if pupils is not None and "pupil_id" in pupils.columns:
+        if validate:
+            pupils = drop_exact_duplicates("pupils", pupils, ["pupil_id"], problems, None)
+        PR.report_duplicate_keys(pupils["pupil_id"], "pupils", V.SPECS["pupils"][0], problems)
     out["pupils"] = pupils
     if pupils is not None and "pupil_id" in pupils.columns:
         ids = pupils["pupil_id"]
@@ -62,7 +81,8 @@ def normalise_all(frames: dict, codemap: CodeMap, *, validate: bool) -> dict:
     pupil_dtype = None if cats is None else pd.CategoricalDtype(cats, ordered=False)
 
     for name in TABLES[1:]:
-        out[name] = _normalise_table(name, frames[name], problems, codemap, pupil_dtype)
+        out[name] = _normalise_table(name, frames[name], problems, codemap, pupil_dtype,
+                                     **options(name))
 
     if validate:
         _cross_checks(out, problems)
@@ -77,15 +97,30 @@ def normalise_all(frames: dict, codemap: CodeMap, *, validate: bool) -> dict:
     return out
 
 
-def _normalise_table(name, df, problems: V.Problems, codemap: CodeMap, pupil_dtype):
+def _normalise_table(name, df, problems: V.Problems, codemap: CodeMap, pupil_dtype, *,
+                     colmap: dict, date_format, validate: bool):
     if df is None:
         return None
     specs = V.SPECS[name]
-    names = [c.name for c in specs]
+    names = list(input_columns(name))
     cols = list(df.columns)
     if len(set(map(str, cols))) != len(cols):
         dup = sorted({str(c) for c in cols if list(map(str, cols)).count(str(c)) > 1})
         problems.add(name, dup[0], len(df), dup, "duplicated column name")
+        problems.items[-1]["_fatal"] = True
+        return None
+    renames = rename_columns(name, cols, colmap, problems, len(df))
+    if renames is None:
+        return None
+    renames = {k: v for k, v in renames.items() if k != v}
+    if renames:
+        df = df.rename(columns=renames)  # lazy under copy-on-write
+        cols = list(df.columns)
+    per_lesson = name == "attendance" and "lesson" in cols
+    if per_lesson and "lessons" in cols:
+        problems.add(name, "lesson", len(df), [],
+                     "both `lesson` (one row per lesson) and `lessons` (one row per day with "
+                     "a count) are given: keep the one that describes the rows")
         problems.items[-1]["_fatal"] = True
         return None
     extra = [c for c in cols if c not in names]
@@ -99,10 +134,13 @@ def _normalise_table(name, df, problems: V.Problems, codemap: CodeMap, pupil_dty
         problems.items[-1]["_fatal"] = True
         return None
     if missing and not empty:
+        expects = {t: h for h, t in colmap.items()}
         for m in missing:
+            hint = (f"; the column map expects the header {expects[m]!r}" if m in expects
+                    else "")
             problems.add(name, m, len(df), [],
                          f"missing required column {m!r} (columns found: "
-                         f"{', '.join(map(str, cols)) or 'none'})")
+                         f"{', '.join(map(str, cols)) or 'none'}{hint})")
             problems.items[-1]["_fatal"] = True
         return None
 
@@ -145,10 +183,13 @@ def _normalise_table(name, df, problems: V.Problems, codemap: CodeMap, pupil_dty
                 s = _map_values(s, mapping)
             data[col.name] = PR.parse_id(s, name, col, problems)
         elif kind == "code":
-            data[col.name] = PR.parse_code(s, name, col, problems,
-                                          codemap.for_column(name, col.name))
+            mapping = codemap.for_column(name, col.name)
+            if per_lesson and col.name == "status":  # a lesson without a mark: attended
+                col = dataclasses.replace(col, fill_null="present")
+                mapping = {"": "present", **mapping}
+            data[col.name] = PR.parse_code(s, name, col, problems, mapping)
         elif kind == "date":
-            data[col.name] = parse_date(s, name, col, problems)
+            data[col.name] = parse_date(s, name, col, problems, date_format)
         elif kind == "int":
             data[col.name] = PR.parse_int(s, name, col, problems)
         elif kind == "bool":
@@ -165,9 +206,36 @@ def _normalise_table(name, df, problems: V.Problems, codemap: CodeMap, pupil_dty
             "already have them are only checked, which is much faster",
             name, ", ".join(converted), n, elapsed)
     out = pd.DataFrame(data, copy=False)
+    if per_lesson:
+        lesson, named = lesson_codes(df["lesson"])
+        if unknown is not None:
+            lesson = lesson[~unknown]
     if unknown is not None:
         out = out[~unknown].reset_index(drop=True)
+    if per_lesson:
+        return aggregate_lessons(out, lesson, named, problems)
+    if validate and len(out) > 1:
+        out = _duplicates(name, out, problems)
     return out
+
+
+def _duplicates(name: str, df: pd.DataFrame, problems: V.Problems) -> pd.DataFrame:
+    """Exact duplicates dropped, conflicting rows reported (the rule of ``_duplicates``)."""
+    if name == "attendance":
+        return attendance_duplicates(df, problems)
+    if name == "enrolments":
+        return drop_exact_duplicates(
+            name, df, ["pupil_id", "start_date"], problems,
+            "two enrolments of the same pupil starting on the same day that differ "
+            "(conflicting rows)")
+    if name == "support":
+        return drop_exact_duplicates(
+            name, df, ["pupil_id", "kind", "start_date"], problems,
+            "the same support of the same pupil starting on the same day twice with "
+            "different end dates (conflicting rows)")
+    if name == "schools":  # differing rows of one school_id are reported by the key check
+        return drop_exact_duplicates(name, df, ["school_id"], problems, None)
+    return df  # pupils: in normalise_all; grades, engagement: identical rows are real events
 
 
 def _default_column(col: V.Col, n: int, pupil_dtype):
@@ -271,7 +339,8 @@ def _check_overlaps(enr: pd.DataFrame, name: str, problems: V.Problems) -> None:
     grp_start = np.r_[True, c[1:] != c[:-1]]
     prev_end = pd.Series(e).groupby(np.cumsum(grp_start)).cummax().to_numpy()
     overlap = np.zeros(len(c), dtype=bool)
-    overlap[1:] = ~grp_start[1:] & (s[1:] < prev_end[:-1])
+    # the same start twice is a conflict, reported by the duplicate check
+    overlap[1:] = ~grp_start[1:] & (s[1:] < prev_end[:-1]) & (s[1:] != s[:-1])
     if overlap.any():
         rows = order[overlap]
         ex = (enr["pupil_id"].astype(object).iloc[rows] + " from "

@@ -21,6 +21,11 @@ import pandas as pd
 
 from ._validation import Col, Problems, code_dtype
 
+#: an id that a spreadsheet turned into a float and wrote back as text
+_FLOAT_ID = r"[+-]?\d+\.0+"
+FLOAT_IDS = ("ids look like numbers a spreadsheet converted to floats; export them as text "
+             "(as floats, ids such as '0012345' lose their leading zeros)")
+
 _TRUE = ("true", "t", "1", "yes", "y", "jā", "ja")
 _FALSE = ("false", "f", "0", "no", "n", "nē", "ne")
 
@@ -95,6 +100,43 @@ def _floats_to_str(arr: np.ndarray) -> pd.Index:
     return pd.Index(out, dtype="str")
 
 
+def float_id_mask(uniques: pd.Index) -> np.ndarray:
+    """True for the (unique, non-missing) id values that are floats or read like
+    ``"12345.0"``: numbers a spreadsheet converted to floats."""
+    if len(uniques) == 0:
+        return np.zeros(0, dtype=bool)
+    dtype = uniques.dtype
+    if pd.api.types.is_float_dtype(dtype):
+        return np.ones(len(uniques), dtype=bool)
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+        return np.zeros(len(uniques), dtype=bool)
+    if dtype != object and pd.api.types.is_string_dtype(dtype):
+        return np.asarray(uniques.str.strip().str.fullmatch(_FLOAT_ID), dtype=bool)
+    arr = np.asarray(uniques, dtype=object)
+    is_float = np.fromiter((isinstance(v, (float, np.floating)) for v in arr), dtype=bool,
+                           count=len(arr))
+    is_str = np.fromiter((isinstance(v, str) for v in arr), dtype=bool, count=len(arr))
+    if is_str.any():
+        strs = pd.Index(arr[is_str], dtype="str").str.strip()
+        is_float[is_str] = np.asarray(strs.str.fullmatch(_FLOAT_ID), dtype=bool)
+    return is_float
+
+
+def report_float_ids(s: pd.Series, table: str, col: Col, problems: Problems,
+                     rows: np.ndarray | None = None) -> None:
+    """Report the values of ``s`` (or of its ``rows``) that are float-like ids."""
+    if rows is not None:
+        s = s[rows]
+    codes, uniques = factorize(s)
+    bad = float_id_mask(uniques)
+    if bad.any():
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        idx = np.flatnonzero(bad & (counts > 0))
+        if len(idx):
+            problems.add(table, col.name, int(counts[idx].sum()),
+                         [uniques[i] for i in idx], FLOAT_IDS)
+
+
 def _same_categories(have, want: pd.CategoricalDtype) -> bool:
     """Same categories in the same order, same category dtype, unordered."""
     return (
@@ -116,15 +158,25 @@ def parse_pupil_key(s: pd.Series, table: str, col: Col, problems: Problems) -> p
         strs = ids_to_str(uniques)
         out = pd.Series(strs.take(codes, allow_fill=True, fill_value=None), dtype="str",
                         index=s.index)
+    if pd.api.types.is_float_dtype(s.dtype) or s.dtype == object:
+        report_float_ids(s, table, col, problems)
+    elif len(out):
+        flt = np.asarray(out.str.fullmatch(_FLOAT_ID), dtype=bool)  # NaN -> False
+        problems.add_mask(table, col.name, flt, out, FLOAT_IDS)
     null = out.isna().to_numpy()
     if null.any():
         problems.add(table, col.name, int(null.sum()), [],
                      "missing pupil_id (ids may not be null)")
-    dup = out.duplicated(keep=False).to_numpy() & ~null
+    return out
+
+
+def report_duplicate_keys(out: pd.Series, table: str, col: Col, problems: Problems) -> None:
+    """Duplicate (non-null) values of a key column are problems."""
+    dup = out.duplicated(keep=False).to_numpy() & out.notna().to_numpy()
     if dup.any():
         problems.add_mask(table, col.name, dup, out,
-                          "duplicate pupil_id (pupil ids must be unique)")
-    return out
+                          f"duplicate {col.name} ({col.name} values must be unique; rows "
+                          "that repeat another row exactly are dropped, these differ)")
 
 
 def _needs_strip(s: pd.Series) -> bool:
@@ -160,6 +212,10 @@ def parse_pupil_ref(
         lut = target.get_indexer(strs).astype(np.int32)
         new = take_codes(lut, codes)
         unknown = (new < 0) & (codes >= 0)
+    if pd.api.types.is_float_dtype(s.dtype):
+        report_float_ids(s, table, col, problems)
+    elif unknown is not None and unknown.any():  # verbatim ids of pupils are not floats
+        report_float_ids(s, table, col, problems, rows=unknown)
     null = codes < 0
     if null.any():
         problems.add(table, col.name, int(np.count_nonzero(null)), [],
@@ -207,8 +263,19 @@ def _probe_arrow_strings(s: pd.Series, target: pd.Index) -> np.ndarray | None:
 
 
 def parse_id(s: pd.Series, table: str, col: Col, problems: Problems) -> pd.Categorical:
-    """A free-vocabulary column (ids, subject, language) -> Categorical over sorted str values."""
+    """A free-vocabulary column (ids, subject, language) -> Categorical over sorted str values.
+
+    Ids (kind ``id``) that are floats or read like ``"12345.0"`` are problems.
+    """
     codes, uniques = factorize(s)
+    if col.kind == "id":
+        bad = float_id_mask(uniques)
+        if bad.any():
+            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+            idx = np.flatnonzero(bad & (counts > 0))
+            if len(idx):
+                problems.add(table, col.name, int(counts[idx].sum()),
+                             [uniques[i] for i in idx], FLOAT_IDS)
     used = None
     if len(uniques) and len(codes):
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques)) if (codes >= 0).any() \

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from . import _validation as V
-from ._checks import check_bool, check_option, parse_as_of
+from ._checks import InvalidParameterError, check_bool, check_option, parse_as_of
 from ._codemap import CodeMap, as_codemap
+from ._column_maps import check_column_maps
 from ._fingerprint import tables_fingerprint
 from ._normalise import as_frame, normalise_all
 from .vocab import TABLES
@@ -27,15 +28,28 @@ class SchoolTables:
         Required tables.
     attendance, grades, engagement, support, schools : pandas.DataFrame or None
         Optional tables; ``None`` when missing. Objects with a ``to_pandas()`` method
-        (pyarrow tables, polars frames) are converted.
+        (pyarrow tables, polars frames) are converted. An ``attendance`` table with a
+        ``lesson`` column holds one row per lesson and is counted into the contract's
+        per-day rows (see Notes).
     codes : CodeMap, mapping, path or None
         Local codes to contract codes, applied before the codes are validated, e.g.
         ``{"attendance": {"status": {"n": "absent_unexcused"}}}`` or
-        ``"configs/codes.yaml"``.
+        ``"configs/codes.yaml"``. The reserved key ``columns`` of a table is a column
+        map (as ``columns``).
     validate : bool, default True
         Check values (codes, ranges, duplicates, overlaps) and raise on violations.
         With ``False`` the tables are only converted to the normalised dtypes; use it
         only for tables that are known to be valid.
+    columns : mapping or None
+        Column maps ``{table: {header as written: contract column}}``, applied before
+        validation, e.g. ``{"pupils": {"Skolēna ID": "pupil_id"}}``. Headers are
+        matched ignoring surrounding spaces, a UTF-8 byte-order mark and case
+        (diacritics count). Entries replace the codes config's for the same header.
+    date_format : str, mapping or None
+        A ``strftime`` format for the string dates of every table (or
+        ``{table: format}``), e.g. ``"%d.%m.%Y"``. None detects per column: ISO 8601
+        or ``dd.mm.yyyy`` (with or without a time); a column mixing forms, or dates
+        such as ``01/02/2024``, is reported and asks for ``date_format``.
 
     Raises
     ------
@@ -47,6 +61,16 @@ class SchoolTables:
 
     Notes
     -----
+    The rules for exports are in ``docs/data_contract.md`` ("Bringing your own
+    exports"). In short: dates are days (a time of day is dropped from parsed
+    dates); ids stay strings as written, and float-like ids (``12345.0``) are
+    reported. Per-lesson attendance becomes one row per (pupil, date, status) with
+    ``lessons`` = the number of its lessons with that status; a lesson without a
+    mark is ``present``; the same lesson with two statuses is reported. Exact
+    duplicate rows of pupils, schools, enrolments, support and attendance are
+    dropped with a logged warning, rows of one key that differ are reported;
+    identical grade and engagement rows are kept (repeated events of one day).
+
     Extra columns are dropped with a logged warning (logger ``riskmodel.schema``).
     Rows of pupils that are not in ``pupils`` are dropped with a logged warning
     giving their count. Columns already in their normalised dtype are checked
@@ -71,6 +95,17 @@ class SchoolTables:
     ['absent_unexcused', 'present']
     >>> t.names
     ('pupils', 'enrolments', 'attendance')
+
+    A per-lesson export with Latvian headers and ``dd.mm.yyyy`` dates:
+
+    >>> marks = pd.DataFrame({"Skolēna ID": ["p1"] * 3, "Datums": ["02.09.2024"] * 3,
+    ...                       "Stunda": [1, 2, 3], "Atzīme": ["", "n", "n"]})
+    >>> t = rm.SchoolTables(pupils, enrolments, marks,
+    ...                     codes={"attendance": {"status": {"n": "absent_unexcused"}}},
+    ...                     columns={"attendance": {"Skolēna ID": "pupil_id", "Datums": "date",
+    ...                                             "Stunda": "lesson", "Atzīme": "status"}})
+    >>> t.attendance[["status", "lessons"]].to_dict("list")
+    {'status': ['present', 'absent_unexcused'], 'lessons': [1, 2]}
     """
 
     pupils: pd.DataFrame
@@ -93,6 +128,8 @@ class SchoolTables:
         *,
         codes: CodeMap | Mapping | str | os.PathLike | None = None,
         validate: bool = True,
+        columns: Mapping[str, Mapping[str, str]] | None = None,
+        date_format: str | Mapping[str, str] | None = None,
     ):
         raw = {
             "pupils": pupils, "enrolments": enrolments, "attendance": attendance,
@@ -100,8 +137,11 @@ class SchoolTables:
         }
         validate = check_bool(validate, "validate", "SchoolTables")
         codemap = as_codemap(codes)
+        columns = check_column_maps(columns, "SchoolTables")
+        date_format = _check_date_format(date_format)
         frames = {name: as_frame(name, df) for name, df in raw.items()}
-        normalised = normalise_all(frames, codemap, validate=validate)
+        normalised = normalise_all(frames, codemap, validate=validate, columns=columns,
+                                   date_format=date_format)
         self._set(normalised)
 
     # -- construction without validation (already normalised tables) --------------
@@ -318,6 +358,22 @@ class SchoolTables:
         for name in self.names:
             parts.append(f"{name}={len(getattr(self, name)):,}")
         return f"SchoolTables({', '.join(parts)})"
+
+
+def _check_date_format(date_format):
+    """None, a strftime format, or ``{table: format}``."""
+    def ok(fmt):
+        return isinstance(fmt, str) and "%" in fmt
+
+    if date_format is None or ok(date_format):
+        return date_format
+    if isinstance(date_format, Mapping) and all(
+            t in TABLES and ok(f) for t, f in date_format.items()):
+        return dict(date_format)
+    raise InvalidParameterError(
+        "The 'date_format' parameter of SchoolTables must be None, a strftime format such "
+        "as '%d.%m.%Y', or a mapping {table: format} of tables among "
+        f"{{{', '.join(TABLES)}}}. Got {date_format!r} instead.")
 
 
 def _cut_periods(df: pd.DataFrame, cut: np.datetime64) -> pd.DataFrame:

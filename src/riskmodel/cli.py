@@ -16,6 +16,7 @@ Only the standard library is imported at module level, so ``--help`` is fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -470,7 +471,61 @@ def _quiet_third_party() -> None:
 
 
 def _error(message: str) -> None:
-    print(f"riskmodel: error: {message}", file=sys.stderr)
+    print(f"riskmodel: error: {_one_line(message)}", file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: lines joined by a space, list items ("- x") by "; ".
+
+    Examples
+    --------
+    >>> _one_line("2 problems in table pupils.\\n- pupils.sex: 6 rows.\\n- pupils.x: 1 row.")
+    '2 problems in table pupils: pupils.sex: 6 rows; pupils.x: 1 row.'
+    """
+    out, in_list = "", False
+    for line in str(text).splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("- ") and out:
+            out = out.rstrip(".;")
+            out += ("; " if in_list else ("" if out.endswith(":") else ":") + " ") + line[2:]
+            in_list = True
+        else:
+            out += (" " if out else "") + line
+            in_list = False
+    return out
+
+
+#: OSError numbers of a path the user gave that cannot be used as given (exit 2);
+#: any other OSError (a full disk, an I/O error) is a real failure (exit 1).
+_PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
+                          errno.EPERM, errno.EEXIST, errno.EROFS, errno.ENAMETOOLONG,
+                          errno.ELOOP})
+
+
+def _exit_code(exc: Exception, command: str) -> tuple[int, str]:
+    """The exit code of an error and its one message (what to fix)."""
+    from .errors import ConfigError, DataValidationError, ModelFileError
+
+    if isinstance(exc, DataValidationError):
+        return EXIT_INVALID, f"{exc} Nothing was written."
+    if isinstance(exc, (ConfigError, ModelFileError)) or _is_invalid_parameter(exc):
+        return EXIT_INVALID, str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return EXIT_FAILURE, (f"{command} failed: no space left on the device (ENOSPC){where}. "
+                              "Free some space and run again; no partial output was kept.")
+    if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS:
+        name = f": {exc.filename!r}" if exc.filename else ""
+        return EXIT_INVALID, f"{exc.strerror or exc}{name}. Check the path."
+    return EXIT_FAILURE, f"{command} failed: {type(exc).__name__}: {exc}"
+
+
+def _is_invalid_parameter(exc: Exception) -> bool:
+    """A bad option value caught by riskmodel's parameter checks (scikit-learn's error)."""
+    module = sys.modules.get("sklearn.utils._param_validation")  # loaded if it was raised
+    return module is not None and isinstance(exc, module.InvalidParameterError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -511,22 +566,12 @@ def main(argv: list[str] | None = None) -> int:
         _error("interrupted; no partial output was left.")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into an exit code
-        from .errors import ConfigError, DataValidationError, ModelFileError
-
         if args.verbose:
             logger.exception("%s failed", args.command)
-        if isinstance(exc, DataValidationError):
-            _error(f"the data do not meet the contract; nothing was written.\n{exc}")
-            return EXIT_INVALID
-        if isinstance(exc, (ConfigError, ModelFileError)):
-            _error(str(exc))
-            return EXIT_INVALID
-        if isinstance(exc, FileNotFoundError):
-            _error(f"{exc}. Check the path.")
-            return EXIT_INVALID
-        _error(f"{args.command} failed: {type(exc).__name__}: {exc}"
-               + ("" if args.verbose else " (run with -v for the traceback)"))
-        return EXIT_FAILURE
+        code, message = _exit_code(exc, args.command)
+        _error(message + ("" if code != EXIT_FAILURE or args.verbose
+                          else " (run with -v for the traceback)"))
+        return code
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -23,8 +23,8 @@ logger = logging.getLogger(__name__)
 SENSITIVE = ("sex_female", "home_language", "migrant_background", "special_needs")
 
 
-class _NoPupils(ValueError):
-    """No pupil is enrolled on the date."""
+class _NoPupils(InvalidParameterError):
+    """No pupil is enrolled on the date (a bad ``as_of``: the CLI exits 2)."""
 
 
 @dataclass
@@ -316,7 +316,7 @@ def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
         rows.append(r)
         kept.append(d)
     if not datas:
-        raise ValueError(
+        raise InvalidParameterError(
             "No pupil is enrolled on any of the 'as_of_dates' of build_feature_panel "
             f"({', '.join(str(d.date()) for d in dates)})."
         )

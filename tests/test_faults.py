@@ -210,6 +210,15 @@ def test_unwritable_out_exits_2_naming_the_folder(system, previous, tmp_path, ca
         assert temp_leftovers(parent) == []
 
 
+def test_unwritable_save_model_folder_exits_2_before_training(tmp_path, capsys):
+    blocker = tmp_path / "models"
+    blocker.write_text("a file, not a folder")
+    # no data folder either: the model folder is refused first, before any work
+    _main_fails(capsys, ["train", "--data", tmp_path / "no-data", "--save-model",
+                         blocker / "m", "--set", "tracking.enabled=false"], 2,
+                repr(str(blocker / "m")), "is a file", "(--save-model)")
+
+
 def test_full_disk_exits_1_naming_enospc(system, previous, tmp_path, monkeypatch, capsys):
     """A full disk is a real failure (1), not the user's input; nothing half-written stays."""
     import riskmodel._run_score as run_score
@@ -292,3 +301,95 @@ def test_two_concurrent_scores_into_one_out(system, previous, tmp_path):
     assert manifest["as_of"] in dates
     assert temp_leftovers(tmp_path) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores"]
+
+
+# ------------------------------------------------------- exit codes by cause
+def _main_fails(capsys, argv: list, code: int, *words: str) -> str:
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == code, err
+    return assert_one_line_error(err, *words)
+
+
+def test_as_of_before_the_data_exits_2(system, tmp_path, capsys):
+    out = tmp_path / "scores"
+    argv = _score(system, out)
+    argv[argv.index("--as-of") + 1] = "2020-01-01"
+    _main_fails(capsys, argv, 2, "--as-of 2020-01-01", "first enrolment in the data (2022-09-01)")
+    argv[argv.index("--as-of") + 1] = "2022-09-01"  # nothing is known on the first day
+    _main_fails(capsys, argv, 2, "--as-of 2022-09-01", "Choose a date after 2022-09-01")
+    assert not out.exists()
+
+
+def test_as_of_far_after_the_data_exits_2_naming_the_last_record(system, previous, tmp_path,
+                                                                  capsys):
+    out = tmp_path / "scores"
+    argv = _score(system, out)
+    argv[argv.index("--as-of") + 1] = "2030-01-01"
+    _main_fails(capsys, argv, 2, "--as-of 2030-01-01", "2041 days after the last record",
+                "(2024-05-31)", "up to 2025-05-31")
+    data, _ = system
+    _main_fails(capsys, ["allocate", "--data", data, "--scores", previous / "scores.parquet",
+                         "--as-of", "2030-01-01", "--out", out], 2, "last record")
+    assert not out.exists()
+
+
+def test_the_365_day_rule():
+    import pandas as pd
+
+    import riskmodel as rm
+    from riskmodel._run_io import MAX_DAYS_AFTER_DATA, check_as_of, data_end
+
+    tables = rm.datasets.make_school_system(n_pupils=200, n_years=2, random_state=0).tables
+    last = data_end(tables)
+    ok = last + pd.Timedelta(days=MAX_DAYS_AFTER_DATA)
+    assert check_as_of(tables, ok) == ok
+    with pytest.raises(rm.ConfigError, match="366 days after the last record"):
+        check_as_of(tables, ok + pd.Timedelta(days=1))
+
+
+def test_train_with_dates_before_the_data_or_too_few_leavers_exits_2(system, capsys):
+    data, _ = system
+    base = ["train", "--data", data, "--set", "tracking.enabled=false"]
+    _main_fails(capsys, [*base, "--set", "as_of_dates=[2020-01-01, 2020-02-01]"], 2,
+                "['2020-01-01', '2020-02-01']", "first enrolment in the data (2022-09-01)")
+    _main_fails(capsys, [*base, "--horizon-days", "90"], 2, "Too few outcomes",
+                "1 leaver(s) among 299 pupils", "'horizon_days'")
+
+
+def test_a_short_pseudonym_key_exits_2_naming_the_variable(system, tmp_path, capsys,
+                                                           monkeypatch):
+    monkeypatch.setenv("RM_KEY", "short")
+    _main_fails(capsys, ["pseudonymize", "--data", system[0], "--out", tmp_path / "p",
+                         "--key-env", "RM_KEY"], 2, "environment variable RM_KEY",
+                "at least 16 bytes")
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_config_that_is_not_yaml_exits_2_in_one_line(system, tmp_path, capsys):
+    bad = tmp_path / "score.yaml"
+    bad.write_text("tiers: [\n", encoding="utf-8")
+    argv = [*_score(system, tmp_path / "s"), "--config", bad]
+    _main_fails(capsys, argv, 2, str(bad), "not valid YAML at line 2, column 1")
+    # -v: the traceback first, then the same one line
+    assert main([str(a) for a in [*argv, "-v"]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback (most recent call last):" in err
+    assert err[-1].startswith("riskmodel: error: ") and "not valid YAML at line 2" in err[-1]
+
+
+def test_several_data_problems_are_one_line(system, tmp_path, capsys):
+    import pandas as pd
+
+    data = tmp_path / "data"
+    shutil.copytree(system[0], data)
+    pupils = pd.read_parquet(data / "pupils.parquet")
+    pupils["sex"] = pupils["sex"].astype("str")
+    pupils.loc[:5, "sex"] = "Q"
+    pupils.loc[:3, "birth_date"] = pd.NaT
+    pupils.to_parquet(data / "pupils.parquet")
+    line = _main_fails(capsys, ["validate", "--data", data], 2, "2 problems in table pupils",
+                       "pupils.birth_date: 4 rows", "; pupils.sex: 6 rows", "'Q'")
+    assert "Nothing was written" not in line  # validate writes nothing anyway
+    _main_fails(capsys, _score(system, tmp_path / "s", data=data), 2, "pupils.sex",
+                "Nothing was written.")

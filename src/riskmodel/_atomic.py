@@ -31,7 +31,8 @@ from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MANIFEST", "TMP_MARKER", "atomic_output_dir", "check_output_dir", "pause_point"]
+__all__ = ["MANIFEST", "TMP_MARKER", "atomic_output_dir", "check_output_dir", "check_writable",
+           "pause_point"]
 
 #: Marker in the names of temporary folders (hidden, never mistaken for output).
 TMP_MARKER = ".riskmodel-tmp-"
@@ -62,25 +63,39 @@ def pause_point(name: str) -> None:
         sys.stdin.readline()
 
 
-def _unwritable(out: Path, where: Path, reason: str) -> ConfigError:
+def _unwritable(out: Path, where: Path, reason: str, option: str = "--out") -> ConfigError:
     return ConfigError(
         f"Output folder {str(out)!r} cannot be written: {reason}. Choose another output "
-        f"folder (--out) or make {str(where)!r} writable."
+        f"folder ({option}) or make {str(where)!r} writable."
     )
 
 
-def _check_writable(out: Path) -> None:
-    """ConfigError when ``out`` (or the folder it would be made in) cannot be written."""
+def check_writable(out, option: str = "--out") -> None:
+    """ConfigError naming ``out`` when it (or the folder it would be made in) cannot be written.
+
+    ``option`` is the command-line option the message tells the user to change.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "a-file"
+    >>> _ = f.write_text("x")
+    >>> check_writable(f / "model", "--save-model")
+    Traceback (most recent call last):
+    ...
+    riskmodel.errors.ConfigError: Output folder '.../a-file/model' cannot be written: '.../a-file' is a file, not a folder. Choose another output folder (--save-model) or make '.../a-file' writable.
+    """
+    out = Path(out)
     probe = out if out.exists() else out.parent
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
-        raise _unwritable(out, probe, f"{str(probe)!r} is a file, not a folder")
+        raise _unwritable(out, probe, f"{str(probe)!r} is a file, not a folder", option)
     # the folder that receives the new output (out is replaced by a rename in its parent)
     target = out.parent if out.exists() else probe
     if not os.access(target, os.W_OK | os.X_OK):
         why = "read-only file system" if _read_only_fs(target) else "permission denied"
-        raise _unwritable(out, target, f"{str(target)!r} is not writable ({why})")
+        raise _unwritable(out, target, f"{str(target)!r} is not writable ({why})", option)
 
 
 def _read_only_fs(path: Path) -> bool:
@@ -116,7 +131,7 @@ def check_output_dir(out, *, marker: str = MANIFEST) -> Path:
             f"Output folder {str(out)!r} exists, is not empty and is not a riskmodel output "
             f"(no {marker}); choose another folder or remove it."
         )
-    _check_writable(out)
+    check_writable(out)
     return out
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._atomic import atomic_output_dir, check_output_dir
+from ._atomic import atomic_output_dir, check_output_dir, check_writable
 from ._checks import parse_as_of, resolve_capacity
 from ._cohorts import build_cohorts, default_models
 from ._run_config import EvaluateConfig, TrainConfig
@@ -214,6 +214,8 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
     cfg = load_config(TrainConfig, config)
     if synthetic is None:
         synthetic = tables is None and cfg.data is None
+    if cfg.save_model is not None:  # an unwritable folder too
+        check_writable(cfg.save_model, "--save-model")
     if cfg.tracking.enabled:  # a dead server is reported before any work, not after it
         from . import tracking
 

@@ -5,10 +5,28 @@ Subcommands: ``generate``, ``validate``, ``pseudonymize``, ``train``, ``score``,
 (``--config``), validated by pydantic (unknown keys fail), and are overridden by
 command-line options and by ``--set key.sub=value`` (the value is read as YAML).
 
-Exit codes: 0 success; 2 invalid input or config (data that break the contract,
-a bad config or option, a missing file, model or alias); 1 any other failure;
-130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Errors are one message on
-stderr that says what to fix (``-v`` adds the traceback).
+Every error is one line on stderr, ``riskmodel: error: <what to fix>``; ``-v`` adds
+the traceback. Exit codes (:func:`main`):
+
+=====  =====================================================================
+code   cause
+=====  =====================================================================
+0      success
+2      the user's to fix: data that break the contract or cannot be read
+       (:class:`~riskmodel.DataValidationError`), a bad config, option or
+       value (:class:`~riskmodel.ConfigError`, ``InvalidParameterError``), a
+       missing or broken model (:class:`~riskmodel.ModelFileError`), a
+       tracking server that is down, an ``--as-of`` outside the data (on or
+       before the first enrolment, or more than 365 days after the last
+       record), an ``--out`` that cannot be written (read-only, under a file),
+       a path that does not exist or cannot be read
+1      a real failure: a bug, a full disk (``ENOSPC`` is named), an I/O error
+130    interrupted (Ctrl-C)
+143    terminated (SIGTERM)
+=====  =====================================================================
+
+A failed, interrupted or terminated run leaves no partial output (see
+:mod:`riskmodel._atomic`): ``--out`` is absent or the earlier whole output.
 
 Only the standard library is imported at module level, so ``--help`` is fast.
 """
@@ -79,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="riskmodel",
         description="Early-leaving risk, explanations and support allocation for schools "
                     "(programme 4.2.3.1).",
-        epilog="Exit codes: 0 ok, 2 invalid input/config/model, 1 other failure.",
+        epilog="Exit codes: 0 ok; 2 invalid input, config, model, --as-of or --out; 1 other "
+               "failure (a bug, a full disk); 130 interrupted; 143 terminated.",
     )
     from . import __version__
 
@@ -509,7 +528,7 @@ def _exit_code(exc: Exception, command: str) -> tuple[int, str]:
     from .errors import ConfigError, DataValidationError, ModelFileError
 
     if isinstance(exc, DataValidationError):
-        return EXIT_INVALID, f"{exc} Nothing was written."
+        return EXIT_INVALID, str(exc) + ("" if command == "validate" else " Nothing was written.")
     if isinstance(exc, (ConfigError, ModelFileError)) or _is_invalid_parameter(exc):
         return EXIT_INVALID, str(exc)
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):

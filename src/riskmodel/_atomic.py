@@ -10,7 +10,7 @@ is the user's to fix: :class:`~riskmodel.ConfigError` naming the folder, raised 
 made. A full disk (``ENOSPC``) is left as the ``OSError`` it is (the CLI exits 1).
 Two runs writing the same folder at once swap their results in one after the
 other (an advisory lock on the parent folder), so the folder always holds one
-whole output: the run that finished last.
+whole output: that of the run that swapped last.
 
 :func:`pause_point` is a test-only hook (``tests/test_faults.py``).
 """

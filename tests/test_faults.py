@@ -347,6 +347,22 @@ def test_as_of_far_after_the_data_exits_2_naming_the_last_record(system, previou
     assert not out.exists()
 
 
+@pytest.mark.parametrize("scores", ["not parquet", "no risk column"])
+def test_allocate_from_a_file_that_is_not_scores_exits_2(system, tmp_path, capsys, scores):
+    data, _ = system
+    if scores == "not parquet":
+        path = tmp_path / "scores.parquet"
+        path.write_text("risk\n0.5\n", encoding="utf-8")
+        words = ("cannot be read as Parquet",)
+    else:
+        path = data / "pupils.parquet"
+        words = ("has no 'risk' column",)
+    out = tmp_path / "plan"
+    _main_fails(capsys, ["allocate", "--data", data, "--scores", path, "--as-of", AS_OF,
+                         "--out", out], 2, repr(str(path)), *words, "Nothing was written.")
+    assert not out.exists()
+
+
 def test_the_365_day_rule():
     import pandas as pd
 

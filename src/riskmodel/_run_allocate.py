@@ -104,6 +104,12 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
                 raise DataValidationError(f"Scores file {str(scores_path)!r} cannot be read as "
                                           f"Parquet ({exc}); give the scores.parquet of a score "
                                           "run.") from None
+            if "risk" not in scores.columns:
+                raise DataValidationError(
+                    f"Scores file {str(scores_path)!r} has no 'risk' column; give the "
+                    "scores.parquet of a score run.",
+                    [{"table": "scores", "column": "risk", "n_rows": len(scores),
+                      "examples": [], "message": "missing column"}])
             as_of = _scores_as_of(cfg, scores_path)
             if tables is None:
                 if cfg.data is None:

@@ -496,6 +496,18 @@ def test_audit_allocation_suppresses_small_groups():
     assert not risk["suppressed"].any() and set(risk["group"]) == {"lv"}
 
 
+def test_audit_allocation_with_an_empty_risk_group():
+    # a threshold above every risk (a tiny or cautious model) once crashed in argmax
+    plan, pupils, groups, y = _plan_fixture()
+    assert (pupils["risk"] < 0.99).all()
+    t = audit_allocation(plan, pupils, groups, y_true=y, risk_threshold=0.99)
+    risk = t[t["population"] == "risk_group"]
+    assert set(risk["attribute"]) == {"overall"} and risk["suppressed"].all()
+    assert risk["supported_share"].isna().all()
+    leavers = t.set_index(["population", "attribute", "group", "kind"])
+    assert leavers.loc[("leavers", "overall", "all", "any"), "supported_share"] == pytest.approx(6 / 20)
+
+
 def test_audit_allocation_errors():
     plan, pupils, groups, y = _plan_fixture()
     with pytest.raises(ValueError, match="needs the risk group"):

@@ -10,13 +10,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import assert_one_line_error, run_cli
 
 import riskmodel as rm
 from riskmodel.cli import main
-
-# a broken folder is reported in one line: riskmodel: error: <message>
-ONE_LINE = 1
-
 
 @pytest.fixture(scope="module")
 def fitted():
@@ -217,15 +214,11 @@ def test_cli_score_with_a_broken_model_exits_2_in_one_line(folder, tmp_path, dam
         (folder / "riskmodel.json").write_text("{not json", encoding="utf-8")
         file = folder / "riskmodel.json"
     data, out = _tiny_system(tmp_path), tmp_path / "scores"
-    proc = subprocess.run(
-        [sys.executable, "-m", "riskmodel.cli", "score", "--data", str(data), "--as-of",
-         "2024-10-01", "--model", str(folder), "--out", str(out)],
-        capture_output=True, text=True, timeout=120)
+    proc, _ = run_cli(["score", "--data", data, "--as-of", "2024-10-01", "--model", folder,
+                       "--out", out], cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == ONE_LINE, proc.stderr
-    assert lines[0].startswith("riskmodel: error: ") and str(file) in lines[0]
-    assert "Traceback" not in proc.stderr and "JSONDecodeError" not in proc.stderr
+    assert_one_line_error(proc.stderr, str(file))
+    assert "JSONDecodeError" not in proc.stderr
     assert not out.exists()
 
 

@@ -11,12 +11,11 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from _cli import make_small_system, run_cli
 
 import riskmodel as rm
 from riskmodel import tracking
@@ -36,24 +35,11 @@ def dead_uri() -> str:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory) -> tuple[Path, Path]:
     """A tiny synthetic data folder and a local model folder fitted on it."""
-    root = tmp_path_factory.mktemp("system")
-    world = rm.datasets.make_school_system(n_pupils=300, n_years=2, random_state=0)
-    data = root / "data"
-    rm.write_tables(world.tables, data)
-    X = rm.build_features(world.tables, "2023-03-01")
-    y = rm.make_labels(world.tables, "2023-03-01", horizon_days=60).reindex(X.index).fillna(0)
-    model = rm.RiskModel(n_estimators=5, random_state=0).fit(X, y)
-    folder = model.save(root / "model")
-    return data, Path(folder)
+    return make_small_system(tmp_path_factory.mktemp("system"))
 
 
 def _run(args: list[str], uri: str, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["MLFLOW_TRACKING_URI"] = uri
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "riskmodel", *args], capture_output=True,
-                         text=True, env=env, cwd=cwd, timeout=120)
-    return out, time.perf_counter() - start
+    return run_cli(args, cwd=cwd, env={"MLFLOW_TRACKING_URI": uri})
 
 
 def _assert_fails_fast(out: subprocess.CompletedProcess, seconds: float, uri: str,

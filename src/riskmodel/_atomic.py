@@ -3,28 +3,106 @@
 Every writer of riskmodel (scoring runs, ``write_tables``, watch lists) goes through
 :func:`atomic_output_dir`, so a failed or killed run leaves no partial output and a
 folder that is not a riskmodel output is never overwritten.
+
+An output folder that cannot be written (a read-only parent, a path under a file)
+is the user's to fix: :class:`~riskmodel.ConfigError` naming the folder, raised by
+:func:`check_output_dir` before any work where it can tell, else when the folder is
+made. A full disk (``ENOSPC``) is left as the ``OSError`` it is (the CLI exits 1).
+Two runs writing the same folder at once swap their results in one after the
+other (an advisory lock on the parent folder), so the folder always holds one
+whole output: that of the run that swapped last.
+
+:func:`pause_point` is a test-only hook (``tests/test_faults.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
 import secrets
 import shutil
+import sys
 from pathlib import Path
 
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MANIFEST", "TMP_MARKER", "atomic_output_dir", "check_output_dir"]
+__all__ = ["MANIFEST", "TMP_MARKER", "atomic_output_dir", "check_output_dir", "check_writable",
+           "pause_point"]
 
 #: Marker in the names of temporary folders (hidden, never mistaken for output).
 TMP_MARKER = ".riskmodel-tmp-"
 #: The file that marks a folder as a riskmodel output.
 MANIFEST = "manifest.json"
+#: Test-only: the environment variable read by :func:`pause_point`.
+PAUSE_ENV = "RISKMODEL_TEST_PAUSE_AT"
+#: errno values of a full disk or quota: real failures, never the user's input.
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
+def pause_point(name: str) -> None:
+    """Test-only hook: wait here when ``RISKMODEL_TEST_PAUSE_AT`` equals ``name``.
+
+    The run prints ``riskmodel: test pause at <name>`` to stderr and waits for a
+    line on its standard input (or its end), so that a test can send a signal
+    while a known stage is running, or release two runs at the same moment.
+    Called when a run enters a stage (:class:`riskmodel._run_io.Stages`) and by
+    :func:`atomic_output_dir` just before the swap (``name="swap"``). Without the
+    variable it does nothing; never set it outside tests.
+
+    Examples
+    --------
+    >>> pause_point("write")  # the variable is not set: returns at once
+    """
+    if os.environ.get(PAUSE_ENV) == name:
+        print(f"riskmodel: test pause at {name}", file=sys.stderr, flush=True)
+        sys.stdin.readline()
+
+
+def _unwritable(out: Path, where: Path, reason: str, option: str = "--out") -> ConfigError:
+    return ConfigError(
+        f"Output folder {str(out)!r} cannot be written: {reason}. Choose another output "
+        f"folder ({option}) or make {str(where)!r} writable."
+    )
+
+
+def check_writable(out, option: str = "--out") -> None:
+    """ConfigError naming ``out`` when it (or the folder it would be made in) cannot be written.
+
+    ``option`` is the command-line option the message tells the user to change.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "a-file"
+    >>> _ = f.write_text("x")
+    >>> check_writable(f / "model", "--save-model")
+    Traceback (most recent call last):
+    ...
+    riskmodel.errors.ConfigError: Output folder '.../a-file/model' cannot be written: '.../a-file' is a file, not a folder. Choose another output folder (--save-model) or make '.../a-file' writable.
+    """
+    out = Path(out)
+    probe = out if out.exists() else out.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise _unwritable(out, probe, f"{str(probe)!r} is a file, not a folder", option)
+    # the folder that receives the new output (out is replaced by a rename in its parent)
+    target = out.parent if out.exists() else probe
+    if not os.access(target, os.W_OK | os.X_OK):
+        why = "read-only file system" if _read_only_fs(target) else "permission denied"
+        raise _unwritable(out, target, f"{str(target)!r} is not writable ({why})", option)
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:  # pragma: no cover - statvfs not supported
+        return False
 
 
 def check_output_dir(out, *, marker: str = MANIFEST) -> Path:
@@ -53,6 +131,7 @@ def check_output_dir(out, *, marker: str = MANIFEST) -> Path:
             f"Output folder {str(out)!r} exists, is not empty and is not a riskmodel output "
             f"(no {marker}); choose another folder or remove it."
         )
+    check_writable(out)
     return out
 
 
@@ -106,19 +185,32 @@ def atomic_output_dir(out: str | os.PathLike, *, marker: str = MANIFEST):
     ['manifest.json']
     """
     out = check_output_dir(out, marker=marker)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_error(out, exc) from None
     _remove_stale(out)
     tmp = out.parent / f".{out.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
     try:
         # Created inside the try: a SIGTERM handled just after mkdir (Python runs signal
         # handlers between bytecodes, so it can land before any following line) must still
         # reach the cleanup below.
-        tmp.mkdir()
+        try:
+            tmp.mkdir()
+        except OSError as exc:
+            raise _os_error(out, exc) from None
         yield tmp
+        pause_point("swap")
         old = None
-        with _signals_deferred():  # the swap below is never cut in half by SIGTERM/SIGINT
+        # never cut in half by SIGTERM/SIGINT; one swap at a time per parent folder
+        with _signals_deferred(), _parent_locked(out.parent):
             try:
                 if out.exists():
+                    if any(out.iterdir()) and not (out / marker).is_file():
+                        raise ConfigError(
+                            f"Output folder {str(out)!r} was filled by something other than "
+                            "riskmodel while this run was writing; it was left as it is and "
+                            "nothing of this run was kept.")
                     old = out.parent / (f".{out.name}{TMP_MARKER}{os.getpid()}"
                                         f"-old-{secrets.token_hex(4)}")
                     os.rename(out, old)
@@ -132,6 +224,33 @@ def atomic_output_dir(out: str | os.PathLike, *, marker: str = MANIFEST):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _os_error(out: Path, exc: OSError) -> Exception:
+    """A ConfigError naming ``out`` for a folder that cannot be made; a full disk stays."""
+    if exc.errno in _NO_SPACE:
+        return exc
+    return _unwritable(out, out.parent, exc.strerror or str(exc))
+
+
+@contextlib.contextmanager
+def _parent_locked(parent: Path):
+    """An advisory lock (flock) on ``parent``: concurrent swaps into it take turns."""
+    try:
+        import fcntl
+
+        fd = os.open(parent, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover - not POSIX, or no such folder
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # pragma: no cover - a file system without locks
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager

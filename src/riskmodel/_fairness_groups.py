@@ -206,7 +206,8 @@ def reference_codes(attrs: list[Attribute], n_cell: np.ndarray, reference, func:
             out[a.name] = given[a.name]
         else:
             sizes = n_cell[a.offset : a.offset + a.n_groups]
-            out[a.name] = int(np.argmax(sizes))  # first of the largest
+            # first of the largest (0 for an attribute of an empty population)
+            out[a.name] = int(np.argmax(sizes)) if len(sizes) else 0
     return out
 
 

@@ -16,6 +16,7 @@ from ._run_io import (
     Stages,
     allocation_pupils,
     as_frame,
+    check_as_of,
     joined_reasons,
     load_tables,
     output_paths,
@@ -27,7 +28,7 @@ from ._run_score import ScoreResult, score_run
 from ._run_train import TrainResult, train_run
 from ._util import file_sha256, jsonable
 from .config import load_config
-from .errors import ConfigError
+from .errors import ConfigError, DataValidationError
 
 __all__ = ["AllocateResult", "DemoResult", "allocate_run", "demo_run"]
 
@@ -169,13 +170,25 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
             if not scores_path.is_file():
                 raise ConfigError(f"Scores file {str(scores_path)!r} does not exist; give the "
                                   "scores.parquet of a score run.")
-            scores = pd.read_parquet(scores_path)
+            try:
+                scores = pd.read_parquet(scores_path)
+            except (OSError, ValueError) as exc:  # pyarrow's errors of a file that is not Parquet
+                raise DataValidationError(f"Scores file {str(scores_path)!r} cannot be read as "
+                                          f"Parquet ({exc}); give the scores.parquet of a score "
+                                          "run.") from None
+            if "risk" not in scores.columns:
+                raise DataValidationError(
+                    f"Scores file {str(scores_path)!r} has no 'risk' column; give the "
+                    "scores.parquet of a score run.",
+                    [{"table": "scores", "column": "risk", "n_rows": len(scores),
+                      "examples": [], "message": "missing column"}])
             as_of = _scores_as_of(cfg, scores_path)
             if tables is None:
                 if cfg.data is None:
                     raise ConfigError("Allocation needs the data folder the scores came from: "
                                       "pass --data DIR.")
                 tables, _ = load_tables(cfg.data, codes=cfg.codes)
+            check_as_of(tables, as_of)
             pupils = pupil_frame(tables, as_of).reindex(scores.index)
             expl_path = scores_path.parent / "explanations.parquet"
             if expl_path.is_file():

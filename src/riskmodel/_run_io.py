@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._atomic import MANIFEST
+from ._atomic import MANIFEST, pause_point
 from ._checks import parse_as_of
 from ._run_config import ResourcesConfig, SyntheticConfig
 from ._util import file_sha256, jsonable, riskmodel_version
@@ -25,13 +25,16 @@ from .vocab import DOMAINS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Stages", "load_tables", "data_end", "write_parquet", "write_csv", "write_manifest",
+__all__ = ["Stages", "load_tables", "data_end", "check_as_of", "MAX_DAYS_AFTER_DATA", "write_parquet", "write_csv", "write_manifest",
            "output_paths", "audit_groups", "resolve_rules", "allocation_pupils",
            "joined_reasons", "allocate_support", "as_frame"]
 
 
 class Stages:
     """Times named stages; shows a tqdm bar over the stages when ``progress``.
+
+    Entering a stage calls the test-only :func:`riskmodel._atomic.pause_point`
+    with the stage's name.
 
     Examples
     --------
@@ -57,6 +60,7 @@ class Stages:
             self._bar.set_postfix_str(name)
         start = time.perf_counter()
         try:
+            pause_point(name)
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
@@ -121,6 +125,48 @@ def data_end(tables) -> pd.Timestamp:
     if pd.isna(last):
         raise ConfigError("The data hold no dated records; cannot choose an as_of date.")
     return parse_as_of(last.normalize())
+
+
+#: An as_of more than this many days after the data's last record is refused by the
+#: runs: a wrong year or an old export, not a plan (the features would be empty).
+MAX_DAYS_AFTER_DATA = 365
+
+
+def check_as_of(tables, as_of: pd.Timestamp, option: str = "--as-of") -> pd.Timestamp:
+    """``as_of`` if the data can say something about it, else :class:`ConfigError`.
+
+    Refused: a date on or before the first enrolment start (nobody is known yet;
+    records dated on ``as_of`` are not seen), and a date more than
+    :data:`MAX_DAYS_AFTER_DATA` days after the last dated record (:func:`data_end`).
+    The message names the data's first or last date and ``option``.
+
+    Examples
+    --------
+    >>> import riskmodel as rm
+    >>> world = rm.datasets.make_school_system(n_pupils=200, n_years=2, random_state=0)
+    >>> check_as_of(world.tables, pd.Timestamp("2023-03-01"))
+    Timestamp('2023-03-01 00:00:00')
+    >>> check_as_of(world.tables, pd.Timestamp("2030-01-01"))
+    Traceback (most recent call last):
+    ...
+    riskmodel.errors.ConfigError: --as-of 2030-01-01 is 2041 days after the last record in the data (2024-05-31); riskmodel scores at most 365 days past the data. Choose a date up to 2025-05-31, or bring newer data.
+    """
+    starts = pd.to_datetime(tables.enrolments["start_date"], errors="coerce")
+    first = starts.min()
+    if pd.notna(first) and as_of <= first.normalize():
+        raise ConfigError(
+            f"{option} {as_of.date()} is on or before the first enrolment in the data "
+            f"({first.date()}): no pupil is known then. Choose a date after {first.date()}."
+        )
+    last = data_end(tables)
+    if (as_of - last).days > MAX_DAYS_AFTER_DATA:
+        latest = last + pd.Timedelta(days=MAX_DAYS_AFTER_DATA)
+        raise ConfigError(
+            f"{option} {as_of.date()} is {(as_of - last).days} days after the last record in "
+            f"the data ({last.date()}); riskmodel scores at most {MAX_DAYS_AFTER_DATA} days "
+            f"past the data. Choose a date up to {latest.date()}, or bring newer data."
+        )
+    return as_of
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:

@@ -22,6 +22,7 @@ from ._run_io import (
     Stages,
     allocation_pupils,
     audit_groups,
+    check_as_of,
     data_end,
     joined_reasons,
     load_tables,
@@ -129,7 +130,7 @@ def _support_audit(tables, as_of, allocation, alloc_pupils, rules):
 
 def _score_as_of(cfg, tables) -> pd.Timestamp:
     if cfg.as_of is not None:
-        return parse_as_of(cfg.as_of, "score_run")
+        return check_as_of(tables, parse_as_of(cfg.as_of, "score_run"))
     return data_end(tables) + pd.Timedelta(days=1)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._atomic import atomic_output_dir, check_output_dir
+from ._atomic import atomic_output_dir, check_output_dir, check_writable
 from ._checks import parse_as_of, resolve_capacity
 from ._cohorts import build_cohorts, default_models
 from ._run_config import EvaluateConfig, TrainConfig
@@ -69,6 +69,15 @@ def _default_dates(tables) -> list[pd.Timestamp]:
 def _train_dates(cfg, tables) -> list[pd.Timestamp]:
     """The candidate dates whose outcome horizon lies entirely within the recorded data."""
     candidates = [parse_as_of(d) for d in (cfg.as_of_dates or _default_dates(tables))]
+    first = pd.to_datetime(tables.enrolments["start_date"], errors="coerce").min()
+    early = [d for d in candidates if pd.notna(first) and d <= first.normalize()]
+    if early and cfg.as_of_dates:
+        raise ConfigError(
+            f"The as_of_dates {[str(d.date()) for d in early]} are on or before the first "
+            f"enrolment in the data ({first.date()}): no pupil is known then. Give "
+            f"'as_of_dates' after {first.date()}."
+        )
+    candidates = [d for d in candidates if d not in early]  # default dates: data start later
     end = data_end(tables)
     horizon = pd.Timedelta(days=cfg.horizon_days)
     dates = sorted({d for d in candidates if d + horizon <= end})
@@ -80,6 +89,32 @@ def _train_dates(cfg, tables) -> list[pd.Timestamp]:
             "years of data, or a shorter 'horizon_days'."
         )
     return dates
+
+
+#: Rows of each class (leavers, stayers) that every fit needs (RiskModel's early
+#: stopping and calibration hold rows out).
+MIN_CLASS_ROWS = 2
+
+
+def _check_labels(cfg, cohorts, dates) -> None:
+    """ConfigError when the first backtest fit (the fewest cohorts) lacks either class.
+
+    The backtest fits on the cohorts whose horizon ended by each test date; the
+    first such set is the smallest. Too few leavers is a matter of the data and the
+    options, so the message names both, not RiskModel's internals.
+    """
+    horizon = pd.Timedelta(days=cfg.horizon_days)
+    first = next((train for t in dates if (train := [s for s in dates if s + horizon <= t])),
+                 dates)  # no backtest fit at all: the final fit on every cohort
+    y = pd.concat([cohorts[d][1] for d in first])
+    n_pos, n = int((y == 1).sum()), len(y)
+    if min(n_pos, n - n_pos) < MIN_CLASS_ROWS:
+        raise ConfigError(
+            f"Too few outcomes to train: the first training cohort(s) "
+            f"{[str(d.date()) for d in first]} hold {n_pos} leaver(s) among {n} pupils within "
+            f"the {cfg.horizon_days}-day horizon; each class needs at least {MIN_CLASS_ROWS}. "
+            "Give more data (pupils or years), a longer 'horizon_days' or other 'as_of_dates'."
+        )
 
 
 def _models(cfg) -> dict:
@@ -127,6 +162,7 @@ def _fit_all(cfg: TrainConfig, tables, stages, *, final_model: bool):
         fingerprint, dates = tables.fingerprint(), _train_dates(cfg, tables)
     with stages("features"):
         cohorts = build_cohorts(tables, dates, cfg.horizon_days)
+    _check_labels(cfg, cohorts, dates)
     k = resolve_capacity(len(cohorts[dates[-1]][1]), **_capacity_kw(cfg), func="train_run")
     with stages("backtest"):
         bt, preds = backtest(cohorts, dates, horizon_days=cfg.horizon_days, models=_models(cfg),
@@ -178,6 +214,8 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
     cfg = load_config(TrainConfig, config)
     if synthetic is None:
         synthetic = tables is None and cfg.data is None
+    if cfg.save_model is not None:  # an unwritable folder too
+        check_writable(cfg.save_model, "--save-model")
     if cfg.tracking.enabled:  # a dead server is reported before any work, not after it
         from . import tracking
 

@@ -5,10 +5,28 @@ Subcommands: ``generate``, ``validate``, ``pseudonymize``, ``train``, ``score``,
 (``--config``), validated by pydantic (unknown keys fail), and are overridden by
 command-line options and by ``--set key.sub=value`` (the value is read as YAML).
 
-Exit codes: 0 success; 2 invalid input or config (data that break the contract,
-a bad config or option, a missing file, model or alias); 1 any other failure;
-130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Errors are one message on
-stderr that says what to fix (``-v`` adds the traceback).
+Every error is one line on stderr, ``riskmodel: error: <what to fix>``; ``-v`` adds
+the traceback. Exit codes (:func:`main`):
+
+=====  =====================================================================
+code   cause
+=====  =====================================================================
+0      success
+2      the user's to fix: data that break the contract or cannot be read
+       (:class:`~riskmodel.DataValidationError`), a bad config, option or
+       value (:class:`~riskmodel.ConfigError`, ``InvalidParameterError``), a
+       missing or broken model (:class:`~riskmodel.ModelFileError`), a
+       tracking server that is down, an ``--as-of`` outside the data (on or
+       before the first enrolment, or more than 365 days after the last
+       record), an ``--out`` that cannot be written (read-only, under a file),
+       a path that does not exist or cannot be read
+1      a real failure: a bug, a full disk (``ENOSPC`` is named), an I/O error
+130    interrupted (Ctrl-C)
+143    terminated (SIGTERM)
+=====  =====================================================================
+
+A failed, interrupted or terminated run leaves no partial output (see
+:mod:`riskmodel._atomic`): ``--out`` is absent or the earlier whole output.
 
 Only the standard library is imported at module level, so ``--help`` is fast.
 """
@@ -16,6 +34,7 @@ Only the standard library is imported at module level, so ``--help`` is fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -78,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="riskmodel",
         description="Early-leaving risk, explanations and support allocation for schools "
                     "(programme 4.2.3.1).",
-        epilog="Exit codes: 0 ok, 2 invalid input/config/model, 1 other failure.",
+        epilog="Exit codes: 0 ok; 2 invalid input, config, model, --as-of or --out; 1 other "
+               "failure (a bug, a full disk); 130 interrupted; 143 terminated.",
     )
     from . import __version__
 
@@ -476,7 +496,61 @@ def _quiet_third_party() -> None:
 
 
 def _error(message: str) -> None:
-    print(f"riskmodel: error: {message}", file=sys.stderr)
+    print(f"riskmodel: error: {_one_line(message)}", file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: lines joined by a space, list items ("- x") by "; ".
+
+    Examples
+    --------
+    >>> _one_line("2 problems in table pupils.\\n- pupils.sex: 6 rows.\\n- pupils.x: 1 row.")
+    '2 problems in table pupils: pupils.sex: 6 rows; pupils.x: 1 row.'
+    """
+    out, in_list = "", False
+    for line in str(text).splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("- ") and out:
+            out = out.rstrip(".;")
+            out += ("; " if in_list else ("" if out.endswith(":") else ":") + " ") + line[2:]
+            in_list = True
+        else:
+            out += (" " if out else "") + line
+            in_list = False
+    return out
+
+
+#: OSError numbers of a path the user gave that cannot be used as given (exit 2);
+#: any other OSError (a full disk, an I/O error) is a real failure (exit 1).
+_PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
+                          errno.EPERM, errno.EEXIST, errno.EROFS, errno.ENAMETOOLONG,
+                          errno.ELOOP})
+
+
+def _exit_code(exc: Exception, command: str) -> tuple[int, str]:
+    """The exit code of an error and its one message (what to fix)."""
+    from .errors import ConfigError, DataValidationError, ModelFileError
+
+    if isinstance(exc, DataValidationError):
+        return EXIT_INVALID, str(exc) + ("" if command == "validate" else " Nothing was written.")
+    if isinstance(exc, (ConfigError, ModelFileError)) or _is_invalid_parameter(exc):
+        return EXIT_INVALID, str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return EXIT_FAILURE, (f"{command} failed: no space left on the device (ENOSPC){where}. "
+                              "Free some space and run again; no partial output was kept.")
+    if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS:
+        name = f": {exc.filename!r}" if exc.filename else ""
+        return EXIT_INVALID, f"{exc.strerror or exc}{name}. Check the path."
+    return EXIT_FAILURE, f"{command} failed: {type(exc).__name__}: {exc}"
+
+
+def _is_invalid_parameter(exc: Exception) -> bool:
+    """A bad option value caught by riskmodel's parameter checks (scikit-learn's error)."""
+    module = sys.modules.get("sklearn.utils._param_validation")  # loaded if it was raised
+    return module is not None and isinstance(exc, module.InvalidParameterError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -517,22 +591,12 @@ def main(argv: list[str] | None = None) -> int:
         _error("interrupted; no partial output was left.")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into an exit code
-        from .errors import ConfigError, DataValidationError, ModelFileError
-
         if args.verbose:
             logger.exception("%s failed", args.command)
-        if isinstance(exc, DataValidationError):
-            _error(f"the data do not meet the contract; nothing was written.\n{exc}")
-            return EXIT_INVALID
-        if isinstance(exc, (ConfigError, ModelFileError)):
-            _error(str(exc))
-            return EXIT_INVALID
-        if isinstance(exc, FileNotFoundError):
-            _error(f"{exc}. Check the path.")
-            return EXIT_INVALID
-        _error(f"{args.command} failed: {type(exc).__name__}: {exc}"
-               + ("" if args.verbose else " (run with -v for the traceback)"))
-        return EXIT_FAILURE
+        code, message = _exit_code(exc, args.command)
+        _error(message + ("" if code != EXIT_FAILURE or args.verbose
+                          else " (run with -v for the traceback)"))
+        return code
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -42,7 +42,9 @@ def _resolve_key(key: str | bytes | None, env_var: str) -> bytes:
                 "`python -c \"import secrets; print(secrets.token_hex(32))\"` and keep it "
                 "inside the school system."
             )
-        key = value
+        key, source = value, f"the environment variable {env_var}"
+    else:
+        source = "the 'key' parameter of pseudonymize"
     if isinstance(key, str):
         key = key.encode("utf-8")
     if not isinstance(key, (bytes, bytearray)):
@@ -52,7 +54,7 @@ def _resolve_key(key: str | bytes | None, env_var: str) -> bytes:
         )
     if len(key) < MIN_KEY_BYTES:
         raise InvalidParameterError(
-            f"The 'key' parameter of pseudonymize must be at least {MIN_KEY_BYTES} bytes "
+            f"The key in {source} must be at least {MIN_KEY_BYTES} bytes "
             f"long. Got a key of {len(key)} bytes instead."
         )
     return bytes(key)

@@ -29,8 +29,9 @@ logger = logging.getLogger(__name__)
 SENSITIVE = ("sex_female", "home_language", "migrant_background", "special_needs")
 
 
-class _NoPupils(ValueError):
-    """No pupil is enrolled on the date, nor waiting to continue after a completed grade."""
+class _NoPupils(InvalidParameterError):
+    """No pupil is enrolled on the date, nor waiting to continue after a completed grade
+    (a bad ``as_of``: the CLI exits 2)."""
 
 
 @dataclass
@@ -348,7 +349,7 @@ def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
         rows.append(r)
         kept.append(d)
     if not datas:
-        raise ValueError(
+        raise InvalidParameterError(
             "No pupil is enrolled (nor waiting to continue) on any of the 'as_of_dates' "
             "of build_feature_panel "
             f"({', '.join(str(d.date()) for d in dates)})."

@@ -22,7 +22,8 @@ What it does with a file:
 - **Encoding.** UTF-8, with or without a byte-order mark (which is dropped).
   Other encodings need ``encoding=`` (``"cp1257"``, the Windows-Baltic code page
   Excel saves in on a Latvian machine, or ``"iso-8859-13"``), or
-  ``encoding="detect"`` (charset-normalizer; the guess is logged). A file that
+  ``encoding="detect"`` (charset-normalizer among the Baltic code pages first, then
+  other Latin-script ones; the guess is logged). A file that
   is not valid in its encoding is an error naming the byte offset of the first
   bad byte and the option to set.
 - **Excel.** ``.xlsx`` through openpyxl: the sheet ``sheet``, else the sheet
@@ -70,6 +71,12 @@ _COMMA_NUMBER = re.compile(r"[+-]?\d+,\d+")
 _POINT_NUMBER = re.compile(r"[+-]?\d+\.\d+")
 _NUMBER_COMMA_OK = r"\s*[+-]?\d*(?:,\d+)?\s*"
 _BOM = codecs.BOM_UTF8
+#: The encodings encoding="detect" tries, in two rounds: the Baltic code pages (which
+#: encode the Latvian letters alike), then other Latin-script ones. charset-normalizer
+#: knows no Latvian: left free, it takes Latvian text for cp1251, cp1250 or cp1258,
+#: which garble ā, ē, ī, ū and the others.
+_DETECT_ROUNDS = (("cp1257", "iso8859_13"),
+                  ("iso8859_4", "cp775", "cp1252", "iso8859_15", "cp1250", "iso8859_2"))
 
 
 def _fail(path: Path, message: str, table: str | None = None, what: str = "unreadable file",
@@ -293,7 +300,11 @@ def _detect_encoding(path: Path, table) -> str:
         return "utf-8-sig" if raw.startswith(_BOM) else "utf-8"
     except UnicodeDecodeError:
         pass
-    best = from_bytes(raw[: 1 << 22]).best()
+    best = None
+    for candidates in _DETECT_ROUNDS:
+        best = from_bytes(raw[: 1 << 22], cp_isolation=list(candidates)).best()
+        if best is not None:
+            break
     if best is None:
         raise _fail(path, "its encoding cannot be detected; set encoding= / --encoding "
                           "(e.g. 'cp1257').", table, "unknown encoding")

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["datasets", "schema", "features", "model", "explain", "allocation", "fairness", "pipeline"]
+ORDER = ["datasets", "schema", "read", "features", "model", "explain", "allocation", "fairness", "pipeline"]
 
 
 def main(argv: list[str]) -> int:

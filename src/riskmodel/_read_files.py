@@ -213,6 +213,7 @@ def _read_csv(path: Path, table, encoding, sep, decimal) -> pd.DataFrame:
     if not sample.strip():
         raise _fail(path, "the file holds no header row (only blank lines).", table,
                     "empty file")
+    detected = sep is None
     sep = sep or _detect_sep(path, sample, table)
     header = next(csv.reader(io.StringIO(sample), delimiter=sep))
     dupes = sorted({h for h in header if header.count(h) > 1})
@@ -233,7 +234,7 @@ def _read_csv(path: Path, table, encoding, sep, decimal) -> pd.DataFrame:
                             explicit=encoding is not None) from exc
     except (pd.errors.ParserError, csv.Error) as exc:
         raise _fail(path, f"the lines do not all have the {len(header)} fields of the header "
-                          f"({_short(exc)}); check the separator (detected "
+                          f"({_short(exc)}); check the separator ({'detected ' * detected}"
                           f"{_SEP_NAMES[sep]}; set sep= / --sep) and the quoting.",
                     table, "inconsistent field counts") from exc
     except (pd.errors.EmptyDataError, ValueError) as exc:

@@ -76,7 +76,7 @@ def load_tables(data: str | os.PathLike | None = None, *, synthetic: SyntheticCo
     Parameters
     ----------
     data : path or None
-        Folder of Parquet/CSV tables (see :func:`riskmodel.read_tables`).
+        Folder of Parquet/CSV/xlsx tables (see :func:`riskmodel.read_tables`).
     synthetic : SyntheticConfig, optional
         Size and seed of the synthetic system (used when ``data`` is None).
     codes : path or CodeMap, optional

@@ -153,6 +153,17 @@ def test_baltic_encodings_explicit_and_detected(tmp_path, codec):
         assert got["Pašvaldība"].tolist() == df["Pašvaldība"].tolist(), encoding
 
 
+def test_explicit_cp1257_on_a_utf8_file_reads_utf8(tmp_path, caplog):
+    df = _latvian_frame(20)
+    for name, enc in (("bom.csv", "utf-8-sig"), ("plain.csv", "utf-8")):
+        df.to_csv(tmp_path / name, sep=";", index=False, encoding=enc)
+        with caplog.at_level(logging.WARNING, logger="riskmodel.schema"):
+            got = read_table_file(tmp_path / name, encoding="cp1257")
+        assert list(got.columns) == list(df.columns)
+        assert got["Piezīmes"].tolist() == df["Piezīmes"].tolist()
+        assert f"{name}: read as UTF-8, not cp1257" in caplog.text
+
+
 def test_detect_keeps_utf8(tmp_path):
     df = _latvian_frame(20)
     f = tmp_path / "x.csv"
@@ -420,3 +431,19 @@ def test_cli_options_reach_the_run_configs(tmp_path):
     assert cfg.read.kwargs() == {"format": "csv", "encoding": "cp1257", "sep": "\t",
                                  "decimal": ",", "date_format": "%d.%m.%Y", "columns": None}
     assert main(["validate", "--data", str(tmp_path), "--encoding", "latvian"]) == 2
+
+
+def test_run_configs_read_section_reaches_read_tables(tmp_path, tables):
+    from riskmodel.config import load_config
+    from riskmodel.pipeline import TrainConfig, load_tables
+
+    folder = _write_csv_folder(tables, tmp_path / "lv", sep=";", encoding="cp1257")
+    cfg = load_config(TrainConfig, {"data": str(folder),
+                                    "read": {"encoding": "cp1257", "sep": "semicolon"}})
+    assert cfg.read.sep == ";"
+    got, dates = load_tables(cfg.data, codes=cfg.codes, read=cfg.read)
+    assert dates is None and got.equals(tables)
+    with pytest.raises(rm.DataValidationError, match="encoding='cp1257'"):
+        load_tables(cfg.data)  # the same folder without the read section
+    with pytest.raises(rm.ConfigError, match="read.sep"):
+        load_config(TrainConfig, {"read": {"sep": "|"}})

@@ -23,7 +23,10 @@ What it does with a file:
   Other encodings need ``encoding=`` (``"cp1257"``, the Windows-Baltic code page
   Excel saves in on a Latvian machine, or ``"iso-8859-13"``), or
   ``encoding="detect"`` (charset-normalizer among the Baltic code pages first, then
-  other Latin-script ones; the guess is logged). A file that
+  other Latin-script ones; the guess is logged). A file that starts with a UTF-8
+  byte-order mark, or whose first 64 KiB hold non-ASCII text that is valid UTF-8,
+  is read as UTF-8 whatever ``encoding`` says (logged), so that one encoding can
+  be given for a folder of mixed exports. A file that
   is not valid in its encoding is an error naming the byte offset of the first
   bad byte and the option to set.
 - **Excel.** ``.xlsx`` through openpyxl: the sheet ``sheet``, else the sheet
@@ -207,6 +210,11 @@ def _read_csv(path: Path, table, encoding, sep, decimal) -> pd.DataFrame:
     bom = head.startswith(_BOM)
     if encoding == "detect":
         encoding = _detect_encoding(path, table)
+    elif encoding is not None and not _is_utf8(encoding) and _looks_utf8(head, bom):
+        logger.warning("%s: read as UTF-8, not %s: it %s", path.name, encoding,
+                       "starts with a UTF-8 byte-order mark" if bom
+                       else "holds non-ASCII text that is valid UTF-8")
+        encoding = None
     codec = "utf-8" if encoding is None else encoding
     sample = _decode_sample(path, head[len(_BOM):] if bom else head, codec, len(_BOM) * bom,
                             table, explicit=encoding is not None)
@@ -223,8 +231,7 @@ def _read_csv(path: Path, table, encoding, sep, decimal) -> pd.DataFrame:
     if decimal is None:
         decimal = _detect_decimal(sample, sep)
     kwargs = dict(sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                  encoding="utf-8-sig" if bom and codec.replace("_", "-").lower()
-                  in ("utf-8", "utf8") else codec)
+                  encoding="utf-8-sig" if bom and _is_utf8(codec) else codec)
     try:
         df = _read_csv_fast(path, kwargs)
         if df is None:  # pyarrow refused the file: the C engine reads it or says why
@@ -244,6 +251,24 @@ def _read_csv(path: Path, table, encoding, sep, decimal) -> pd.DataFrame:
     if decimal == ",":
         _comma_to_point(df, sample, sep)
     return df
+
+
+def _is_utf8(codec: str) -> bool:
+    return codecs.lookup(codec).name in ("utf-8", "utf-8-sig")
+
+
+def _looks_utf8(head: bytes, bom: bool) -> bool:
+    """A UTF-8 byte-order mark, or non-ASCII bytes that decode as UTF-8 (no cp1257 text
+    with Latvian letters does: its letters are single bytes that UTF-8 rejects)."""
+    if bom:
+        return True
+    if head.isascii():
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _read_csv_fast(path: Path, kwargs: dict) -> pd.DataFrame | None:

@@ -99,6 +99,13 @@ def test_separator_inside_quotes_is_not_counted(tmp_path):
     assert got["name"].tolist() == ["Bērziņš, Jānis", "Ozols; Pēteris"]
 
 
+def test_excel_sep_line(tmp_path):
+    f = tmp_path / "x.csv"
+    f.write_bytes("sep=;\r\nSkolēna ID;Vārds\r\n007;Jānis\r\n".encode("utf-8-sig"))
+    got = read_table_file(f)
+    assert list(got.columns) == ["Skolēna ID", "Vārds"] and got.iloc[0].tolist() == ["007", "Jānis"]
+
+
 @pytest.mark.parametrize("text, why", [
     ("pupil_id\np1\np2\n", "no ',', ';' or tab"),
     ("a;b;c\n1;2\n1;2;3;4\n", "same number of fields"),

@@ -7,7 +7,8 @@ of :class:`riskmodel.SchoolTables` (or of whoever reads a roster with it).
 
 What it does with a file:
 
-- **CSV dialect.** The separator is one of ``,`` ``;`` and tab: the one that
+- **CSV dialect.** The separator is the one an Excel ``sep=;`` first line names,
+  else one of ``,`` ``;`` and tab: the one that
   splits the header and the first lines (quotes respected) into the same number
   (more than one) of fields. A decimal comma is assumed for a ``;`` or tab file
   whose number-like fields use a comma (``1,5``) and none a point. When the
@@ -221,6 +222,11 @@ def _read_csv(path: Path, table, encoding, sep, decimal) -> pd.DataFrame:
     if not sample.strip():
         raise _fail(path, "the file holds no header row (only blank lines).", table,
                     "empty file")
+    skip = 0
+    hint = re.match(r"sep=(.)\r?\n", sample)  # Excel's "sep=;" first line
+    if hint and hint.group(1) in SEPARATORS:
+        skip, sample = 1, sample[hint.end():]
+        sep = sep or hint.group(1)
     detected = sep is None
     sep = sep or _detect_sep(path, sample, table)
     header = next(csv.reader(io.StringIO(sample), delimiter=sep))
@@ -230,7 +236,7 @@ def _read_csv(path: Path, table, encoding, sep, decimal) -> pd.DataFrame:
                           "than once.", table, "duplicate column names", dupes)
     if decimal is None:
         decimal = _detect_decimal(sample, sep)
-    kwargs = dict(sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+    kwargs = dict(sep=sep, dtype=str, keep_default_na=False, na_values=[""], skiprows=skip,
                   encoding="utf-8-sig" if bom and _is_utf8(codec) else codec)
     try:
         df = _read_csv_fast(path, kwargs)

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["datasets", "schema", "features", "model", "explain", "allocation", "monthly", "fairness",
-         "pipeline"]
+ORDER = ["datasets", "schema", "read", "features", "model", "explain", "allocation", "monthly",
+         "fairness", "pipeline"]
 
 
 def main(argv: list[str]) -> int:

@@ -514,7 +514,7 @@ def test_read_tables_names_missing_files(tmp_path, raw):
     with pytest.raises(rm.DataValidationError, match="does not exist"):
         rm.read_tables(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="'format' parameter"):
-        rm.read_tables(tmp_path, format="xlsx")
+        rm.read_tables(tmp_path, format="xls")
     with pytest.raises(TypeError, match="The 'validate' parameter of read_tables must be an "
                                         "instance of 'bool'. Got 'no' instead."):
         rm.read_tables(tmp_path, validate="no")

@@ -187,7 +187,7 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
                 if cfg.data is None:
                     raise ConfigError("Allocation needs the data folder the scores came from: "
                                       "pass --data DIR.")
-                tables, _ = load_tables(cfg.data, codes=cfg.codes)
+                tables, _ = load_tables(cfg.data, codes=cfg.codes, read=cfg.read)
             check_as_of(tables, as_of)
             pupils = pupil_frame(tables, as_of).reindex(scores.index)
             expl_path = scores_path.parent / "explanations.parquet"

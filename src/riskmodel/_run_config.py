@@ -38,6 +38,7 @@ from .vocab import AUDIT_ATTRIBUTES
 
 __all__ = [
     "SyntheticConfig",
+    "ReadConfig",
     "TrackingConfig",
     "AuditConfig",
     "ResourcesConfig",
@@ -198,10 +199,57 @@ class TierConfig(StrictModel):
         return self
 
 
+_SEP_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}
+
+
+class ReadConfig(StrictModel):
+    """How the files of ``data`` are read: the options of :func:`riskmodel.read_tables`.
+
+    ``sep`` may also be written ``tab``, ``comma`` or ``semicolon``. ``columns``
+    maps local headers to the contract's (``{table: {local: contract}}``); the
+    codes config can hold the same map.
+
+    Examples
+    --------
+    >>> ReadConfig(encoding="cp1257", sep="semicolon").sep
+    ';'
+    >>> ReadConfig(encoding="latvian")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for ReadConfig
+    encoding
+      Value error, The 'encoding' parameter of ReadConfig must be None, 'detect' or an encoding Python knows ...
+    """
+
+    format: Literal["parquet", "csv", "xlsx"] | None = None
+    encoding: str | None = None
+    sep: Literal[",", ";", "\t"] | None = None
+    decimal: Literal[".", ","] | None = None
+    date_format: str | None = None
+    columns: dict[str, dict[str, str]] | None = None
+
+    @field_validator("sep", mode="before")
+    @classmethod
+    def _sep(cls, value):
+        return _SEP_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value):
+        from ._read_files import check_encoding
+
+        return check_encoding(value, cls.__name__)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`riskmodel.read_tables`."""
+        return self.model_dump()
+
+
 class _DataMixin(StrictModel):
     data: Path | None = None
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     codes: Path | None = None
+    read: ReadConfig = Field(default_factory=ReadConfig)
 
 
 class TrainConfig(_DataMixin):
@@ -210,7 +258,13 @@ class TrainConfig(_DataMixin):
     Parameters
     ----------
     data : path or None
-        Folder of Parquet/CSV tables; None builds the synthetic system ``synthetic``.
+        Folder of Parquet/CSV/xlsx tables (or an ``.xlsx`` workbook of tables);
+        None builds the synthetic system ``synthetic``.
+    codes : path or None
+        Local codes (and column names) -> the contract's; see ``configs/codes.yaml``.
+    read : ReadConfig
+        How the files of ``data`` are read (format, encoding, sep, decimal,
+        date_format, columns).
     as_of_dates : list of date or None
         Training dates; only those whose horizon is fully observed are used.
         None: 1 October of every school year in the data.
@@ -272,6 +326,7 @@ class EvaluateConfig(TrainConfig):
 class _ScoreDataMixin(StrictModel):
     data: Path | None = None
     codes: Path | None = None
+    read: ReadConfig = Field(default_factory=ReadConfig)
 
 
 class ScoreConfig(_ScoreDataMixin):
@@ -281,6 +336,11 @@ class ScoreConfig(_ScoreDataMixin):
     ----------
     data : path
         Folder of tables to score (required unless tables are passed to score_run).
+    codes : path or None
+        Local codes (and column names) -> the contract's.
+    read : ReadConfig
+        How the files of ``data`` are read (format, encoding, sep, decimal,
+        date_format, columns).
     as_of : date or None
         Scoring date; None = the day after the last recorded event.
     model : str

@@ -74,17 +74,20 @@ class Stages:
 
 
 def load_tables(data: str | os.PathLike | None = None, *, synthetic: SyntheticConfig | None = None,
-                codes=None):
+                codes=None, read=None):
     """Tables from a data folder, or the synthetic system when ``data`` is None.
 
     Parameters
     ----------
     data : path or None
-        Folder of Parquet/CSV tables (see :func:`riskmodel.read_tables`).
+        Folder of Parquet/CSV/xlsx tables (see :func:`riskmodel.read_tables`).
     synthetic : SyntheticConfig, optional
         Size and seed of the synthetic system (used when ``data`` is None).
     codes : path or CodeMap, optional
         Local codes -> contract codes.
+    read : ReadConfig or mapping, optional
+        Options of :func:`riskmodel.read_tables` (format, encoding, sep, decimal,
+        date_format, columns) for the files of ``data``.
 
     Returns
     -------
@@ -107,7 +110,8 @@ def load_tables(data: str | os.PathLike | None = None, *, synthetic: SyntheticCo
     from .schema import read_tables
 
     if data is not None:
-        return read_tables(data, codes=codes), None
+        options = read.kwargs() if hasattr(read, "kwargs") else dict(read or {})
+        return read_tables(data, codes=codes, **options), None
     from .datasets import make_school_system
 
     syn = synthetic or SyntheticConfig()

@@ -139,7 +139,7 @@ def _read(cfg, tables):
         if cfg.data is None:
             raise ConfigError("Scoring needs a data folder: pass --data DIR (or set "
                               "'data' in the config).")
-        tables, _ = load_tables(cfg.data, codes=cfg.codes)
+        tables, _ = load_tables(cfg.data, codes=cfg.codes, read=cfg.read)
     return tables
 
 

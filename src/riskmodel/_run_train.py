@@ -158,7 +158,7 @@ def _fit_all(cfg: TrainConfig, tables, stages, *, final_model: bool):
 
     with stages("load data"):
         if tables is None:
-            tables, _ = load_tables(cfg.data, synthetic=cfg.synthetic, codes=cfg.codes)
+            tables, _ = load_tables(cfg.data, synthetic=cfg.synthetic, codes=cfg.codes, read=cfg.read)
         fingerprint, dates = tables.fingerprint(), _train_dates(cfg, tables)
     with stages("features"):
         cohorts = build_cohorts(tables, dates, cfg.horizon_days)

@@ -1,6 +1,8 @@
 """Reading and writing a folder of table files (private; see :mod:`riskmodel.schema`).
 
-A tables folder holds one ``<table>.parquet`` or ``<table>.csv`` file per table.
+A tables folder holds one ``<table>.parquet``, ``<table>.csv`` or ``<table>.xlsx``
+file per table, or a workbook with one sheet per table (files are read by
+:mod:`riskmodel._read_files`; write_tables writes Parquet or CSV).
 :func:`write_tables` writes through :func:`riskmodel._atomic.atomic_output_dir`,
 the one atomic folder swap of riskmodel. The file that marks a folder as a
 riskmodel tables folder is its pupils file (``pupils.parquet`` or
@@ -10,42 +12,71 @@ refused with the same :class:`~riskmodel.ConfigError` as every other writer.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from . import _validation as V
 from . import vocab
 from ._atomic import atomic_output_dir, check_output_dir
 from ._checks import InvalidParameterError, check_bool, check_option
+from ._read_files import SEPARATORS, check_encoding, list_sheets, read_table_file
 from ._school_tables import SchoolTables
 from .errors import DataValidationError
 from .vocab import TABLES
 
-__all__ = ["FORMATS", "read_tables", "write_tables"]
+__all__ = ["FORMATS", "READ_FORMATS", "read_tables", "write_tables"]
 
 logger = logging.getLogger("riskmodel.schema")  # the contract's warnings keep their logger
 
-#: File formats of a tables folder, in the order read_tables looks for them.
+#: File formats write_tables writes.
 FORMATS = ("parquet", "csv")
-_STR_COLUMNS = {
-    t: [c.name for c in cols if c.kind not in ("int",)] for t, cols in V.SPECS.items()
-}
+#: File formats read_tables reads, in the order it looks for them.
+READ_FORMATS = ("parquet", "csv", "xlsx")
+#: A file or sheet name this close to a table name (difflib ratio) is taken for a typo.
+_NEAR = 0.75
 _TABLE_FILES = frozenset(f"{t}.{fmt}" for t in TABLES for fmt in FORMATS)
 
 
-def read_tables(folder, *, format: str | None = None, codes=None, validate: bool = True
+def read_tables(folder, *, format: str | None = None, encoding: str | None = None,
+                sep: str | None = None, date_format: str | None = None,
+                decimal: str | None = None, columns=None, codes=None, validate: bool = True
                 ) -> SchoolTables:
-    """Read ``<table>.parquet`` or ``<table>.csv`` files from a folder into SchoolTables.
+    """Read a folder of table files (or one workbook) into SchoolTables.
+
+    A table is read from ``<table>.parquet``, ``<table>.csv`` or ``<table>.xlsx``
+    in ``folder`` (the first of these that exists), or from the sheet named after
+    it in a workbook of tables: ``folder`` itself when it is an ``.xlsx`` file,
+    else the one ``.xlsx`` file in the folder that is not named after a table and
+    has sheets named after tables (for example ``export.xlsx`` with the sheets
+    ``pupils``, ``enrolments``, ...). Headers are kept as written (``columns``
+    and the codes config rename them), and every CSV cell is read as the string
+    written, so ids such as ``"0012345"`` stay as they are. See "Bringing your
+    own exports" in ``docs/data_contract.md`` for dialects, encodings and Excel.
 
     Parameters
     ----------
     folder : str or path
-        Folder with one file per table (``pupils``, ``enrolments`` required).
-    format : {"parquet", "csv"} or None
-        File format; None takes whichever exists (Parquet first).
+        Folder with one file per table (``pupils``, ``enrolments`` required), or
+        an ``.xlsx`` workbook with one sheet per table.
+    format : {"parquet", "csv", "xlsx"} or None
+        Read only files of this format; None takes whichever exists (Parquet,
+        then CSV, then xlsx files, then the sheets of a workbook of tables).
+    encoding : str or None
+        Encoding of CSV files: None reads UTF-8 (with or without a byte-order
+        mark); ``"cp1257"`` or ``"iso-8859-13"`` for Baltic exports; ``"detect"``
+        guesses it (charset-normalizer).
+    sep : {",", ";", "\\t"} or None
+        CSV separator; None detects it (an error asks for ``sep`` when unsure).
+    date_format : str or None
+        Passed to :class:`SchoolTables` (None: ISO or ``dd.mm.yyyy``, detected).
+    decimal : {".", ","} or None
+        CSV decimal mark; None takes a decimal comma in ``;``/tab files whose
+        numbers are written with one.
+    columns : mapping or None
+        ``{table: {local header: contract column}}``, passed to :class:`SchoolTables`.
     codes : CodeMap, mapping, path or None
         Local-code map, see :class:`SchoolTables`.
     validate : bool, default True
@@ -58,7 +89,10 @@ def read_tables(folder, *, format: str | None = None, codes=None, validate: bool
     Raises
     ------
     DataValidationError
-        When a required table file is missing, or the data break the contract.
+        When a required table file is missing or has no rows, a file is empty,
+        binary, corrupt, not valid in its encoding, of unknown CSV dialect, or
+        named almost like a table (``attendence.csv``), or the data break the
+        contract. The message names the file and the option to set.
 
     Examples
     --------
@@ -69,54 +103,166 @@ def read_tables(folder, *, format: str | None = None, codes=None, validate: bool
     >>> back = rm.read_tables(folder)
     >>> back.equals(world.tables), back.fingerprint() == world.tables.fingerprint()
     (True, True)
+
+    The same tables as CSV saved by Excel on a Latvian machine (``;``, Windows-1257):
+
+    >>> latvian = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in world.tables.names:
+    ...     getattr(world.tables, name).to_csv(latvian / f"{name}.csv", sep=";",
+    ...                                        index=False, encoding="cp1257")
+    >>> rm.read_tables(latvian, encoding="cp1257").equals(world.tables)
+    True
     """
-    folder = Path(folder)
-    check_option(format, "format", (*FORMATS, None), "read_tables")
+    check_option(format, "format", (*READ_FORMATS, None), "read_tables")
+    check_option(sep, "sep", (*SEPARATORS, None), "read_tables")
+    check_option(decimal, "decimal", (".", ",", None), "read_tables")
+    encoding = check_encoding(encoding, "read_tables")
     check_bool(validate, "validate", "read_tables")
-    if not folder.is_dir():
-        raise DataValidationError(
-            f"Folder {str(folder)!r} does not exist or is not a folder.",
-            [{"table": None, "column": None, "n_rows": 0, "examples": [str(folder)],
-              "message": "folder not found"}],
-        )
+    folder = Path(folder)
+    options = {"encoding": encoding, "sep": sep, "decimal": decimal}
+    sources = _find_sources(folder, format)
     frames: dict[str, pd.DataFrame | None] = {}
-    missing = []
     for name in TABLES:
-        path = _find_file(folder, name, format)
-        if path is None:
-            if name in vocab.REQUIRED_TABLES:
-                missing.append(name)
+        src = sources.get(name)
+        if src is None:
             frames[name] = None
             continue
-        frames[name] = _read_one(path, name)
-    if missing:
-        fmts = [format] if format else list(FORMATS)
-        expected = [f"{m}.{f}" for m in missing for f in fmts]
-        problems = [{"table": m, "column": None, "n_rows": 0, "examples": [],
-                     "message": "required table file missing"} for m in missing]
+        path, sheet = src
+        df = read_table_file(path, name, sheet=sheet, **options)
+        if len(df) == 0 and name in vocab.REQUIRED_TABLES:
+            where = f"{str(path)!r}" + (f" (sheet {sheet!r})" if sheet else "")
+            raise DataValidationError(
+                f"File {where} has a header but no rows; the {name} table is required "
+                "and may not be empty.",
+                [{"table": name, "column": None, "n_rows": 0, "examples": [path.name],
+                  "message": "required table has no rows"}],
+            )
+        frames[name] = df
+    extra = {}  # keywords of SchoolTables that older versions lack: given only when set
+    if columns is not None:
+        extra["columns"] = columns
+    if date_format is not None:
+        extra["date_format"] = date_format
+    return SchoolTables(**frames, codes=codes, validate=validate, **extra)
+
+
+def _no_folder(folder: Path) -> DataValidationError:
+    return DataValidationError(
+        f"Folder {str(folder)!r} does not exist or is not a folder.",
+        [{"table": None, "column": None, "n_rows": 0, "examples": [str(folder)],
+          "message": "folder not found"}],
+    )
+
+
+def _find_sources(folder: Path, format: str | None) -> dict[str, tuple[Path, str | None]]:
+    """{table: (file, sheet or None)} for the tables found; errors for what is wrong."""
+    if folder.is_file() and folder.suffix.lower() == ".xlsx" and format in (None, "xlsx"):
+        sources = _workbook_sources(folder, strict=True)
+        _check_required(folder, sources, format)
+        return sources
+    if not folder.is_dir():
+        raise _no_folder(folder)
+    fmts = [format] if format else list(READ_FORMATS)
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith((".", "~$")))
+    sources: dict[str, tuple[Path, str | None]] = {}
+    for name in TABLES:
+        found = [folder / f"{name}.{fmt}" for fmt in fmts]
+        found = [p for p in found if p.is_file()]
+        if len(found) > 1:
+            logger.warning("%s: both %s and %s exist; reading %s (pass format= to choose)",
+                           name, found[0].name, found[1].name, found[0].name)
+        if found:
+            sources[name] = (found[0], None)
+    near, workbooks, others = [], [], []
+    for p in files:
+        suffix, stem = p.suffix.lower(), p.stem.lower()
+        if stem in TABLES and suffix == ".xls":
+            near.append((p, f"old-style Excel files are not read; save it as {p.stem}.xlsx "
+                            "or as CSV"))
+            continue
+        if suffix.lstrip(".") not in fmts or p.name in (f"{t}{suffix}" for t in TABLES):
+            continue
+        match = difflib.get_close_matches(stem, TABLES, n=1, cutoff=_NEAR)
+        if match:
+            near.append((p, f"it is named after no table; did you mean "
+                            f"{match[0]}{suffix}? Rename it"))
+        elif suffix == ".xlsx":
+            workbooks.append(p)
+        else:
+            others.append(p)
+    if near:
         raise DataValidationError(
-            f"Folder {str(folder)!r} lacks the required table file(s) "
-            f"{', '.join(missing)} (expected one of: {', '.join(expected)}).",
-            problems,
+            f"Folder {str(folder)!r}: " + "; ".join(f"file {p.name!r}: {why}" for p, why in near)
+            + f" (the tables are {', '.join(TABLES)}).",
+            [{"table": None, "column": None, "n_rows": 0, "examples": [p.name],
+              "message": why} for p, why in near],
         )
-    return SchoolTables(**frames, codes=codes, validate=validate)
+    books = {p: _workbook_sources(p, strict=False) for p in workbooks}
+    books = {p: s for p, s in books.items() if s}
+    others += [p for p in workbooks if p not in books]
+    for p in others:
+        logger.warning("%s: %s is named after no table (%s) and is not read", folder,
+                       p.name, ", ".join(TABLES))
+    if len(books) > 1:
+        names = ", ".join(repr(p.name) for p in books)
+        raise DataValidationError(
+            f"Folder {str(folder)!r} holds several workbooks with sheets named after tables "
+            f"({names}); pass the path of the one to read as the folder.",
+            [{"table": None, "column": None, "n_rows": 0, "examples": [p.name for p in books],
+              "message": "several workbooks of tables"}],
+        )
+    for book, sheets in books.items():
+        for name, src in sheets.items():
+            if name in sources:
+                logger.warning("%s: both %s and sheet %r of %s exist; reading %s", name,
+                               sources[name][0].name, src[1], book.name, sources[name][0].name)
+            else:
+                sources[name] = src
+    _check_required(folder, sources, format)
+    return sources
 
 
-def _find_file(folder: Path, name: str, format: str | None) -> Path | None:
-    found = [folder / f"{name}.{fmt}" for fmt in ([format] if format else FORMATS)]
-    found = [p for p in found if p.is_file()]
-    if len(found) > 1:
-        logger.warning("%s: both %s and %s exist; reading %s (pass format= to choose)",
-                       name, found[0].name, found[1].name, found[0].name)
-    return found[0] if found else None
+def _workbook_sources(book: Path, *, strict: bool) -> dict[str, tuple[Path, str]]:
+    """The sheets of ``book`` named after tables; near misses are errors."""
+    sources, near, others = {}, [], []
+    for sheet in list_sheets(book):
+        key = sheet.strip().lower()
+        if key in TABLES and key not in sources:
+            sources[key] = (book, sheet)
+            continue
+        match = difflib.get_close_matches(key, TABLES, n=1, cutoff=_NEAR)
+        (near if match else others).append((sheet, match[0] if match else None))
+    if near and (sources or strict):
+        raise DataValidationError(
+            f"Workbook {str(book)!r}: " + "; ".join(
+                f"sheet {s!r} is named after no table (did you mean {m!r}?)" for s, m in near)
+            + "; rename the sheet(s).",
+            [{"table": m, "column": None, "n_rows": 0, "examples": [s],
+              "message": "sheet named after no table"} for s, m in near],
+        )
+    if sources:
+        for sheet, _ in others:
+            logger.warning("%s: sheet %r is named after no table and is not read",
+                           book.name, sheet)
+    return sources
 
 
-def _read_one(path: Path, name: str) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    header = pd.read_csv(path, nrows=0).columns
-    dtype = {c: "str" for c in header if c in _STR_COLUMNS[name]}
-    return pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""])
+def _check_required(folder: Path, sources: dict, format: str | None) -> None:
+    missing = [m for m in vocab.REQUIRED_TABLES if m not in sources]
+    if not missing:
+        return
+    fmts = [format] if format else list(READ_FORMATS)
+    expected = [f"{m}.{f}" for m in missing for f in fmts]
+    if format in (None, "xlsx"):
+        expected += [f"a sheet {m!r} of a workbook" for m in missing]
+    problems = [{"table": m, "column": None, "n_rows": 0, "examples": [],
+                 "message": "required table file missing"} for m in missing]
+    raise DataValidationError(
+        f"{'Workbook' if folder.is_file() else 'Folder'} {str(folder)!r} lacks the required "
+        f"table file(s) {', '.join(missing)} (expected one of: {', '.join(expected)}).",
+        problems,
+    )
 
 
 def write_tables(tables: SchoolTables, folder, format: str = "parquet", *,

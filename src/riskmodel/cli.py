@@ -84,6 +84,60 @@ def _synthetic_opts(p: argparse.ArgumentParser) -> None:
     _random_state_opt(p)
 
 
+_SEP_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}
+
+
+def _sep_arg(text: str) -> str:
+    sep = _SEP_ALIASES.get(text, text)
+    if sep not in (",", ";", "\t"):
+        raise argparse.ArgumentTypeError(f"must be ',', ';' or tab ('\\t'), got {text!r}")
+    return sep
+
+
+def _encoding_arg(text: str) -> str:
+    import codecs
+
+    if text != "detect":
+        try:
+            codecs.lookup(text)
+        except LookupError:
+            raise argparse.ArgumentTypeError(
+                f"unknown encoding {text!r} (e.g. utf-8, cp1257, iso-8859-13, detect)") from None
+    return text
+
+
+def _read_opts(p: argparse.ArgumentParser, *, codes: bool = True,
+               format_flags: tuple[str, ...] = ("--format", "--data-format")) -> None:
+    """How the files of --data are read (see riskmodel.read_tables)."""
+    g = p.add_argument_group("reading --data (see riskmodel.read_tables)")
+    if codes:
+        g.add_argument("--codes", type=Path, help="YAML map of local codes (and column "
+                                                  "names) to the contract's")
+    g.add_argument(*format_flags, dest="data_format", choices=["parquet", "csv", "xlsx"],
+                   help="read only table files of this format (default: whichever exists)")
+    g.add_argument("--encoding", type=_encoding_arg,
+                   help="encoding of CSV files: utf-8 (default), cp1257, iso-8859-13 or detect")
+    g.add_argument("--sep", type=_sep_arg, metavar="SEP",
+                   help="CSV separator: ',', ';' or '\\t' (tab); default: detected")
+    g.add_argument("--decimal", choices=[".", ","],
+                   help="CSV decimal mark (default: detected)")
+    g.add_argument("--date-format", metavar="FMT",
+                   help="date format such as %%d.%%m.%%Y (default: ISO or dd.mm.yyyy, detected)")
+
+
+def _read_kwargs(args) -> dict:
+    """The read_tables keywords of the command line (validate, pseudonymize)."""
+    return {"format": args.data_format, "encoding": args.encoding, "sep": args.sep,
+            "decimal": args.decimal, "date_format": args.date_format}
+
+
+def _read_options(args) -> dict:
+    """The same options as config keys (``codes`` and ``read.*``) for the run configs."""
+    opts = {"codes": _path(args.codes)}
+    opts.update({f"read.{k}": v for k, v in _read_kwargs(args).items()})
+    return opts
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``riskmodel`` (no heavy imports).
 
@@ -115,8 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, config=False)
 
     p = sub.add_parser("validate", help="check a data folder against the data contract")
-    p.add_argument("--data", type=Path, required=True, help="folder of table files")
-    p.add_argument("--codes", type=Path, help="YAML map of local codes to contract codes")
+    p.add_argument("--data", type=Path, required=True,
+                   help="folder of table files, or an .xlsx workbook of tables")
+    _read_opts(p)
     _common(p, config=False)
 
     p = sub.add_parser("pseudonymize",
@@ -125,12 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for the pseudonymised tables")
     p.add_argument("--key-env", default="RISKMODEL_PSEUDONYM_KEY",
                    help="environment variable holding the secret key (default: %(default)s)")
-    p.add_argument("--codes", type=Path, help="YAML map of local codes to contract codes")
-    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet",
+                   help="format of the tables written into --out (default: %(default)s)")
+    _read_opts(p, format_flags=("--data-format",))
     _common(p, config=False)
 
     p = sub.add_parser("train", help="backtest, audit, train and register a model")
     p.add_argument("--data", type=Path, help="folder of table files (default: synthetic)")
+    _read_opts(p)
     _synthetic_opts(p)
     p.add_argument("--horizon-days", type=int)
     p.add_argument("--experiment", help="MLflow experiment name")
@@ -142,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="score, explain and allocate; write outputs atomically")
     p.add_argument("--data", type=Path, help="folder of table files")
+    _read_opts(p)
     p.add_argument("--as-of", help="scoring date YYYY-MM-DD (default: day after the last record)")
     p.add_argument("--model", help="models:/riskmodel@champion (default), models:/NAME/VERSION "
                                    "or a model folder")
@@ -154,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="temporal backtest against baselines and fairness audit")
     p.add_argument("--data", type=Path, help="folder of table files (default: synthetic)")
+    _read_opts(p)
     _synthetic_opts(p)
     p.add_argument("--horizon-days", type=int)
     p.add_argument("--out", type=Path, help="folder for backtest.csv and audit.csv")
@@ -162,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("allocate", help="allocate support from an existing scores.parquet")
     p.add_argument("--data", type=Path, help="folder of table files")
+    _read_opts(p)
     p.add_argument("--scores", type=Path, help="scores.parquet of a score run")
     p.add_argument("--as-of", help="date of the scores (default: from their manifest.json)")
     p.add_argument("--out", type=Path, help="output folder")
@@ -276,7 +336,7 @@ def _cmd_generate(args) -> int:
 def _cmd_validate(args) -> int:
     from .schema import read_tables
 
-    tables = read_tables(args.data, codes=args.codes)
+    tables = read_tables(args.data, codes=args.codes, **_read_kwargs(args))
     print(f"{args.data}: valid ({tables!r})")
     print(tables.summary().to_string(index=False))
     print(f"fingerprint: {tables.fingerprint()}")
@@ -293,7 +353,7 @@ def _cmd_pseudonymize(args) -> int:
 
         raise ConfigError(f"Set the secret key in the environment variable {args.key_env} "
                           "(it is never written anywhere).")
-    tables = read_tables(args.data, codes=args.codes)
+    tables = read_tables(args.data, codes=args.codes, **_read_kwargs(args))
     out = pseudonymize(tables, env_var=args.key_env)
     try:
         folder = write_tables(out, args.out, format=args.format)
@@ -312,6 +372,7 @@ def _train_options(args) -> dict:
         "synthetic.n_years": args.n_years,
         "synthetic.random_state": _random_state(args),
         "horizon_days": args.horizon_days,
+        **_read_options(args),
     }
     return opts
 
@@ -362,7 +423,7 @@ def _cmd_score(args) -> int:
 
     opts = {"data": _path(args.data), "as_of": args.as_of, "model": args.model,
             "out": _path(args.out), "rules": _path(args.rules),
-            "resources.path": _path(args.resources)}
+            "resources.path": _path(args.resources), **_read_options(args)}
     if args.no_allocate:
         opts["allocate"] = False
     cfg = _config(ScoreConfig, args, opts)
@@ -407,7 +468,7 @@ def _cmd_allocate(args) -> int:
 
     opts = {"data": _path(args.data), "scores": _path(args.scores), "as_of": args.as_of,
             "out": _path(args.out), "rules": _path(args.rules),
-            "resources.path": _path(args.resources)}
+            "resources.path": _path(args.resources), **_read_options(args)}
     cfg = _config(AllocateConfig, args, opts)
     res = allocate_run(cfg, progress=_progress(args))
     print(f"Allocation written to {res.out}/:")

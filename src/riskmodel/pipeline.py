@@ -53,6 +53,7 @@ from ._run_config import (
     AuditConfig,
     DemoConfig,
     EvaluateConfig,
+    ReadConfig,
     ResourcesConfig,
     ScoreConfig,
     SyntheticConfig,

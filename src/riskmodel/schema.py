@@ -17,7 +17,8 @@ Every contract violation of every table is collected and raised together as one
 absence codes) are translated with a :class:`CodeMap` before validation.
 
 :func:`read_tables` and :func:`write_tables` move tables to and from a folder of
-Parquet or CSV files named after the tables.
+Parquet or CSV files named after the tables; :func:`read_tables` also reads
+``.xlsx`` workbooks and the CSV that Excel saves on a Latvian machine.
 
 This module is the public face of the contract; the work is done in small
 private modules:
@@ -28,7 +29,8 @@ private modules:
 - :mod:`._normalise` — normalisation and the checks across columns and tables;
 - :mod:`._school_tables` — the :class:`SchoolTables` container;
 - :mod:`._fingerprint` — :meth:`SchoolTables.fingerprint`;
-- :mod:`._table_io` — :func:`read_tables` and :func:`write_tables`.
+- :mod:`._table_io` — :func:`read_tables` and :func:`write_tables`;
+- :mod:`._read_files` — reading one file (CSV dialect, encoding, xlsx, broken files).
 """
 
 from __future__ import annotations

@@ -104,15 +104,8 @@ def _broken_data(system, tmp_path: Path, damage: str) -> tuple[Path, str]:
     return data, file.name
 
 
-_NEEDS_READ = pytest.mark.xfail(strict=True, reason="needs the read_tables rewrite (branch read)")
-
-
-@pytest.mark.parametrize("damage", [
-    pytest.param("truncated parquet", marks=_NEEDS_READ),
-    pytest.param("empty file", marks=_NEEDS_READ),
-    pytest.param("binary pupils.csv", marks=_NEEDS_READ),
-    pytest.param("header-only enrolments", marks=_NEEDS_READ),
-])
+@pytest.mark.parametrize("damage", ["truncated parquet", "empty file", "binary pupils.csv",
+                                    "header-only enrolments"])
 def test_broken_data_file_exits_2_naming_the_file(system, tmp_path, damage):
     data, name = _broken_data(system, tmp_path, damage)
     out = tmp_path / "scores"

@@ -423,8 +423,8 @@ def test_cli_broken_file_exit_2_names_file_no_traceback(tmp_path, tables):
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and 'File "' not in res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    named = [ln for ln in lines if "enrolments.parquet" in ln]
-    assert len(named) == 1 and "truncated or corrupt" in named[0]
+    assert len(lines) == 1 and lines[0].startswith("riskmodel: error: "), res.stderr
+    assert "enrolments.parquet" in lines[0] and "truncated or corrupt" in lines[0]
 
 
 def test_cli_options_reach_the_run_configs(tmp_path):

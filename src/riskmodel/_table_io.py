@@ -138,12 +138,8 @@ def read_tables(folder, *, format: str | None = None, encoding: str | None = Non
                   "message": "required table has no rows"}],
             )
         frames[name] = df
-    extra = {}  # keywords of SchoolTables that older versions lack: given only when set
-    if columns is not None:
-        extra["columns"] = columns
-    if date_format is not None:
-        extra["date_format"] = date_format
-    return SchoolTables(**frames, codes=codes, validate=validate, **extra)
+    return SchoolTables(**frames, codes=codes, validate=validate, columns=columns,
+                        date_format=date_format)
 
 
 def _no_folder(folder: Path) -> DataValidationError:

@@ -104,11 +104,11 @@ def test_missing_columns_and_files_are_typed_errors(tmp_path):
         read_resources(tmp_path / "nope.csv")
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not a parquet file at all")
-    with pytest.raises(rm.DataValidationError, match="cannot be read as parquet"):
+    with pytest.raises(rm.DataValidationError, match="broken.parquet.*truncated or corrupt"):
         read_resources(broken)
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(rm.DataValidationError, match="cannot be read as xlsx"):
+    with pytest.raises(rm.DataValidationError, match="broken.xlsx.*not a readable .xlsx workbook"):
         read_resources(broken)
     with pytest.raises(rm.DataValidationError, match="unknown format"):
         read_resources(write(tmp_path, "x", name="roster.json"))
@@ -234,3 +234,17 @@ def test_cli_bad_roster_exits_2_naming_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and str(bad) in err and "capacity must be a positive integer" in err
     assert not (tmp_path / "plan").exists()
+
+
+def test_a_roster_saved_by_latvian_excel_reads_like_the_utf8_one(tmp_path):
+    """';' separator, decimal comma and Windows-1257, as Excel writes it on a Latvian machine."""
+    utf8 = write(tmp_path, "resource_id,kind,municipality_id,capacity,cost_per_pupil\n"
+                           "M-ĀDAŽI-1,mentor,Ādažu novads,25,120.5\n", name="a.csv")
+    latvian = tmp_path / "b.csv"
+    latvian.write_bytes("resource_id;kind;municipality_id;capacity;cost_per_pupil\n"
+                        "M-ĀDAŽI-1;mentor;Ādažu novads;25;120,5\n".encode("cp1257"))
+    with pytest.raises(rm.DataValidationError, match="encoding"):
+        read_resources(latvian)
+    back = read_resources(latvian, encoding="cp1257")
+    pd.testing.assert_frame_equal(back, read_resources(utf8))
+    assert back.loc[0, "municipality_id"] == "Ādažu novads" and back.loc[0, "cost_per_pupil"] == 120.5

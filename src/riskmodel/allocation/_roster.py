@@ -17,43 +17,26 @@ __all__ = ["available_mask", "read_resources", "roster_info"]
 
 REQUIRED = ("resource_id", "kind", "municipality_id", "capacity")
 OPTIONAL = ("school_id", "specialty", "cost_per_pupil", "available_from", "available_to")
-SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
-            ".xlsx": "xlsx", ".xlsm": "xlsx"}
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
-    """The file's cells as text (``None`` for empty cells); the one place that reads bytes.
+def _read_raw(path: Path, **options) -> pd.DataFrame:
+    """The file's cells as text (``None`` for empty cells).
 
-    Swap point for a general table reader (dialect, encoding): it must return
-    every column as strings (or ``None``) and raise :class:`DataValidationError`
-    for a file that cannot be read.
+    The bytes are read by :func:`riskmodel._read_files.read_table_file`, the one
+    reader of riskmodel (CSV dialect and encoding, Parquet, xlsx; a broken file is a
+    :class:`DataValidationError` naming it); ``options`` are its ``encoding``,
+    ``sep`` and ``decimal``.
     """
-    fmt = SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
+    from .._read_files import read_table_file
+
+    if SUFFIXES.get(path.suffix.lower()) is None:
         raise DataValidationError(
             f"Resources file {str(path)!r}: unknown format {path.suffix!r}; use one of "
             f"{', '.join(sorted(SUFFIXES))}.",
             [{"table": str(path), "column": None, "n_rows": 0, "examples": [],
               "message": f"unknown file format {path.suffix!r}"}])
-    try:
-        if fmt == "csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                             skipinitialspace=True)
-        elif fmt == "parquet":
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
-    except (OSError, ValueError, UnicodeDecodeError, ImportError, KeyError) as exc:
-        raise DataValidationError(
-            f"Resources file {str(path)!r} cannot be read as {fmt}: {exc}",
-            [{"table": str(path), "column": None, "n_rows": 0, "examples": [],
-              "message": f"unreadable {fmt} file: {exc}"}]) from None
-    except Exception as exc:  # pyarrow/openpyxl raise their own types for broken files
-        raise DataValidationError(
-            f"Resources file {str(path)!r} cannot be read as {fmt}: "
-            f"{type(exc).__name__}: {exc}",
-            [{"table": str(path), "column": None, "n_rows": 0, "examples": [],
-              "message": f"unreadable {fmt} file"}]) from None
+    df = read_table_file(path, "resources", **options)
     df.columns = [str(c).strip() for c in df.columns]
     out = {}
     for c in df.columns:
@@ -167,10 +150,13 @@ def _raise(problems: list[dict], where: str) -> None:
                               problems)
 
 
-def read_resources(path: str | os.PathLike) -> pd.DataFrame:
+def read_resources(path: str | os.PathLike, *, encoding: str | None = None,
+                   sep: str | None = None, decimal: str | None = None) -> pd.DataFrame:
     """Read a roster of mentors, consultants and other support from a file.
 
-    CSV (UTF-8), Parquet or XLSX (the first sheet), one row per resource, with
+    CSV, Parquet or XLSX (the sheet ``resources``, else the only sheet), read as
+    :func:`riskmodel.read_tables` reads its files (separator, decimal comma and
+    UTF-8 detected; ``encoding`` for other code pages), one row per resource, with
     the columns that :func:`riskmodel.allocate` takes:
 
     - required: ``resource_id``, ``kind`` (mentor, literacy, subject,
@@ -188,6 +174,8 @@ def read_resources(path: str | os.PathLike) -> pd.DataFrame:
     ----------
     path : path
         ``.csv``, ``.parquet`` or ``.xlsx`` file.
+    encoding, sep, decimal : str, optional
+        As for :func:`riskmodel.read_tables` (CSV only).
 
     Returns
     -------
@@ -229,7 +217,14 @@ def read_resources(path: str | os.PathLike) -> pd.DataFrame:
             "(option --resources / resources.path).",
             [{"table": str(path), "column": None, "n_rows": 0, "examples": [],
               "message": "file does not exist"}])
-    return validate_roster(_read_raw(path), str(path))
+    from .._read_files import SEPARATORS, check_encoding
+    from .._checks import check_option
+
+    check_option(sep, "sep", (*SEPARATORS, None), "read_resources")
+    check_option(decimal, "decimal", (".", ",", None), "read_resources")
+    encoding = check_encoding(encoding, "read_resources")
+    return validate_roster(_read_raw(path, encoding=encoding, sep=sep, decimal=decimal),
+                           str(path))
 
 
 def available_mask(resources: pd.DataFrame, as_of) -> np.ndarray:

@@ -248,3 +248,41 @@ def test_a_roster_saved_by_latvian_excel_reads_like_the_utf8_one(tmp_path):
     back = read_resources(latvian, encoding="cp1257")
     pd.testing.assert_frame_equal(back, read_resources(utf8))
     assert back.loc[0, "municipality_id"] == "Ādažu novads" and back.loc[0, "cost_per_pupil"] == 120.5
+
+
+def test_a_data_folder_roster_travels_with_the_tables_and_keeps_ongoing_support(tmp_path):
+    """The synthetic system's roster is written as resources.parquet beside the tables,
+    read back by read_tables, and a run without --resources allocates exactly it; the
+    ongoing support of the data keeps its resource."""
+    from riskmodel.pipeline import allocate_run
+
+    world = rm.datasets.make_school_system(n_pupils=2000, n_years=2, random_state=0)
+    data = rm.write_tables(world.tables, tmp_path / "data")
+    assert (data / "resources.parquet").is_file()
+    tables = rm.read_tables(data)
+    pd.testing.assert_frame_equal(tables.resources,
+                                  rm.read_resources(data / "resources.parquet"))
+    assert list(tables.resources["resource_id"]) == list(world.resources["resource_id"])
+    assert tables.equals(world.tables)  # the roster is not pupil records
+    as_of = pd.Timestamp(world.as_of_dates[-1])
+    enrolled = rm.build_features(tables, as_of).index
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    risk = world.truth.loc[world.truth["as_of"] == as_of].set_index("pupil_id")["p_leave"]
+    pd.DataFrame({"risk": risk.reindex(enrolled).fillna(0.0).to_numpy()},
+                 index=enrolled).to_parquet(folder / "scores.parquet")
+    (folder / "manifest.json").write_text(json.dumps({"as_of": str(as_of.date())}))
+    res = allocate_run({"scores": str(folder / "scores.parquet"), "out": str(tmp_path / "plan")},
+                       tables=tables)
+    plan = pd.read_parquet(res.paths["allocation"])
+    assert set(plan["resource_id"]) <= set(world.resources["resource_id"])
+    manifest = json.loads((tmp_path / "plan" / "manifest.json").read_text())
+    assert manifest["resources"]["source"] == "data"
+    assert manifest["resources"]["n"] == len(world.resources)
+    sup = world.tables.support
+    ongoing = sup[(sup["start_date"] < as_of)
+                  & (sup["end_date"].isna() | (sup["end_date"] >= as_of))]
+    kept = plan[plan["change"] == "continuing"].merge(
+        ongoing[["pupil_id", "kind", "resource_id"]].astype(str),
+        on=["pupil_id", "kind", "resource_id"])
+    assert manifest["resources"]["continuing"] == len(kept) > 0

@@ -64,11 +64,15 @@ def plan_support(alloc_pupils, scores, cfg_resources, rules, objective, as_of, t
 
     pupils = alloc_pupils.join(scores[[c for c in PLAN_REASONS if c in scores.columns]])
     current = current_support(tables, as_of) if cfg_resources.current else None
-    if cfg_resources.path is not None:
-        resources = read_resources(cfg_resources.path)
+    data_roster = getattr(tables, "resources", None)
+    if cfg_resources.path is not None or data_roster is not None:
+        if cfg_resources.path is not None:
+            resources, source = read_resources(cfg_resources.path), cfg_resources.path
+        else:  # the data's own roster (a resources file of the data folder)
+            resources, source = data_roster, "data"
         allocation = allocate(pupils, resources, rules, objective=objective, current=current,
                               as_of=as_of)
-        info = roster_info(resources, cfg_resources.path)
+        info = roster_info(resources, source)
     else:
         allocation, resources = _synthetic_allocation(pupils, cfg_resources, rules, objective,
                                                       current, as_of)

@@ -115,6 +115,11 @@ class SchoolTables:
     engagement: pd.DataFrame | None
     support: pd.DataFrame | None
     schools: pd.DataFrame | None
+    #: The roster of support resources that came with the data (a ``resources`` file of
+    #: a data folder, read by :func:`riskmodel.read_tables` and validated by
+    #: :func:`riskmodel.read_resources`; the synthetic system's own roster), or None.
+    #: Not pupil records: outside :meth:`fingerprint` and :meth:`equals`.
+    resources: pd.DataFrame | None = None
 
     def __init__(
         self,
@@ -260,7 +265,9 @@ class SchoolTables:
             else:
                 keep = df["date"].to_numpy() < cut
                 out[name] = df if keep.all() else df[keep].reset_index(drop=True)
-        return SchoolTables._from_normalised(out)
+        known = SchoolTables._from_normalised(out)
+        known.resources = self.resources
+        return known
 
     # -- description ------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:

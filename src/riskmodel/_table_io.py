@@ -37,7 +37,10 @@ FORMATS = ("parquet", "csv")
 READ_FORMATS = ("parquet", "csv", "xlsx")
 #: A file or sheet name this close to a table name (difflib ratio) is taken for a typo.
 _NEAR = 0.75
-_TABLE_FILES = frozenset(f"{t}.{fmt}" for t in TABLES for fmt in FORMATS)
+#: The roster file a data folder may hold beside the tables (see :func:`read_tables`).
+ROSTER = "resources"
+_KNOWN = (*TABLES, ROSTER)
+_TABLE_FILES = frozenset(f"{t}.{fmt}" for t in _KNOWN for fmt in FORMATS)
 
 
 def read_tables(folder, *, format: str | None = None, encoding: str | None = None,
@@ -138,8 +141,14 @@ def read_tables(folder, *, format: str | None = None, encoding: str | None = Non
                   "message": "required table has no rows"}],
             )
         frames[name] = df
-    return SchoolTables(**frames, codes=codes, validate=validate, columns=columns,
-                        date_format=date_format)
+    tables = SchoolTables(**frames, codes=codes, validate=validate, columns=columns,
+                          date_format=date_format)
+    if ROSTER in sources:
+        from .allocation._roster import read_roster_file
+
+        path, sheet = sources[ROSTER]
+        tables.resources = read_roster_file(path, sheet=sheet, **options)
+    return tables
 
 
 def _no_folder(folder: Path) -> DataValidationError:
@@ -162,7 +171,7 @@ def _find_sources(folder: Path, format: str | None) -> dict[str, tuple[Path, str
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and not p.name.startswith((".", "~$")))
     sources: dict[str, tuple[Path, str | None]] = {}
-    for name in TABLES:
+    for name in _KNOWN:
         found = [folder / f"{name}.{fmt}" for fmt in fmts]
         found = [p for p in found if p.is_file()]
         if len(found) > 1:
@@ -173,13 +182,13 @@ def _find_sources(folder: Path, format: str | None) -> dict[str, tuple[Path, str
     near, workbooks, others = [], [], []
     for p in files:
         suffix, stem = p.suffix.lower(), p.stem.lower()
-        if stem in TABLES and suffix == ".xls":
+        if stem in _KNOWN and suffix == ".xls":
             near.append((p, f"old-style Excel files are not read; save it as {p.stem}.xlsx "
                             "or as CSV"))
             continue
-        if suffix.lstrip(".") not in fmts or p.name in (f"{t}{suffix}" for t in TABLES):
+        if suffix.lstrip(".") not in fmts or p.name in (f"{t}{suffix}" for t in _KNOWN):
             continue
-        match = difflib.get_close_matches(stem, TABLES, n=1, cutoff=_NEAR)
+        match = difflib.get_close_matches(stem, _KNOWN, n=1, cutoff=_NEAR)
         if match:
             near.append((p, f"it is named after no table; did you mean "
                             f"{match[0]}{suffix}? Rename it"))
@@ -224,10 +233,10 @@ def _workbook_sources(book: Path, *, strict: bool) -> dict[str, tuple[Path, str]
     sources, near, others = {}, [], []
     for sheet in list_sheets(book):
         key = sheet.strip().lower()
-        if key in TABLES and key not in sources:
+        if key in _KNOWN and key not in sources:
             sources[key] = (book, sheet)
             continue
-        match = difflib.get_close_matches(key, TABLES, n=1, cutoff=_NEAR)
+        match = difflib.get_close_matches(key, _KNOWN, n=1, cutoff=_NEAR)
         (near if match else others).append((sheet, match[0] if match else None))
     if near and (sources or strict):
         raise DataValidationError(
@@ -338,6 +347,12 @@ def write_tables(tables: SchoolTables, folder, format: str = "parquet", *,
                 df.to_parquet(target, index=False)
             else:
                 df.to_csv(target, index=False)
+        if tables.resources is not None:
+            target = tmp / f"{ROSTER}.{format}"
+            if format == "parquet":
+                tables.resources.to_parquet(target, index=False)
+            else:
+                tables.resources.to_csv(target, index=False)
     return folder
 
 

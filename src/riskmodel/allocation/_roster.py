@@ -13,14 +13,14 @@ from ..errors import DataValidationError
 from ..vocab import DOMAINS
 from ._rules import KINDS
 
-__all__ = ["available_mask", "read_resources", "roster_info"]
+__all__ = ["available_mask", "read_resources", "read_roster_file", "roster_info"]
 
 REQUIRED = ("resource_id", "kind", "municipality_id", "capacity")
 OPTIONAL = ("school_id", "specialty", "cost_per_pupil", "available_from", "available_to")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 
 
-def _read_raw(path: Path, **options) -> pd.DataFrame:
+def _read_raw(path: Path, sheet: str | None = None, **options) -> pd.DataFrame:
     """The file's cells as text (``None`` for empty cells).
 
     The bytes are read by :func:`riskmodel._read_files.read_table_file`, the one
@@ -36,7 +36,7 @@ def _read_raw(path: Path, **options) -> pd.DataFrame:
             f"{', '.join(sorted(SUFFIXES))}.",
             [{"table": str(path), "column": None, "n_rows": 0, "examples": [],
               "message": f"unknown file format {path.suffix!r}"}])
-    df = read_table_file(path, "resources", **options)
+    df = read_table_file(path, "resources", sheet=sheet, **options)
     df.columns = [str(c).strip() for c in df.columns]
     out = {}
     for c in df.columns:
@@ -227,6 +227,12 @@ def read_resources(path: str | os.PathLike, *, encoding: str | None = None,
                            str(path))
 
 
+def read_roster_file(path: Path, sheet: str | None = None, **options) -> pd.DataFrame:
+    """A roster file (or workbook sheet) found by :func:`riskmodel.read_tables`, validated."""
+    where = str(path) + (f" (sheet {sheet!r})" if sheet else "")
+    return validate_roster(_read_raw(Path(path), sheet=sheet, **options), where)
+
+
 def available_mask(resources: pd.DataFrame, as_of) -> np.ndarray:
     """Which resources are available on ``as_of`` (all when there are no date columns)."""
     ok = np.ones(len(resources), dtype=bool)
@@ -246,12 +252,14 @@ def available_mask(resources: pd.DataFrame, as_of) -> np.ndarray:
 def roster_info(resources: pd.DataFrame, source) -> dict:
     """What a manifest says about a roster: its source, fingerprint and size.
 
-    A file's fingerprint is the sha256 of its bytes; a synthetic roster's is the
-    sha256 of its CSV text (same table, same fingerprint).
+    A file's fingerprint is the sha256 of its bytes; the fingerprint of a synthetic
+    roster (``source="synthetic"``) or of the data's own roster (``source="data"``,
+    the ``resources`` file of the data folder, as read) is the sha256 of its CSV
+    text (same table, same fingerprint).
     """
-    if source == "synthetic" or source is None:
+    if source in ("synthetic", "data") or source is None:
         text = resources.to_csv(index=False).encode("utf-8")
-        return {"source": "synthetic", "sha256": hashlib.sha256(text).hexdigest(),
+        return {"source": source or "synthetic", "sha256": hashlib.sha256(text).hexdigest(),
                 "n": int(len(resources))}
     from .._util import file_sha256
 

@@ -385,6 +385,7 @@ def make_school_system(
     resources["available_from"] = resources["available_from"].astype("datetime64[ns]")
     tables, ids = _build_tables(geo, pop, log, att, grd, eng, sup.table_arrays(),
                                 resources["resource_id"])
+    tables.resources = resources  # the roster travels with the records (write_tables writes it)
     as_of = pd.DatetimeIndex(
         _dates(np.concatenate([c.days[np.asarray(c.month_first)] for c in cals]).astype(np.int64)),
         name="as_of",

@@ -136,8 +136,16 @@ def test_score_outputs(run):
     assert not alloc.duplicated(["pupil_id", "kind"]).any()
     both = alloc.merge(wait, on=["pupil_id", "kind"])
     assert both.empty
+    # new mentors need the risk group; a continuing one (the data's ongoing support keeps
+    # its mentor from the data's roster) leaves it only below exit_risk (min_risk / 2)
+    rules = rm.ProgrammeRules()
     mentors = alloc[alloc["kind"] == "mentor"]
-    assert (mentors["risk"] >= rm.ProgrammeRules().min_risk).all()
+    new = mentors["change"] == "new"
+    assert (mentors.loc[new, "risk"] >= rules.min_risk).all()
+    assert (mentors.loc[~new, "risk"] >= rules.min_risk / 2).all()
+    assert (mentors["change"] == "continuing").any()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["resources"]["source"] == "data"
 
     html = (out / "report.html").read_text()
     for heading in ("Risk distribution", "Reasons by domain", "Allocation and shortfall"):

@@ -274,6 +274,9 @@ def write_tables(tables: SchoolTables, folder, format: str = "parquet", *,
                  overwrite: bool = False) -> Path:
     """Write the present tables as ``<table>.<format>`` files into ``folder``.
 
+    The roster ``tables.resources``, when set, is written too, as
+    ``resources.<format>`` (read back by :func:`read_tables`).
+
     The folder is written whole beside ``folder`` and swapped in only when every
     file was written (:func:`riskmodel._atomic.atomic_output_dir`), so a failure
     or a killed process leaves ``folder`` as it was and no temporary folder.
@@ -311,7 +314,7 @@ def write_tables(tables: SchoolTables, folder, format: str = "parquet", *,
     >>> folder = rm.write_tables(world.tables, pathlib.Path(tempfile.mkdtemp()) / "t",
     ...                          format="csv")
     >>> sorted(p.name for p in folder.iterdir())[-3:]
-    ['pupils.csv', 'schools.csv', 'support.csv']
+    ['resources.csv', 'schools.csv', 'support.csv']
     >>> _ = rm.write_tables(world.tables, folder, overwrite=True)  # now as Parquet
     >>> sorted(p.suffix for p in folder.iterdir())[0]
     '.parquet'

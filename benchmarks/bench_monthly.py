@@ -5,8 +5,13 @@ years. A RiskModel with few trees (100) is trained on the first school year's
 October cohort (its 365-day outcome is known before the scoring starts) and
 scores the third school year on each first school day of the month (October
 to May: on 1 September no enrolment of the new year is known before the date).
-Each month the support is planned twice over the same
-synthetic roster (``make_resources`` of the first month, kept all year):
+Each month the support is planned twice over the same roster: by default the
+synthetic system's own roster (``world.resources``, the one its support history
+used and ``make demo`` allocates: about 117 mentors per 200,000 pupils, at least
+one per municipality with the caseload cut so that the national share of places
+holds); with ``--roster make_resources``, ``make_resources`` of the first month
+with at least one full mentor per municipality (places are then plentiful at
+small scale):
 
 - **with continuity**: ``allocate(..., current=<last month's plan>, as_of=...)``,
   the previous plan carried forward as ongoing support;
@@ -23,7 +28,7 @@ pupils only. Targets (issue 16): churn with continuity at
 most 5 % a month (the exit status), from scratch more than 20 % (printed: it
 depends on how scarce the places are, not on riskmodel).
 
-    python benchmarks/bench_monthly.py [--small]
+    python benchmarks/bench_monthly.py [--small] [--roster world|make_resources]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import pandas as pd
 import riskmodel as rm
 from riskmodel._run_io import allocation_pupils
 from riskmodel.allocation import KINDS, ProgrammeRules, allocate, make_resources
+from riskmodel.allocation._roster import available_mask
 from riskmodel.features import pupil_frame
 
 TARGET_CONTINUITY = 0.05
@@ -69,7 +75,7 @@ def churn(previous: pd.DataFrame, now: pd.DataFrame, still: pd.DataFrame) -> tup
     return float((both["now"] != both["resource_id"]).mean()), len(prev)
 
 
-def main(small: bool) -> int:
+def main(small: bool, roster: str = "world") -> int:
     n_pupils = 5_000 if small else 20_000
     t0 = time.perf_counter()
     world = rm.datasets.make_school_system(n_pupils=n_pupils, n_years=3, random_state=0)
@@ -101,9 +107,15 @@ def main(small: bool) -> int:
         pupils = allocation_pupils(pupil_frame(world.tables, d).reindex(X.index), risk,
                                    by_domain)
         if resources is None:
-            resources = make_resources(pupils, n_mentors=max(43, round(117 * n_pupils / 200_000)),
-                                       random_state=0, rules=rules)
-            capacity = int(resources["capacity"].sum())
+            if roster == "world":
+                resources = world.resources
+            else:
+                resources = make_resources(pupils, n_mentors=max(43, round(117 * n_pupils
+                                                                           / 200_000)),
+                                           random_state=0, rules=rules)
+        available = available_mask(resources, d)
+        capacity = int(resources.loc[available, "capacity"].sum())
+        if d == year2[0]:
             print(f"roster: {len(resources)} resources, {capacity:,} places "
                   f"({(resources['kind'] == 'mentor').sum()} mentors); risk group "
                   f"{(risk >= rules.min_risk).mean():.1%} in {d.date()}")
@@ -165,4 +177,8 @@ def main(small: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main("--small" in sys.argv[1:]))
+    args = sys.argv[1:]
+    roster = args[args.index("--roster") + 1] if "--roster" in args else "world"
+    if roster not in ("world", "make_resources"):
+        sys.exit("--roster is world or make_resources")
+    sys.exit(main("--small" in args, roster))

@@ -62,18 +62,26 @@ def _raw_findings(reference, current, columns, *, model=None, thresholds=None,
     """All statistics (no flags): columns of FINDING_COLUMNS without the flag ones, + df."""
     ref = numeric_block(reference, columns, "reference")
     cur = numeric_block(current, columns, "current")
+    risks = ((_risk(model, reference, columns), _risk(model, current, columns))
+             if model is not None else None)
+    return _statistics(ref, cur, columns, risks, thresholds=thresholds,
+                       high_fraction=high_fraction, elevated_fraction=elevated_fraction)
+
+
+def _statistics(ref, cur, columns, risks, *, thresholds=None, high_fraction=0.05,
+                elevated_fraction=0.15):
+    """The statistics of two feature matrices (and the two cohorts' risks, or None)."""
     infl = thresholds.inflation("feature") if thresholds is not None else None
     feat = drift_statistics(ref, cur, columns, psi_inflation=infl)
     feat.insert(0, "level", "feature")
     dom = availability_statistics(ref, cur, columns)
     dom.insert(0, "level", "domain")
     parts = [feat] + ([dom] if len(dom) else [])
-    if model is not None:
+    if risks is not None:
         s_infl = thresholds.inflation("score").get("score", 1.0) if thresholds is not None \
             else 1.0
-        sc = score_statistics(_risk(model, reference, columns), _risk(model, current, columns),
-                              high_fraction=high_fraction, elevated_fraction=elevated_fraction,
-                              score_inflation=s_infl)
+        sc = score_statistics(risks[0], risks[1], high_fraction=high_fraction,
+                              elevated_fraction=elevated_fraction, score_inflation=s_infl)
         sc.insert(0, "level", "score")
         parts.append(sc)
     out = pd.concat(parts, ignore_index=True)

@@ -161,7 +161,8 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
     >>> th.n_pairs, bool(np.isfinite(th.table["threshold"]).any())
     (2, True)
     """
-    from ._check import _raw_findings, _validated_pair
+    from ._check import _risk, _statistics, _validated_pair
+    from ._drift import numeric_block
 
     func = "calibrate_thresholds"
     quantile = check_real(quantile, "quantile", func, low=0, high=1, closed="neither")
@@ -173,11 +174,16 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
     rng = np.random.default_rng(random_state)
     parts, ratios = [], []
     for a, b in zip(frames[:-1], frames[1:]):
-        ref, cur, columns = _validated_pair(a, b, model, func)
+        a, b, columns = _validated_pair(a, b, model, func)
+        ref, cur = numeric_block(a, columns, "reference"), numeric_block(b, columns, "current")
+        risks = ((_risk(model, a, columns), _risk(model, b, columns))
+                 if model is not None else None)
         for r in range(n_resamples + 1):
-            ra = ref if r == 0 else ref.iloc[rng.integers(0, len(ref), len(ref))]
-            cb = cur if r == 0 else cur.iloc[rng.integers(0, len(cur), len(cur))]
-            f = _raw_findings(ra, cb, columns, model=model)
+            ia = np.arange(len(ref)) if r == 0 else rng.integers(0, len(ref), len(ref))
+            ib = np.arange(len(cur)) if r == 0 else rng.integers(0, len(cur), len(cur))
+            ra, cb = ref[ia], cur[ib]
+            f = _statistics(ra, cb, columns,
+                            None if risks is None else (risks[0][ia], risks[1][ib]))
             f["severity"] = severity(f["statistic"], f["value"], f["expected"])
             parts.append(f)
             if r == 0:  # inflation from the pairs themselves, not from the resamples

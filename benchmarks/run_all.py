@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["datasets", "schema", "features", "model", "explain", "allocation", "monthly", "fairness",
-         "pipeline"]
+         "monitor", "pipeline"]
 
 
 def main(argv: list[str]) -> int:

@@ -26,6 +26,11 @@ def frames():
 
 
 @pytest.fixture(scope="module")
+def thresholds(frames, model):
+    return rm.monitor.calibrate_thresholds(frames, model=model, n_resamples=5, random_state=0)
+
+
+@pytest.fixture(scope="module")
 def model(frames):
     world = frames[0].attrs["world"]
     X = frames[1]
@@ -89,14 +94,19 @@ def test_emptied_domain_rules_only(frames, model):
     assert any("engagement" in r for r in report.reasons)
 
 
-def test_records_drop_is_a_domain_finding(frames):
+def test_records_drop_is_a_domain_finding(frames, thresholds):
     counts = ["parent_logins_28d", "parent_logins_90d", "messages_read_28d", "messages_read_90d"]
-    cur = frames[1].copy()
+    cur = frames[3].copy()
     cur[counts] = cur[counts] * 0.3  # records keep coming, far fewer of them
-    report = rm.monitor.check(frames[1], cur)
+    report = rm.monitor.check(frames[2], cur)
     row = report.findings.query("level == 'domain' and name == 'engagement' and "
                                 "statistic == 'records_per_pupil_ratio'").iloc[0]
-    assert row["value"] < 0.5 and row["flagged"] and report.decision == "rules_only"
+    assert row["value"] < 0.5 and row["flagged"]
+    # uncalibrated, only a domain gone empty outright breaks the inputs: a shift otherwise
+    assert report.decision == "recalibrate"
+    report = rm.monitor.check(frames[2], cur, thresholds=thresholds)
+    assert report.decision == "rules_only"
+    assert any("engagement: records_per_pupil_ratio" in r for r in report.reasons)
 
 
 def _simulated_outcomes(p, shift=0.0, seed=0):
@@ -146,8 +156,8 @@ def test_without_outcomes_expected_precision_is_an_estimate(frames, model):
         tiers.loc["high_tier_share", "expected"])
 
 
-def test_calibrated_thresholds_stable_pair_keep(frames, model):
-    th = rm.monitor.calibrate_thresholds(frames, model=model, n_resamples=5, random_state=0)
+def test_calibrated_thresholds_stable_pair_keep(frames, model, thresholds):
+    th = thresholds
     t = th.table
     psi_rows = t[t["statistic"] == "psi"]
     assert len(psi_rows) == frames[0].shape[1] and np.isfinite(psi_rows["threshold"]).all()

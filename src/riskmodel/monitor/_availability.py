@@ -34,7 +34,8 @@ def domains_of(columns) -> pd.DataFrame:
 
 
 def availability_statistics(ref: np.ndarray, cur: np.ndarray, names) -> pd.DataFrame:
-    """One row per domain and statistic (columns as :func:`drift_statistics`)."""
+    """One row per domain and statistic (columns as :func:`drift_statistics`, + ``expected``:
+    the reference's all-missing share, or 1 for the ratio)."""
     names = list(names)
     dom = domains_of(names)
     pos = {n: i for i, n in enumerate(names)}
@@ -50,7 +51,7 @@ def availability_statistics(ref: np.ndarray, cur: np.ndarray, names) -> pd.DataF
         p = 1.0 if se == 0 else float(stats.norm.sf(change / se))
         if se == 0 and change > 0:  # e.g. nothing missing before, everything now
             p = 0.0
-        rows.append((domain, "all_missing_share_change", change, p, n_cur, 1))
+        rows.append((domain, "all_missing_share_change", change, p, n_cur, 1, float(r_all)))
         cidx = [pos[n] for n in sub.index[sub["is_count"].to_numpy()]]
         if cidx:
             r_sum = np.nan_to_num(ref[:, cidx]).sum(axis=1)
@@ -61,5 +62,6 @@ def availability_statistics(ref: np.ndarray, cur: np.ndarray, names) -> pd.DataF
                     if min(n_ref, n_cur) > 1 else 0.0
                 z = (mc - mr) / se if se > 0 else float(np.sign(mc - mr)) * np.inf
                 rows.append((domain, "records_per_pupil_ratio", float(mc / mr),
-                             float(stats.norm.cdf(z)), n_cur, 1))
-    return pd.DataFrame(rows, columns=["name", "statistic", "value", "p_value", "n", "df"])
+                             float(stats.norm.cdf(z)), n_cur, 1, 1.0))
+    return pd.DataFrame(rows, columns=["name", "statistic", "value", "p_value", "n", "df",
+                                       "expected"])

@@ -227,6 +227,7 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
     if model is not None:
         model_domains = set(domains_of(columns)["domain"])
     decision, reasons = decide(findings, model_domains=model_domains,
-                               has_outcomes=outcomes is not None)
+                               has_outcomes=outcomes is not None,
+                               calibrated=thresholds is not None)
     return MonitorReport(findings[FINDING_COLUMNS].reset_index(drop=True), decision, reasons,
                          calibrated=thresholds is not None, notes=notes, fdr=fdr)

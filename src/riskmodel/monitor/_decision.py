@@ -4,6 +4,10 @@ In order, the first rung that applies:
 
 1. ``rules_only`` — the inputs are broken: a domain the model uses went empty or
    its records per pupil collapsed. The score cannot be trusted; rank by rules.
+   With calibrated thresholds, any flagged availability finding of such a domain
+   (beyond the history's 99th percentile and significant); without them, only a
+   domain that went empty outright (every current pupil without any of its
+   features, or no records at all), since at scale a test flags small real changes.
 2. ``refit`` — the associations changed: with outcomes, the AUC fell below what
    the model's own probabilities imply.
 3. ``recalibrate`` — the calibration slope is off, or the calibration in the large
@@ -30,17 +34,27 @@ def _say(row) -> str:
     return f"{row.level} {row.name}: {row.statistic} = {row.value:.4g}{thr}{p}"
 
 
-def decide(findings: pd.DataFrame, *, model_domains=None, has_outcomes: bool):
+def _went_empty(dom: pd.DataFrame) -> np.ndarray:
+    current = dom["value"] + dom["expected"]  # all-missing share now (change + reference)
+    return (((dom["statistic"] == "all_missing_share_change") & (current >= 1)
+             & (dom["expected"] < 1))
+            | ((dom["statistic"] == "records_per_pupil_ratio") & (dom["value"] <= 0))).to_numpy()
+
+
+def decide(findings: pd.DataFrame, *, model_domains=None, has_outcomes: bool,
+           calibrated: bool = False):
     """``(decision, reasons)`` from the findings table."""
     f = findings[findings["flagged"]]
     dom = f[f["level"] == "domain"]
+    if not calibrated:
+        dom = dom[_went_empty(dom)]
     if model_domains is not None:
         dom = dom[dom["name"].isin(model_domains)]
     if len(dom):
         return "rules_only", [_say(r) for r in dom.itertuples()]
     out = f[f["level"] == "outcome"]
     stat = set(out["statistic"])
-    case_mix = f[(f["level"] == "feature") | ((f["level"] == "score")
+    case_mix = f[f["level"].isin(["feature", "domain"]) | ((f["level"] == "score")
                                                & (f["statistic"] == "score_psi"))]
     if "auc" in stat:
         return "refit", [_say(r) for r in out.itertuples()]

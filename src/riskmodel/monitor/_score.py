@@ -126,6 +126,46 @@ def expected_auc(p):
     return float(num / den)
 
 
+def _bootstrap(y, p, top, n_boot, rng, chunk_cells=4_000_000):
+    """Bootstrap draws of (O/E, AUC, precision@k), shape ``(n_boot, 3)``.
+
+    Each draw resamples the pupils with replacement (multinomial counts, drawn as
+    integers and counted), in chunks of ``chunk_cells`` counts evaluated as matrix
+    products. The AUC is taken over groups of equal scores in ascending order, so
+    ties count half, as in :func:`_auc_weighted`.
+    """
+    n = len(y)
+    order = np.argsort(p, kind="stable")
+    p64 = p[order]
+    starts = np.flatnonzero(np.r_[True, p64[1:] != p64[:-1]])  # ties, before float32
+    ps, ys = p64.astype("float32"), y[order].astype("float32")
+    ties = len(starts) < n
+    in_top = np.isin(order, top)
+    out = np.empty((n_boot, 3))
+    step = max(1, chunk_cells // n)
+    for b0 in range(0, n_boot, step):
+        c = min(step, n_boot - b0)
+        flat = rng.integers(0, n, size=(c, n), dtype=np.int32)
+        flat += (np.arange(c, dtype=np.int32) * n)[:, None]
+        # counts as float32: exact up to 2**24, ample for sums of a cohort's draws
+        w = np.bincount(flat.ravel(), minlength=c * n).reshape(c, n).astype("float32")
+        pos = w * ys
+        neg = w - pos
+        o, e = pos.sum(axis=1, dtype="float64"), (w @ ps).astype("float64")
+        if ties:
+            pos = np.add.reduceat(pos, starts, axis=1)
+            neg = np.add.reduceat(neg, starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[b0:b0 + c, 0] = o / np.maximum(e, _EPS)
+            pairs = (np.einsum("ij,ij->i", pos, below, dtype="float64")
+                     + 0.5 * np.einsum("ij,ij->i", pos, neg, dtype="float64"))
+            out[b0:b0 + c, 1] = pairs / (o * (w.sum(axis=1, dtype="float64") - o))
+            wt = w[:, in_top]
+            out[b0:b0 + c, 2] = (wt @ ys[in_top]) / np.maximum(wt.sum(axis=1), _EPS)
+    return out
+
+
 def outcome_statistics(y, p, *, k, n_boot, confidence, random_state):
     """Rows of the outcome statistics of one cohort (``y`` 0/1, ``p`` calibrated)."""
     n = len(y)
@@ -134,12 +174,7 @@ def outcome_statistics(y, p, *, k, n_boot, confidence, random_state):
     _, group = np.unique(p, return_inverse=True)
     n_groups = group.max() + 1
     top = np.argsort(-p, kind="stable")[:k]
-    draws = np.empty((n_boot, 3))
-    for b in range(n_boot):
-        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        draws[b] = (np.dot(w, y) / max(np.dot(w, p), _EPS),
-                    _auc_weighted(group, y, w, n_groups),
-                    np.dot(w[top], y[top]) / max(w[top].sum(), _EPS))
+    draws = _bootstrap(y, p, top, n_boot, rng)
     lo, hi = np.nanquantile(draws, [alpha, 1 - alpha], axis=0) if n_boot else (
         np.full(3, np.nan), np.full(3, np.nan))
     obs, exp_ = y.sum(), p.sum()

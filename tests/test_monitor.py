@@ -199,3 +199,29 @@ def test_bad_input():
         rm.monitor.calibrate_thresholds([a])
     with pytest.raises(ValueError, match="fdr"):
         rm.monitor.check(a, a, fdr=2)
+
+
+def test_bootstrap_intervals_match_plain_resampling():
+    from sklearn.metrics import roc_auc_score
+
+    from riskmodel.monitor._score import outcome_statistics
+
+    rng = np.random.default_rng(3)
+    for digits in (None, 2):  # continuous scores, and tied ones
+        p = rng.beta(1, 12, 1500)
+        p = np.round(p, digits) if digits else p
+        y = (rng.random(1500) < p).astype(float)
+        ours = outcome_statistics(y, p, k=100, n_boot=1000, confidence=0.9, random_state=0)
+        ours = ours.set_index("statistic")
+        top = np.argsort(-p, kind="stable")[:100]
+        plain = []
+        for _ in range(1000):
+            i = rng.integers(0, 1500, 1500)
+            plain.append((y[i].sum() / p[i].sum(), roc_auc_score(y[i], p[i]),
+                          y[i][np.isin(i, top)].mean()))
+        lo, hi = np.quantile(plain, [0.05, 0.95], axis=0)
+        for j, stat in enumerate(["observed_expected", "auc", "precision_at_k"]):
+            width = hi[j] - lo[j]
+            assert ours.loc[stat, "low"] == pytest.approx(lo[j], abs=0.1 * width)
+            assert ours.loc[stat, "high"] == pytest.approx(hi[j], abs=0.1 * width)
+        assert ours.loc["auc", "value"] == pytest.approx(roc_auc_score(y, p))

@@ -29,6 +29,9 @@ def _validated_pair(reference, current, model, func):
                 [{"table": param, "column": None, "n_rows": 0, "examples": [],
                   "message": "no rows"}])
     if model is not None:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(model)
         columns = [str(c) for c in model.feature_names_]
         for frame, param in ((reference, "reference"), (current, "current")):
             missing = [c for c in columns if c not in frame.columns]

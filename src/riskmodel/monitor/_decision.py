@@ -70,4 +70,7 @@ def decide(findings: pd.DataFrame, *, model_domains=None, has_outcomes: bool,
     if len(case_mix) and not has_outcomes:
         return "recalibrate", ["case mix shifted and calibration cannot be checked without "
                                "outcomes: " + _say(r) for r in case_mix.itertuples()]
+    if len(case_mix):
+        return "keep", [f"case mix shifted ({case_mix['name'].nunique()} names flagged) but "
+                        "calibration and discrimination held on the outcomes"]
     return "keep", []

@@ -126,43 +126,51 @@ def expected_auc(p):
     return float(num / den)
 
 
-def _bootstrap(y, p, top, n_boot, rng, chunk_cells=4_000_000):
+def _bootstrap(y, p, top, n_boot, rng):
     """Bootstrap draws of (O/E, AUC, precision@k), shape ``(n_boot, 3)``.
 
-    Each draw resamples the pupils with replacement (multinomial counts, drawn as
-    integers and counted), in chunks of ``chunk_cells`` counts evaluated as matrix
-    products. The AUC is taken over groups of equal scores in ascending order, so
-    ties count half, as in :func:`_auc_weighted`.
+    Each draw resamples the pupils with replacement. Pupils sorted by score fall into
+    runs of equal outcome (and equal membership of the top k); without tied scores a
+    run's pupils differ only in their ``p``, so a draw only needs the multinomial
+    count of each run (tens of thousands of runs instead of every pupil): the
+    outcomes, the AUC and precision@k follow exactly, and the expected count
+    ``sum(w * p)`` within a run gets its exact mean and variance (normal draw) from
+    the run's mean and variance of ``p``. With tied scores every pupil is its own
+    cell and ties count half in the AUC.
     """
     n = len(y)
     order = np.argsort(p, kind="stable")
-    p64 = p[order]
-    starts = np.flatnonzero(np.r_[True, p64[1:] != p64[:-1]])  # ties, before float32
-    ps, ys = p64.astype("float32"), y[order].astype("float32")
-    ties = len(starts) < n
-    in_top = np.isin(order, top)
+    ps, ys, ts = p[order], y[order], np.isin(order, top)
+    tied = len(ps) > 1 and bool((ps[1:] == ps[:-1]).any())
+    if tied:
+        starts = np.arange(n)
+    else:
+        starts = np.flatnonzero(np.r_[True, (ys[1:] != ys[:-1]) | (ts[1:] != ts[:-1])])
+    size = np.diff(np.r_[starts, n])
+    cy, ct = ys[starts], ts[starts]
+    mean_p = np.add.reduceat(ps, starts) / size
+    var_p = np.maximum(np.add.reduceat(ps ** 2, starts) / size - mean_p ** 2, 0.0)
+    if tied:  # cells of equal scores, for the AUC's half-counted ties
+        groups = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
     out = np.empty((n_boot, 3))
-    step = max(1, chunk_cells // n)
+    step = max(1, 2_000_000 // len(starts))
     for b0 in range(0, n_boot, step):
         c = min(step, n_boot - b0)
-        flat = rng.integers(0, n, size=(c, n), dtype=np.int32)
-        flat += (np.arange(c, dtype=np.int32) * n)[:, None]
-        # counts as float32: exact up to 2**24, ample for sums of a cohort's draws
-        w = np.bincount(flat.ravel(), minlength=c * n).reshape(c, n).astype("float32")
-        pos = w * ys
+        w = rng.multinomial(n, size / n, size=c).astype("float64")
+        pos = w * cy
         neg = w - pos
-        o, e = pos.sum(axis=1, dtype="float64"), (w @ ps).astype("float64")
-        if ties:
-            pos = np.add.reduceat(pos, starts, axis=1)
-            neg = np.add.reduceat(neg, starts, axis=1)
+        o = pos.sum(axis=1)
+        e = w @ mean_p + rng.standard_normal(c) * np.sqrt(w @ var_p)
+        if tied:
+            pos = np.add.reduceat(pos, groups, axis=1)
+            neg = np.add.reduceat(neg, groups, axis=1)
         below = np.cumsum(neg, axis=1) - neg
         with np.errstate(invalid="ignore", divide="ignore"):
             out[b0:b0 + c, 0] = o / np.maximum(e, _EPS)
-            pairs = (np.einsum("ij,ij->i", pos, below, dtype="float64")
-                     + 0.5 * np.einsum("ij,ij->i", pos, neg, dtype="float64"))
-            out[b0:b0 + c, 1] = pairs / (o * (w.sum(axis=1, dtype="float64") - o))
-            wt = w[:, in_top]
-            out[b0:b0 + c, 2] = (wt @ ys[in_top]) / np.maximum(wt.sum(axis=1), _EPS)
+            out[b0:b0 + c, 1] = (np.einsum("ij,ij->i", pos, below + 0.5 * neg)
+                                 / (o * (n - o)))
+            wt = w[:, ct]
+            out[b0:b0 + c, 2] = (wt @ cy[ct]) / np.maximum(wt.sum(axis=1), _EPS)
     return out
 
 
@@ -194,14 +202,14 @@ def outcome_statistics(y, p, *, k, n_boot, confidence, random_state):
     ci_b = (b - z * se_b, b + z * se_b)
     ci_a = (a0 - z * se_a0, a0 + z * se_a0)
     return pd.DataFrame([
-        _row("observed_expected", oe, p_oe, n, lo[0], hi[0], 1.0),
-        _row("calibration_intercept", a0, 2 * stats.norm.sf(abs(a0) / se_a0), n, *ci_a, 0.0,
+        _row("observed_expected", oe, p_oe, n, lo[0], hi[0], 1.0, name="cohort"),
+        _row("calibration_intercept", a0, 2 * stats.norm.sf(abs(a0) / se_a0), n, *ci_a, 0.0, name="cohort",
              note="logistic recalibration with the slope fixed at 1; Wald interval"),
-        _row("calibration_slope", b, 2 * stats.norm.sf(abs(b - 1) / se_b), n, *ci_b, 1.0,
+        _row("calibration_slope", b, 2 * stats.norm.sf(abs(b - 1) / se_b), n, *ci_b, 1.0, name="cohort",
              note=f"intercept {a:.3f}; Wald interval"),
-        _row("auc", auc, p_auc, n, lo[1], hi[1], auc_exp,
+        _row("auc", auc, p_auc, n, lo[1], hi[1], auc_exp, name="cohort",
              note="expected: the AUC if the model's probabilities were right"),
-        _row("precision_at_k", prec, p_prec, k, lo[2], hi[2], exp_prec,
+        _row("precision_at_k", prec, p_prec, k, lo[2], hi[2], exp_prec, name="cohort",
              note=f"k = {k}; interval: bootstrap of the pupils in the top k"),
     ], columns=_COLS)
 
@@ -213,6 +221,6 @@ def expected_precision(p, *, k, confidence):
     sd = np.sqrt((top * (1 - top)).sum()) / k
     z = stats.norm.ppf(1 - (1 - confidence) / 2)
     return pd.DataFrame([_row(
-        "expected_precision_at_k", est, n=k, low=max(est - z * sd, 0), high=min(est + z * sd, 1),
+        "expected_precision_at_k", est, n=k, name="cohort", low=max(est - z * sd, 0), high=min(est + z * sd, 1),
         note=(f"k = {k}; an estimate from the calibrated probabilities, valid only under "
               "covariate shift (P(y | x) unchanged); no outcomes yet"))], columns=_COLS)

@@ -60,17 +60,6 @@ def _risk(model, frame, columns):
     return np.asarray(model.predict_proba(frame[columns])[:, 1], dtype="float64")
 
 
-def _raw_findings(reference, current, columns, *, model=None, thresholds=None,
-                  high_fraction=0.05, elevated_fraction=0.15):
-    """All statistics (no flags): columns of FINDING_COLUMNS without the flag ones, + df."""
-    ref = numeric_block(reference, columns, "reference")
-    cur = numeric_block(current, columns, "current")
-    risks = ((_risk(model, reference, columns), _risk(model, current, columns))
-             if model is not None else None)
-    return _statistics(ref, cur, columns, risks, thresholds=thresholds,
-                       high_fraction=high_fraction, elevated_fraction=elevated_fraction)
-
-
 def _statistics(ref, cur, columns, risks, *, thresholds=None, high_fraction=0.05,
                 elevated_fraction=0.15):
     """The statistics of two feature matrices (and the two cohorts' risks, or None)."""
@@ -199,8 +188,12 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
     if thresholds is not None:
         check_instance(thresholds, "thresholds", MonitorThresholds, func)
     reference, current, columns = _validated_pair(reference, current, model, func)
-    findings = _raw_findings(reference, current, columns, model=model, thresholds=thresholds,
-                             high_fraction=high_fraction, elevated_fraction=elevated_fraction)
+    risks = ((_risk(model, reference, columns), _risk(model, current, columns))
+             if model is not None else None)
+    findings = _statistics(numeric_block(reference, columns, "reference"),
+                           numeric_block(current, columns, "current"), columns, risks,
+                           thresholds=thresholds, high_fraction=high_fraction,
+                           elevated_fraction=elevated_fraction)
     notes = []
     if thresholds is None:
         notes.append("No calibrated thresholds (calibrate_thresholds): findings are flagged "
@@ -210,7 +203,7 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
         if top_k is None and top_fraction is None:
             top_fraction = high_fraction
         k = resolve_capacity(len(current), top_k=top_k, top_fraction=top_fraction, func=func)
-        p_cur = _risk(model, current, columns)
+        p_cur = risks[1]
         if outcomes is not None:
             y = _outcomes(outcomes, current, func)
             out = outcome_statistics(y, p_cur, k=k, n_boot=n_boot, confidence=confidence,

@@ -130,28 +130,32 @@ def _bootstrap(y, p, top, n_boot, rng):
     """Bootstrap draws of (O/E, AUC, precision@k), shape ``(n_boot, 3)``.
 
     Each draw resamples the pupils with replacement. Pupils sorted by score fall into
-    runs of equal outcome (and equal membership of the top k); without tied scores a
-    run's pupils differ only in their ``p``, so a draw only needs the multinomial
-    count of each run (tens of thousands of runs instead of every pupil): the
-    outcomes, the AUC and precision@k follow exactly, and the expected count
-    ``sum(w * p)`` within a run gets its exact mean and variance (normal draw) from
-    the run's mean and variance of ``p``. With tied scores every pupil is its own
-    cell and ties count half in the AUC.
+    cells: runs of equal outcome and equal membership of the top k, cut at every
+    group of tied scores. A draw only needs the multinomial count of each cell (far
+    fewer cells than pupils): the outcomes, the AUC (tied pairs counted half) and
+    precision@k follow exactly, and the expected count ``sum(w * p)`` within a cell
+    gets its exact mean and variance (a normal draw) from the cell's mean and
+    variance of ``p`` (zero within a tie group).
     """
     n = len(y)
-    order = np.argsort(p, kind="stable")
-    ps, ys, ts = p[order], y[order], np.isin(order, top)
-    tied = len(ps) > 1 and bool((ps[1:] == ps[:-1]).any())
-    if tied:
-        starts = np.arange(n)
-    else:
-        starts = np.flatnonzero(np.r_[True, (ys[1:] != ys[:-1]) | (ts[1:] != ts[:-1])])
+    ts_all = np.zeros(n, dtype=bool)
+    ts_all[top] = True
+    order = np.lexsort((ts_all, y, p))  # by score, then outcome, then top-k membership
+    ps, ys, ts = p[order], y[order], ts_all[order]
+    new_p = np.r_[True, ps[1:] != ps[:-1]]
+    gid = np.cumsum(new_p) - 1
+    tied = (np.bincount(gid) > 1)[gid]  # pupil in a group of equal scores
+    change = np.r_[True, (ys[1:] != ys[:-1]) | (ts[1:] != ts[:-1])
+                   | (new_p[1:] & (tied[1:] | tied[:-1]))]
+    starts = np.flatnonzero(change)
     size = np.diff(np.r_[starts, n])
     cy, ct = ys[starts], ts[starts]
     mean_p = np.add.reduceat(ps, starts) / size
     var_p = np.maximum(np.add.reduceat(ps ** 2, starts) / size - mean_p ** 2, 0.0)
-    if tied:  # cells of equal scores, for the AUC's half-counted ties
-        groups = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
+    # units of the AUC: a tie group's cells together (its pairs count half), else one cell
+    unit = np.r_[True, ~tied[starts[1:]] | new_p[starts[1:]]]
+    groups = np.flatnonzero(unit)
+    tied = len(groups) < len(starts)
     out = np.empty((n_boot, 3))
     step = max(1, 2_000_000 // len(starts))
     for b0 in range(0, n_boot, step):

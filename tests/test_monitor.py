@@ -199,6 +199,21 @@ def test_bad_input():
         rm.monitor.calibrate_thresholds([a])
     with pytest.raises(ValueError, match="fdr"):
         rm.monitor.check(a, a, fdr=2)
+    with pytest.raises(ValueError, match="flat index"):
+        rm.monitor.calibrate_thresholds(a)
+    with pytest.raises(ValueError, match="Not a monitor thresholds dict"):
+        rm.monitor.MonitorThresholds.from_dict({"thresholds": []})
+    with pytest.raises(ValueError, match="thresholds"):
+        rm.monitor.check(a, a, thresholds={"quantile": 0.99})
+
+
+def test_calibrate_thresholds_from_a_panel(frames):
+    panel = pd.concat({pd.Timestamp(f"{y}-01-15"): f for y, f in zip((2024, 2025, 2026),
+                                                                       frames[1:])},
+                      names=["as_of", "pupil_id"])
+    th = rm.monitor.calibrate_thresholds(panel, n_resamples=2, random_state=1)
+    listed = rm.monitor.calibrate_thresholds(frames[1:], n_resamples=2, random_state=1)
+    pd.testing.assert_frame_equal(th.table, listed.table)
 
 
 def test_bootstrap_intervals_match_plain_resampling():

@@ -207,10 +207,10 @@ def outcome_statistics(y, p, *, k, n_boot, confidence, random_state):
     ci_a = (a0 - z * se_a0, a0 + z * se_a0)
     return pd.DataFrame([
         _row("observed_expected", oe, p_oe, n, lo[0], hi[0], 1.0, name="cohort"),
-        _row("calibration_intercept", a0, 2 * stats.norm.sf(abs(a0) / se_a0), n, *ci_a, 0.0, name="cohort",
-             note="logistic recalibration with the slope fixed at 1; Wald interval"),
-        _row("calibration_slope", b, 2 * stats.norm.sf(abs(b - 1) / se_b), n, *ci_b, 1.0, name="cohort",
-             note=f"intercept {a:.3f}; Wald interval"),
+        _row("calibration_intercept", a0, 2 * stats.norm.sf(abs(a0) / se_a0), n, *ci_a, 0.0,
+             name="cohort", note="logistic recalibration with the slope fixed at 1; Wald interval"),
+        _row("calibration_slope", b, 2 * stats.norm.sf(abs(b - 1) / se_b), n, *ci_b, 1.0,
+             name="cohort", note=f"intercept {a:.3f}; Wald interval"),
         _row("auc", auc, p_auc, n, lo[1], hi[1], auc_exp, name="cohort",
              note="expected: the AUC if the model's probabilities were right"),
         _row("precision_at_k", prec, p_prec, k, lo[2], hi[2], exp_prec, name="cohort",
@@ -225,6 +225,7 @@ def expected_precision(p, *, k, confidence):
     sd = np.sqrt((top * (1 - top)).sum()) / k
     z = stats.norm.ppf(1 - (1 - confidence) / 2)
     return pd.DataFrame([_row(
-        "expected_precision_at_k", est, n=k, name="cohort", low=max(est - z * sd, 0), high=min(est + z * sd, 1),
+        "expected_precision_at_k", est, n=k, name="cohort", low=max(est - z * sd, 0),
+        high=min(est + z * sd, 1),
         note=(f"k = {k}; an estimate from the calibrated probabilities, valid only under "
               "covariate shift (P(y | x) unchanged); no outcomes yet"))], columns=_COLS)

@@ -17,6 +17,7 @@ A map of the public names:
   :func:`read_resources`.
 - Runs, tracking and serving: :mod:`pipeline` (train, evaluate, score, allocate, demo),
   :mod:`tracking` (MLflow runs and the registry), :mod:`pyfunc` (the MLflow model).
+- Monitoring: :func:`monitor.check` (drift, availability, calibration; a decision).
 - Privacy: :func:`pseudonymize`.
 
 How the code is layered. Dependencies point one way, left to right::
@@ -103,6 +104,7 @@ _SUBMODULES = (
     "report",
     "privacy",
     "pyfunc",
+    "monitor",
 )
 
 __all__ = sorted(

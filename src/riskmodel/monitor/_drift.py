@@ -1,0 +1,155 @@
+"""Per-feature drift statistics, vectorised over pupils (private).
+
+Every statistic compares a ``current`` column with the same ``reference`` column:
+
+- ``psi``: population stability index over the reference's quantile bins plus one
+  bin for missing values, ``sum((c - r) * ln(c / r))``. Bin shares are smoothed by
+  adding 0.5 to every bin count (so an empty bin gives a finite value).
+- ``js_distance``: Jensen-Shannon distance (base 2, in [0, 1]) between the unsmoothed
+  bin shares, as :func:`scipy.spatial.distance.jensenshannon`.
+- ``missing_share_change``: current minus reference share of missing values.
+- ``out_of_range_share``: share of the current non-missing values outside the
+  reference's [min, max].
+
+Each comes with a p-value of "no change" (see :func:`drift_statistics`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import DataValidationError
+
+__all__ = ["N_BINS", "bin_counts", "drift_statistics", "numeric_block", "psi", "js_distance"]
+
+#: quantile bins of the reference (plus one bin for missing values)
+N_BINS = 10
+_SMOOTH = 0.5
+
+
+def numeric_block(frame: pd.DataFrame, columns, table: str) -> np.ndarray:
+    """``frame[columns]`` as a float64 matrix; a non-numeric column is a DataValidationError."""
+    bad = [c for c in columns if not (pd.api.types.is_numeric_dtype(frame[c])
+                                      or pd.api.types.is_bool_dtype(frame[c]))]
+    if bad:
+        problems = [{"table": table, "column": c, "n_rows": int(len(frame)),
+                     "examples": frame[c].dropna().astype(str).unique()[:3].tolist(),
+                     "message": f"column {c!r} of {table} is {frame[c].dtype}, not numeric"}
+                    for c in bad]
+        raise DataValidationError(
+            f"monitor.check compares numeric feature columns; {table} has non-numeric "
+            f"column(s) {bad} (dtype {', '.join(str(frame[c].dtype) for c in bad)}). Drop them "
+            "or encode them as numbers first.", problems)
+    return frame[list(columns)].to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _cuts(ref_col: np.ndarray, n_bins: int) -> np.ndarray:
+    """Inner cut points: the distinct inner quantiles of the non-missing reference values."""
+    v = ref_col[~np.isnan(ref_col)]
+    if len(v) == 0:
+        return np.empty(0)
+    return np.unique(np.quantile(v, np.linspace(0, 1, n_bins + 1)[1:-1]))
+
+
+def bin_counts(ref_col: np.ndarray, cur_col: np.ndarray, n_bins: int = N_BINS):
+    """Counts per bin (reference, current): ``len(cuts) + 1`` value bins, then missing.
+
+    A value ``x`` is in bin ``i`` when exactly ``i`` cut points are <= ``x``.
+
+    Examples
+    --------
+    >>> r, c = bin_counts(np.array([0., 1, 2, 3]), np.array([3., 3, np.nan]), n_bins=2)
+    >>> r.tolist(), c.tolist()
+    ([2, 2, 0], [0, 2, 1])
+    """
+    cuts = _cuts(ref_col, n_bins)
+    out = []
+    for col in (ref_col, cur_col):
+        miss = np.isnan(col)
+        b = np.searchsorted(cuts, col[~miss], side="right")
+        counts = np.bincount(b, minlength=len(cuts) + 1)
+        out.append(np.append(counts, miss.sum()))
+    return out[0], out[1]
+
+
+def psi(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Population stability index of two count vectors (0.5 added to every count).
+
+    Examples
+    --------
+    >>> round(psi(np.array([50, 50]), np.array([25, 75])), 4)
+    0.2687
+    """
+    r = (ref_counts + _SMOOTH) / (ref_counts.sum() + _SMOOTH * len(ref_counts))
+    c = (cur_counts + _SMOOTH) / (cur_counts.sum() + _SMOOTH * len(cur_counts))
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def js_distance(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2) of two count vectors.
+
+    Examples
+    --------
+    >>> from scipy.spatial.distance import jensenshannon
+    >>> a, b = np.array([50, 50, 0]), np.array([25, 70, 5])
+    >>> bool(np.isclose(js_distance(a, b), jensenshannon(a, b, base=2)))
+    True
+    """
+    p = ref_counts / ref_counts.sum()
+    q = cur_counts / cur_counts.sum()
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum()
+        kl_q = np.where(q > 0, q * np.log2(q / m), 0.0).sum()
+    return float(np.sqrt(max(0.5 * (kl_p + kl_q), 0.0)))
+
+
+def drift_statistics(ref: np.ndarray, cur: np.ndarray, names, *, n_bins: int = N_BINS,
+                     psi_inflation=None) -> pd.DataFrame:
+    """One row per feature and statistic, with the p-value of "no change".
+
+    p-values: PSI scaled by ``(1/n_ref + 1/n_cur)`` is asymptotically chi-square with
+    (non-empty bins - 1) degrees of freedom when nothing changed; ``psi_inflation``
+    (per feature, >= 1, from :func:`calibrate_thresholds`) widens that null to the
+    year-to-year variation of the history. The missing share: a two-proportion
+    z-test. Out of range: a binomial test against ``2 / (n_ref + 1)``, the chance that
+    a value from the same distribution falls outside the reference's range.
+    JS distance has no p-value of its own (it tests the same thing as PSI).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``name``, ``statistic``, ``value``, ``p_value``, ``n``, ``df``.
+    """
+    n_ref, n_cur = len(ref), len(cur)
+    rows = []
+    miss_r = np.isnan(ref).mean(axis=0)
+    miss_c = np.isnan(cur).mean(axis=0)
+    for j, name in enumerate(names):
+        rc, cc = bin_counts(ref[:, j], cur[:, j], n_bins)
+        value_psi = psi(rc, cc)
+        df = max(int(((rc + cc) > 0).sum()) - 1, 1)
+        scale = (1 / n_ref + 1 / n_cur) * (1.0 if psi_inflation is None
+                                            else psi_inflation.get(name, 1.0))
+        rows.append((name, "psi", value_psi, float(stats.chi2.sf(value_psi / scale, df)),
+                     n_cur, df))
+        rows.append((name, "js_distance", js_distance(rc, cc), np.nan, n_cur, df))
+        # missing share: two-proportion z-test
+        pooled = (miss_r[j] * n_ref + miss_c[j] * n_cur) / (n_ref + n_cur)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n_cur))
+        change = miss_c[j] - miss_r[j]
+        p_miss = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(change) / se))
+        rows.append((name, "missing_share_change", float(change), p_miss, n_cur, 1))
+        # values outside the reference's range
+        r_ok = ref[~np.isnan(ref[:, j]), j]
+        c_ok = cur[~np.isnan(cur[:, j]), j]
+        if len(r_ok) and len(c_ok):
+            k = int(((c_ok < r_ok.min()) | (c_ok > r_ok.max())).sum())
+            p0 = min(2 / (len(r_ok) + 1), 1.0)
+            rows.append((name, "out_of_range_share", k / len(c_ok),
+                         float(stats.binom.sf(k - 1, len(c_ok), p0)), len(c_ok), 1))
+        else:
+            rows.append((name, "out_of_range_share", np.nan, np.nan, len(c_ok), 1))
+    return pd.DataFrame(rows, columns=["name", "statistic", "value", "p_value", "n", "df"])

@@ -1,0 +1,206 @@
+"""Thresholds from the data's own history (private).
+
+:func:`calibrate_thresholds` runs the monitor's statistics between consecutive
+years that are taken to be stable (a backtest's years, say), and between
+bootstrap resamples of each such pair (the sampling noise on top of the
+year-to-year variation), and keeps the ``quantile`` (0.99) of each statistic's
+severity per feature, domain or score. PSI also gets an ``inflation`` factor:
+how much more it varied between the stable years than sampling alone explains,
+which widens the null distribution of its p-value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_int, check_real
+
+__all__ = ["MonitorThresholds", "severity"]
+
+_SEVERITY_ABS = {"missing_share_change", "all_missing_share_change"}
+
+
+def severity(statistic: pd.Series, value: pd.Series, expected: pd.Series | None = None):
+    """How far a value is from "no change", on the scale its threshold is kept on.
+
+    Absolute change for changes and tier shares, the drop ``1 - ratio`` for records
+    per pupil, the value itself for PSI, JS distance and out-of-range shares;
+    NaN for the rest (they are tested, not thresholded).
+    """
+    statistic = pd.Series(statistic).reset_index(drop=True)
+    value = pd.Series(value, dtype="float64").reset_index(drop=True)
+    expected = (pd.Series(np.nan, index=value.index) if expected is None
+                else pd.Series(expected, dtype="float64").reset_index(drop=True))
+    out = pd.Series(np.nan, index=value.index)
+    plain = statistic.isin(["psi", "js_distance", "out_of_range_share", "score_psi"])
+    out[plain] = value[plain]
+    ab = statistic.isin(_SEVERITY_ABS)
+    out[ab] = value[ab].abs()
+    tier = statistic.str.endswith("_tier_share")
+    out[tier] = (value[tier] - expected[tier]).abs()
+    rec = statistic == "records_per_pupil_ratio"
+    out[rec] = 1 - value[rec]
+    return out.to_numpy()
+
+
+class MonitorThresholds:
+    """Calibrated thresholds of the monitor (JSON-able; stored with a model).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``level``, ``name``, ``statistic``, ``threshold`` (on the severity
+        scale), ``inflation`` (PSI only; NaN otherwise) and ``n_values`` (history
+        values behind the threshold).
+    quantile : float
+    n_pairs : int
+        Stable year pairs of the history.
+    n_resamples : int
+        Bootstrap resamples per pair.
+    """
+
+    def __init__(self, table: pd.DataFrame, *, quantile: float, n_pairs: int, n_resamples: int):
+        self.table = table.reset_index(drop=True)
+        self.quantile = float(quantile)
+        self.n_pairs = int(n_pairs)
+        self.n_resamples = int(n_resamples)
+
+    def lookup(self, findings: pd.DataFrame, column: str) -> np.ndarray:
+        """``column`` of :attr:`table` aligned with the rows of ``findings`` (NaN if absent)."""
+        keys = ["level", "name", "statistic"]
+        merged = findings[keys].merge(self.table[keys + [column]], on=keys, how="left")
+        return merged[column].to_numpy(dtype="float64")
+
+    def inflation(self, level: str) -> dict:
+        """PSI inflation per name of one level."""
+        t = self.table[(self.table["level"] == level)
+                       & self.table["statistic"].isin(["psi", "score_psi"])]
+        return dict(zip(t["name"], t["inflation"].fillna(1.0)))
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict; :meth:`from_dict` reads it back.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"level": ["feature"], "name": ["a"], "statistic": ["psi"],
+        ...                   "threshold": [0.01], "inflation": [1.5], "n_values": [42]})
+        >>> th = MonitorThresholds(t, quantile=0.99, n_pairs=2, n_resamples=20)
+        >>> MonitorThresholds.from_dict(th.to_dict()).table.equals(th.table)
+        True
+        """
+        t = self.table.astype({"threshold": "float64", "inflation": "float64"})
+        rows = [{"level": r.level, "name": str(r.name), "statistic": r.statistic,
+                 "threshold": None if np.isnan(r.threshold) else float(r.threshold),
+                 "inflation": None if np.isnan(r.inflation) else float(r.inflation),
+                 "n_values": int(r.n_values)} for r in t.itertuples(index=False)]
+        return {"format": 1, "quantile": self.quantile, "n_pairs": self.n_pairs,
+                "n_resamples": self.n_resamples, "thresholds": rows}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MonitorThresholds:
+        """Thresholds from :meth:`to_dict`'s dict; a malformed dict is a ValueError."""
+        try:
+            rows = d["thresholds"]
+            table = pd.DataFrame(rows, columns=["level", "name", "statistic", "threshold",
+                                                "inflation", "n_values"])
+            table = table.astype({"threshold": "float64", "inflation": "float64",
+                                  "n_values": "int64"})
+            return cls(table, quantile=float(d["quantile"]), n_pairs=int(d["n_pairs"]),
+                       n_resamples=int(d["n_resamples"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"Not a monitor thresholds dict (from MonitorThresholds.to_dict): "
+                             f"{exc!r}") from exc
+
+    def __repr__(self):
+        return (f"MonitorThresholds({len(self.table)} thresholds, quantile={self.quantile}, "
+                f"n_pairs={self.n_pairs}, n_resamples={self.n_resamples})")
+
+
+def _split_frames(frames) -> list[pd.DataFrame]:
+    if isinstance(frames, pd.DataFrame):
+        if not isinstance(frames.index, pd.MultiIndex):
+            raise ValueError("calibrate_thresholds needs several yearly feature frames: a list "
+                             "of DataFrames, or a panel indexed (as_of, pupil_id) as from "
+                             "build_feature_panel. Got a DataFrame with a flat index.")
+        level = frames.index.names[0]
+        return [g.droplevel(0) for _, g in frames.groupby(level=level, sort=True)]
+    return list(frames)
+
+
+def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
+                         random_state=0) -> MonitorThresholds:
+    """Thresholds of every monitor statistic from stable consecutive years.
+
+    Parameters
+    ----------
+    frames : list of DataFrame or DataFrame
+        Yearly feature frames in time order (the same month of consecutive years),
+        or a panel indexed ``(as_of, pupil_id)`` (sorted by ``as_of``). Every
+        consecutive pair is taken to be stable.
+    model : RiskModel, optional
+        Also the score's statistics.
+    quantile : float, default=0.99
+        Quantile of each statistic's severity over the history.
+    n_resamples : int, default=20
+        Bootstrap resamples per pair, on top of the pair itself.
+    random_state : int, default=0
+
+    Returns
+    -------
+    MonitorThresholds
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import riskmodel as rm
+    >>> rng = np.random.default_rng(0)
+    >>> years = [pd.DataFrame({"a": rng.normal(size=300)}) for _ in range(3)]
+    >>> th = rm.monitor.calibrate_thresholds(years, n_resamples=5)
+    >>> th.n_pairs, bool(np.isfinite(th.table["threshold"]).any())
+    (2, True)
+    """
+    from ._check import _risk, _statistics, _validated_pair
+    from ._drift import numeric_block
+
+    func = "calibrate_thresholds"
+    quantile = check_real(quantile, "quantile", func, low=0, high=1, closed="neither")
+    n_resamples = check_int(n_resamples, "n_resamples", func, min_value=0)
+    frames = _split_frames(frames)
+    if len(frames) < 2:
+        raise ValueError(f"calibrate_thresholds needs at least 2 yearly feature frames; got "
+                         f"{len(frames)}.")
+    rng = np.random.default_rng(random_state)
+    parts, ratios = [], []
+    for a, b in zip(frames[:-1], frames[1:]):
+        a, b, columns = _validated_pair(a, b, model, func)
+        ref, cur = numeric_block(a, columns, "reference"), numeric_block(b, columns, "current")
+        risks = ((_risk(model, a, columns), _risk(model, b, columns))
+                 if model is not None else None)
+        for r in range(n_resamples + 1):
+            ia = np.arange(len(ref)) if r == 0 else rng.integers(0, len(ref), len(ref))
+            ib = np.arange(len(cur)) if r == 0 else rng.integers(0, len(cur), len(cur))
+            ra, cb = ref[ia], cur[ib]
+            f = _statistics(ra, cb, columns,
+                            None if risks is None else (risks[0][ia], risks[1][ib]))
+            f["severity"] = severity(f["statistic"], f["value"], f["expected"])
+            parts.append(f)
+            if r == 0:  # inflation from the pairs themselves, not from the resamples
+                is_psi = f["statistic"].isin(["psi", "score_psi"]).to_numpy()
+                scale = (1 / len(ra) + 1 / len(cb)) * f["df"].to_numpy()
+                g = f.loc[is_psi, ["level", "name", "statistic"]].copy()
+                g["ratio"] = f["value"].to_numpy()[is_psi] / scale[is_psi]
+                ratios.append(g)
+    hist = pd.concat(parts, ignore_index=True)
+    hist = hist[np.isfinite(hist["severity"])]
+    keys = ["level", "name", "statistic"]
+    table = (hist.groupby(keys, sort=False)["severity"]
+             .agg(threshold=lambda s: float(np.quantile(s, quantile)), n_values="size")
+             .reset_index())
+    infl = (pd.concat(ratios).groupby(keys)["ratio"].mean().clip(lower=1.0)
+            .rename("inflation").reset_index())
+    table = table.merge(infl, on=keys, how="left")
+    table = table[["level", "name", "statistic", "threshold", "inflation", "n_values"]]
+    return MonitorThresholds(table, quantile=quantile, n_pairs=len(frames) - 1,
+                             n_resamples=n_resamples)

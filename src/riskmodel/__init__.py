@@ -13,6 +13,7 @@ A map of the public names:
   :func:`backtest` for temporal evaluation; :mod:`metrics` for ranking at capacity.
 - Explanations: ``RiskModel.explain`` returns an :class:`Explanation` (exact TreeSHAP).
 - Fairness: :func:`fairness.audit`.
+- Benefit of support: :class:`BenefitModel` and :func:`benefit.evaluate`.
 - Allocation: :class:`ProgrammeRules`, :func:`allocate`, :class:`Allocation`,
   :func:`read_resources`.
 - Runs, tracking and serving: :mod:`pipeline` (train, evaluate, score, allocate, demo),
@@ -83,6 +84,7 @@ _LAZY = {
     "Allocation": "allocation",
     "read_resources": "allocation",
     "pseudonymize": "privacy",
+    "BenefitModel": "benefit",
 }
 _SUBMODULES = (
     "datasets",
@@ -103,6 +105,7 @@ _SUBMODULES = (
     "report",
     "privacy",
     "pyfunc",
+    "benefit",
 )
 
 __all__ = sorted(
@@ -129,6 +132,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from .allocation import Allocation, ProgrammeRules, allocate, read_resources
+    from .benefit import BenefitModel
     from .explain import Explanation
     from .features import build_feature_panel, build_features
     from .labels import make_labels

@@ -115,8 +115,8 @@ def test_aipw_recovers_known_ate_and_matches_a_numpy_reference():
     for f in range(5):
         tr, te = folds != f, folds == f
         e = LogisticRegression().fit(X[tr], t[tr]).predict_proba(X[te])[:, 1]
-        m1 = LogisticRegression().fit(X[tr][t[tr] == 1], y[tr][t[tr] == 1]).predict_proba(X[te])[:, 1]
-        m0 = LogisticRegression().fit(X[tr][t[tr] == 0], y[tr][t[tr] == 0]).predict_proba(X[te])[:, 1]
+        m1, m0 = (LogisticRegression().fit(X[tr][t[tr] == a], y[tr][t[tr] == a])
+                  .predict_proba(X[te])[:, 1] for a in (1, 0))
         ref[te] = m1 - m0 + t[te] * (y[te] - m1) / e - (1 - t[te]) * (y[te] - m0) / (1 - e)
     truth = tau.mean()
     assert abs(ours - truth) < 3 * se, (ours, truth, se)
@@ -208,14 +208,17 @@ def test_no_effect_world_is_centred_near_zero(none_world):
     """Under support_effects="none" the truth is 0. Tolerance, honestly: a few
     hundred treated rows and residual confounding (referrals follow latent
     signals the records show only in part) leave the AIPW average within 4
-    clustered standard errors plus 0.01, and the effect model's mean within 0.06."""
+    clustered standard errors plus 0.01, and the effect model's mean prediction on a
+    later cohort within 3 of those standard errors plus 0.02 (the effect model
+    regresses on pseudo-outcomes with weights up to 1/e, e ~ 0.001-0.1, so its
+    level is as uncertain as the average effect)."""
     m = _fit(none_world)
     X = rm.build_feature_panel(none_world.tables, EVAL_DATES[:2])
     eff = m.effect(X)
     for k in m.kinds_:
         a = m.arms_[k]
         assert abs(a["ate_benefit"]) < 4 * a["ate_se"] + 0.01, (k, a["ate_benefit"], a["ate_se"])
-        assert abs(eff[f"benefit_{k}"].mean()) < 0.06, k
+        assert abs(eff[f"benefit_{k}"].mean()) < 3 * a["ate_se"] + 0.02, (k, a["ate_se"])
 
 
 # ------------------------------------------------------------------ evaluation

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-__all__ = ["aipw_scores", "crump_alpha", "fold_ids", "lgb_small", "nuisance_fold_ids", "overlap",
+__all__ = ["aipw_scores", "crump_alpha", "fold_ids", "binned", "lgb_small", "nuisance_fold_ids", "overlap",
            "trim_bounds"]
 
 _E_CLIP = 1e-3
@@ -49,7 +49,7 @@ def lgb_small(objective, n_rows, seed, n_jobs=1, **over):
         "min_child_samples": int(max(20, min(400, n_rows // 100))), "feature_fraction": 0.8,
         "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "verbose": -1,
         "num_threads": int(n_jobs), "seed": int(seed), "deterministic": True,
-        "force_row_wise": True,
+        "force_row_wise": True, "max_bin": 63,
     }
     params.update(over)
     return params
@@ -77,10 +77,24 @@ def nuisance_fold_ids(trial, by, n_folds, seed):
     return fold_ids(pupils, n_folds, seed)
 
 
-def _train(params, X, y, rounds):
+def _train(params, data, idx, rounds):
+    """Train on the rows ``idx`` of a binned Dataset (binned once, shared by the folds)."""
     import lightgbm as lgb
 
-    return lgb.train(params, lgb.Dataset(X, y, free_raw_data=True), num_boost_round=rounds)
+    return lgb.train(params, data.subset(np.sort(idx)), num_boost_round=rounds)
+
+
+def train_rows(params, data, idx, rounds):
+    """Public name of :func:`_train` for the effect models."""
+    return _train(params, data, idx, rounds)
+
+
+def binned(X, label, params):
+    import lightgbm as lgb
+
+    return lgb.Dataset(X, label, params={"max_bin": params["max_bin"], "verbose": -1,
+                                         "feature_pre_filter": False},
+                       free_raw_data=False).construct()
 
 
 def aipw_scores(X, t, y, folds, *, seed=0, n_jobs=1, rounds=150):
@@ -116,21 +130,25 @@ def aipw_scores(X, t, y, folds, *, seed=0, n_jobs=1, rounds=150):
     mu0 = np.empty(n)
     mu1 = np.empty(n)
     XT = np.column_stack([X, t])
+    d_e = d_y = None
     for f in np.unique(folds):
         test = folds == f
         train = ~test
+        tr_idx = np.flatnonzero(train)
         ptr = lgb_small("binary", int(train.sum()), seed + f, n_jobs)
         if t[train].min() == t[train].max():
             e[test] = t[train].mean()
         else:
-            e[test] = _train(ptr, X[train], t[train], rounds).predict(X[test])
+            d_e = binned(X, t, ptr) if d_e is None else d_e
+            e[test] = _train(ptr, d_e, tr_idx, rounds).predict(X[test])
         if y[train].min() == y[train].max():
             mu0[test] = mu1[test] = y[train].mean()
         else:
             # the treatment must be able to split even when treated rows are few
             pout = dict(ptr, min_child_samples=int(max(5, min(ptr["min_child_samples"],
                                                               t[train].sum() // 4))))
-            booster = _train(pout, XT[train], y[train], rounds)
+            d_y = binned(XT, y, pout) if d_y is None else d_y
+            booster = _train(pout, d_y, tr_idx, rounds)
             Xt = XT[test].copy()
             Xt[:, -1] = 0.0
             mu0[test] = booster.predict(Xt)

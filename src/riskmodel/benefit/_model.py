@@ -13,7 +13,8 @@ import pandas as pd
 
 from .._checks import check_int, check_option, check_real
 from ..errors import ModelFileError
-from ._dr import aipw_scores, fold_ids, lgb_small, nuisance_fold_ids, overlap
+from ._dr import (aipw_scores, binned, fold_ids, lgb_small, nuisance_fold_ids, overlap,
+                  train_rows)
 from ._trial import SIM_KINDS, target_trial
 
 logger = logging.getLogger(__name__)
@@ -95,18 +96,20 @@ class BenefitModel:
     Examples
     --------
     >>> import riskmodel as rm
-    >>> world = rm.datasets.make_school_system(n_pupils=400, n_years=2, random_state=0)
-    >>> import warnings
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     model = rm.BenefitModel(n_folds=2, n_estimators=20).fit(
-    ...         world.tables, world.as_of_dates[1:4])
-    >>> sorted(model.arms_)
-    ['literacy', 'mentor', 'subject', 'support_staff']
+    >>> world = rm.datasets.make_school_system(n_pupils=1500, n_years=2, random_state=0)
+    >>> model = rm.BenefitModel(kinds=["literacy"], n_folds=3, n_estimators=20, min_treated=20,
+    ...                         min_ess=10)
+    >>> model = model.fit(world.tables, ["2022-10-03", "2022-11-01", "2022-12-01", "2023-01-03"])
+    >>> model.arms_["literacy"]["estimated"], model.arms_["literacy"]["n_treated"] >= 20
+    (True, True)
+    >>> X = rm.build_features(world.tables, "2023-02-01")
+    >>> list(model.effect(X).columns)
+    ['benefit_literacy']
     """
 
-    def __init__(self, kinds=None, window_days=30, horizon_days=365, n_folds=5, nuisance_folds="pupil",
-                 alpha="asymmetric", min_treated=50, min_ess=30.0, n_estimators=150, random_state=0, n_jobs=1):
+    def __init__(self, kinds=None, window_days=30, horizon_days=365, n_folds=5,
+                 nuisance_folds="pupil", alpha="asymmetric", min_treated=50, min_ess=30.0,
+                 n_estimators=150, random_state=0, n_jobs=1):
         self.kinds = kinds
         self.window_days = window_days
         self.horizon_days = horizon_days
@@ -140,9 +143,10 @@ class BenefitModel:
         return kinds
 
     def get_params(self):
-        return {k: getattr(self, k) for k in ("kinds", "window_days", "horizon_days", "n_folds",
-                                              "nuisance_folds", "alpha", "min_treated", "min_ess", "n_estimators",
-                                              "random_state", "n_jobs")}
+        """The constructor's parameters (a dict, as in scikit-learn)."""
+        names = ("kinds", "window_days", "horizon_days", "n_folds", "nuisance_folds", "alpha",
+                 "min_treated", "min_ess", "n_estimators", "random_state", "n_jobs")
+        return {k: getattr(self, k) for k in names}
 
     # --------------------------------------------------------------------- fit
     def fit(self, tables, as_of_dates, kinds=None):
@@ -159,8 +163,6 @@ class BenefitModel:
         return self._fit_trial(trial, kinds)
 
     def _fit_trial(self, trial, kinds):
-        import lightgbm as lgb
-
         seed = int(self.random_state or 0)
         self.feature_names_ = [str(c) for c in trial.X.columns]
         X = trial.X.to_numpy(dtype=np.float64)
@@ -191,7 +193,7 @@ class BenefitModel:
                     benefit = -s["psi"][keep]
                     info.update(_clustered_mean(benefit, trial.school[rows][keep]))
                     self.boosters_[k] = self._effect_models(Xk[keep], benefit,
-                                                            folds[rows][keep], seed, lgb)
+                                                            folds[rows][keep], seed)
             if not info["estimated"]:
                 warnings.warn(f"BenefitModel: the {k!r} arm is not estimated, overlap fails "
                               f"({info['reason']}); benefit_{k} is NaN.", UserWarning,
@@ -200,16 +202,16 @@ class BenefitModel:
         self.kinds_ = list(kinds)
         return self
 
-    def _effect_models(self, X, target, folds, seed, lgb):
+    def _effect_models(self, X, target, folds, seed):
         """One effect model per left-out fold of schools (the jackknife of the interval)."""
-        out = []
+        out, data = [], None
         for f in np.unique(folds):
             train = folds != f
             params = lgb_small("regression", int(train.sum()), seed + 100 + int(f), self.n_jobs,
                                num_leaves=7, learning_rate=0.03,
                                min_child_samples=int(max(50, train.sum() // 50)))
-            out.append(lgb.train(params, lgb.Dataset(X[train], target[train]),
-                                 num_boost_round=self.n_estimators))
+            data = binned(X, target, params) if data is None else data
+            out.append(train_rows(params, data, np.flatnonzero(train), self.n_estimators))
         return out
 
     # ----------------------------------------------------------------- predict

@@ -140,7 +140,8 @@ def target_trial(tables, as_of_dates, *, kinds=SIM_KINDS, window_days=30, horizo
     pupil = sup["pupil_id"].astype(str).to_numpy()
     birth = tables.pupils.set_index(tables.pupils["pupil_id"].astype(str))["birth_date"]
     enrol = tables.enrolments.sort_values("start_date", kind="stable").assign(
-        pupil_id=lambda e: e["pupil_id"].astype(str), school_id=lambda e: e["school_id"].astype(str))
+        pupil_id=lambda e: e["pupil_id"].astype(str),
+        school_id=lambda e: e["school_id"].astype(str))
     parts = {"ongoing": [], "treated": [], "in_arm": [], "y": [], "school": []}
     index_dates = panel.index.get_level_values("as_of")
     for d, y in zip(observed, labels, strict=True):

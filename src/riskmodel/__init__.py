@@ -13,6 +13,7 @@ A map of the public names:
   :func:`backtest` for temporal evaluation; :mod:`metrics` for ranking at capacity.
 - Explanations: ``RiskModel.explain`` returns an :class:`Explanation` (exact TreeSHAP).
 - Fairness: :func:`fairness.audit`.
+- Benefit of support: :class:`BenefitModel` and :func:`benefit.evaluate`.
 - Allocation: :class:`ProgrammeRules`, :func:`allocate`, :class:`Allocation`,
   :func:`read_resources`.
 - Runs, tracking and serving: :mod:`pipeline` (train, evaluate, score, allocate, demo),
@@ -84,6 +85,7 @@ _LAZY = {
     "Allocation": "allocation",
     "read_resources": "allocation",
     "pseudonymize": "privacy",
+    "BenefitModel": "benefit",
 }
 _SUBMODULES = (
     "datasets",
@@ -105,6 +107,7 @@ _SUBMODULES = (
     "privacy",
     "pyfunc",
     "monitor",
+    "benefit",
 )
 
 __all__ = sorted(
@@ -131,6 +134,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from .allocation import Allocation, ProgrammeRules, allocate, read_resources
+    from .benefit import BenefitModel
     from .explain import Explanation
     from .features import build_feature_panel, build_features
     from .labels import make_labels

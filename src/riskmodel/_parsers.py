@@ -127,7 +127,12 @@ def report_float_ids(s: pd.Series, table: str, col: Col, problems: Problems,
     """Report the values of ``s`` (or of its ``rows``) that are float-like ids."""
     if rows is not None:
         s = s[rows]
-    codes, uniques = factorize(s)
+    _report_float_uniques(*factorize(s), table, col, problems)
+
+
+def _report_float_uniques(codes: np.ndarray, uniques: pd.Index, table: str, col: Col,
+                          problems: Problems) -> None:
+    """Report the float-like ids among ``uniques`` that ``codes`` use."""
     bad = float_id_mask(uniques)
     if bad.any():
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
@@ -269,13 +274,7 @@ def parse_id(s: pd.Series, table: str, col: Col, problems: Problems) -> pd.Categ
     """
     codes, uniques = factorize(s)
     if col.kind == "id":
-        bad = float_id_mask(uniques)
-        if bad.any():
-            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-            idx = np.flatnonzero(bad & (counts > 0))
-            if len(idx):
-                problems.add(table, col.name, int(counts[idx].sum()),
-                             [uniques[i] for i in idx], FLOAT_IDS)
+        _report_float_uniques(codes, uniques, table, col, problems)
     used = None
     if len(uniques) and len(codes):
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques)) if (codes >= 0).any() \

@@ -18,16 +18,16 @@ import pandas as pd
 
 from ._atomic import MANIFEST, pause_point
 from ._checks import parse_as_of
-from ._run_config import ResourcesConfig, SyntheticConfig
+from ._run_config import SyntheticConfig
 from ._util import file_sha256, jsonable, riskmodel_version
-from .errors import ConfigError, DataValidationError
+from .errors import ConfigError
 from .vocab import DOMAINS
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Stages", "load_tables", "data_end", "check_as_of", "MAX_DAYS_AFTER_DATA", "write_parquet", "write_csv", "write_manifest",
            "output_paths", "audit_groups", "resolve_rules", "allocation_pupils",
-           "joined_reasons", "allocate_support", "as_frame"]
+           "joined_reasons", "as_frame"]
 
 
 class Stages:
@@ -266,19 +266,3 @@ def joined_reasons(scores: pd.DataFrame, n_reasons: int, lang: str = "lv") -> pd
     parts = scores[cols].astype(object).where(scores[cols].notna(), None)
     return pd.Series(["; ".join(v for v in row if v) for row in parts.to_numpy()],
                      index=scores.index, dtype="str")
-
-
-def allocate_support(alloc_pupils, cfg_resources: ResourcesConfig, rules, objective: str):
-    """Synthetic resources for ``alloc_pupils`` and the allocation over them."""
-    from .allocation import allocate, make_resources
-
-    try:
-        resources = make_resources(alloc_pupils, n_mentors=cfg_resources.n_mentors,
-                                   random_state=cfg_resources.random_state, rules=rules,
-                                   **cfg_resources.options)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, DataValidationError):
-            raise
-        raise ConfigError(f"Invalid 'resources' config (n_mentors={cfg_resources.n_mentors}, "
-                          f"options={cfg_resources.options}): {exc}") from None
-    return allocate(alloc_pupils, resources, rules, objective=objective), resources

@@ -17,7 +17,6 @@ __all__ = ["available_mask", "read_resources", "read_roster_file", "roster_info"
 
 REQUIRED = ("resource_id", "kind", "municipality_id", "capacity")
 OPTIONAL = ("school_id", "specialty", "cost_per_pupil", "available_from", "available_to")
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 
 
 def _read_raw(path: Path, sheet: str | None = None, **options) -> pd.DataFrame:
@@ -28,7 +27,7 @@ def _read_raw(path: Path, sheet: str | None = None, **options) -> pd.DataFrame:
     :class:`DataValidationError` naming it); ``options`` are its ``encoding``,
     ``sep`` and ``decimal``.
     """
-    from .._read_files import read_table_file
+    from .._read_files import SUFFIXES, read_table_file
 
     if SUFFIXES.get(path.suffix.lower()) is None:
         raise DataValidationError(

@@ -430,8 +430,9 @@ def test_bad_input_raises_data_validation_error(table, column, edit, fragment):
 def test_bad_parameters_raise_value_error():
     pupils, resources = _small()
     with pytest.raises(InvalidParameterError, match="The 'objective' parameter of allocate must be a "
-                                                    "str among \\{'fit', 'risk'\\}. Got 'benefit'"):
-        allocate(pupils, resources, objective="benefit")
+                                                    "str among \\{'fit', 'risk', 'benefit'\\}. "
+                                                    "Got 'bogus'"):
+        allocate(pupils, resources, objective="bogus")
     # a wrong type is both a TypeError and a ValueError, with scikit-learn's wording
     with pytest.raises(TypeError, match="The 'pupils' parameter of allocate must be an instance of "
                                         "'pandas.DataFrame'. Got a dict instead"):
@@ -443,8 +444,8 @@ def test_public_surface_has_no_baseline():
 
     assert "greedy_allocate" not in alloc.__all__ and not hasattr(alloc, "greedy_allocate")
     assert set(alloc.__all__) == {"KINDS", "Allocation", "Eligibility", "KindRule",
-                                  "ProgrammeRules", "allocate", "make_resources",
-                                  "read_resources"}
+                                  "ProgrammeRules", "allocate", "benefit_columns",
+                                  "make_resources", "read_resources", "weak_arms"}
 
 
 # ------------------------------------------------------------ make_resources

@@ -17,11 +17,16 @@ benchmark compares against), ``_result`` (the :class:`Allocation`) and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
+import numpy as np
 import pandas as pd
 
-from .._checks import parse_as_of
+from .._checks import check_real, parse_as_of
+from ._benefit import apply_floor
+from ._explore import explore
+from ._benefit import benefit_columns, weak_arms
 from ._continuity import fix_ongoing
 from ._data import build_problem
 from ._resources import make_resources
@@ -31,7 +36,7 @@ from ._rules import KINDS, Eligibility, KindRule, ProgrammeRules
 from ._solve import solve
 
 __all__ = ["KINDS", "Allocation", "Eligibility", "KindRule", "ProgrammeRules", "allocate",
-           "make_resources", "read_resources"]
+           "benefit_columns", "make_resources", "read_resources", "weak_arms"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +44,9 @@ logger = logging.getLogger(__name__)
 def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
              rules: ProgrammeRules | dict | str | None = None,
              objective: str = "fit", *, current: pd.DataFrame | None = None,
-             as_of=None) -> Allocation:
+             as_of=None, benefit_quantile: float | None = None,
+             risk_floor: float | None = None, fallback: dict | None = None,
+             exploration: float = 0.0, random_state=None) -> Allocation:
     """Assign support to pupils optimally without breaking any programme rule.
 
     Maximises the total value of the assignments subject to: eligibility per
@@ -65,6 +72,19 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
       pupil without positive contributions (or without domain columns), gets
       the neutral ``match = 1/5`` — what a specialist of a random domain would
       be worth on average.
+    - ``objective="benefit"``: ``benefit_<kind>[p]``, the estimated reduction
+      of the pupil's probability of early leaving if support of the resource's
+      kind starts now (:class:`riskmodel.BenefitModel`, see
+      :func:`benefit_columns`); the objective is the expected number of early
+      leavings prevented, and pupils without a positive benefit are not served
+      (waitlist reason ``no_benefit``). The programme's eligibility and risk
+      group still hold. Kinds whose evidence is weak are allocated by
+      ``"fit"`` instead: those named in ``fallback`` and those whose
+      ``benefit_<kind>`` is NaN for every pupil (the arm failed overlap);
+      ``Allocation.fallback`` says which and why, ``Allocation.basis`` and the
+      ``objective_basis`` column what each kind was allocated by. With a budget
+      the kinds share one objective, so mixing benefit and fit kinds adds
+      quantities of different scale; give fit kinds their own budget run.
 
     Parameters
     ----------
@@ -81,7 +101,7 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
         ``cost_per_pupil`` (default 0).
     rules : ProgrammeRules, mapping or YAML path, optional
         Default: programme 4.2.3.1 (``ProgrammeRules()``).
-    objective : {"fit", "risk"}, default "fit"
+    objective : {"fit", "risk", "benefit"}, default "fit"
     current : DataFrame, optional
         Support that pupils already receive (the data's ``support`` table plus
         ``resource_id``): ``pupil_id, kind, resource_id, start_date, end_date``
@@ -108,6 +128,35 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
         ongoing support, and the day resources must be available on
         (``available_from <= as_of <= available_to`` when the roster has these
         columns, e.g. from :func:`read_resources`).
+    benefit_quantile : float in (0, 1), optional
+        ``objective="benefit"`` only: value each pupil at the ``q`` quantile of
+        the estimate, ``benefit_<kind> + z_q * benefit_<kind>_se`` (a lower
+        confidence bound for ``q < 0.5``; the pupils table then needs the
+        ``benefit_<kind>_se`` columns). None: the point estimate.
+    risk_floor : float in [0, 1], optional
+        ``objective="benefit"`` only: new support only for pupils with ``risk >=
+        risk_floor`` (any kind; continuing support is not ended by it). The plan
+        is solved again without the floor and the difference is its price in
+        the objective's units (leavings prevented): ``Allocation.floor_price``
+        (total, >= 0 up to the budget's optimality gap) and
+        ``Allocation.floor_report`` (per kind). Pupils of the risk group left
+        waiting by it have the waitlist reason ``below_floor``.
+    fallback : dict kind -> str, optional
+        ``objective="benefit"`` only: kinds to allocate by ``"fit"``, with the
+        reason (e.g. ``weak_arms(model, evaluation)``). Their benefit columns
+        are not needed.
+    exploration : float in [0, 1), default 0
+        Randomise new assignments among near-equal candidates at each
+        resource's capacity margin (see :mod:`riskmodel.allocation._explore`):
+        ``exploration=0.1`` draws, per resource, among its new pupils valued
+        within a factor ``1 / 0.9`` of its marginal pupil and the unserved
+        candidates valued at least ``0.9`` times it. Each pupil's exact
+        probability is the ``assignment_probability`` column of the
+        assignments and the waitlist, and :attr:`Allocation.probabilities`.
+        0: the optimal plan, unchanged. The plan's ``optimality_gap`` shows
+        what exploration costs.
+    random_state : int, Generator or None
+        Seed of the exploration draw.
 
     Returns
     -------
@@ -149,10 +198,69 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
         unavailable = set(resources.loc[~ok, "resource_id"].astype(str))
         resources = resources.loc[ok].drop(columns=["available_from", "available_to"],
                                            errors="ignore")
-    problem = build_problem(pupils, resources, rules, objective)
+    opts = _benefit_options(objective, benefit_quantile, risk_floor, fallback, exploration)
+    problem = build_problem(pupils, resources, rules, objective, opts["benefit_quantile"],
+                            fallback)
     cont = fix_ongoing(problem, current, as_of, unavailable)
+    unfloored = cont.remainder
+    if opts["risk_floor"] is not None:
+        cont = dataclasses.replace(cont, remainder=apply_floor(unfloored, opts["risk_floor"]))
     chosen, bound, indexes = solve(cont.remainder)
-    plan = Allocation(problem, chosen, "optimal", indexes, bound, continuity=cont, as_of=as_of)
+    prob, waiting = None, None
+    if opts["exploration"] > 0:
+        rng = np.random.default_rng(random_state)
+        chosen, prob, waiting = explore(cont.remainder, chosen, opts["exploration"], rng)
+    plan = Allocation(problem, chosen, "optimal", indexes, bound, continuity=cont, as_of=as_of,
+                      probability=prob, wait_probability=waiting,
+                      risk_floor=opts["risk_floor"], exploration=opts["exploration"])
+    if opts["risk_floor"] is not None:
+        free, _, _ = solve(unfloored)
+        floor_report(plan, problem, cont.fixed, chosen, free)
+    for kind, why in plan.fallback.items():
+        logger.warning("allocation: %r is allocated by 'fit', not by benefit: %s", kind, why)
     logger.info("allocation: %d assignments, %d waiting, value %.3f", len(plan.assignments),
                 len(plan.waitlist), plan.objective_value)
     return plan
+
+
+def _benefit_options(objective, benefit_quantile, risk_floor, fallback, exploration) -> dict:
+    f = "allocate"
+    if objective != "benefit":
+        given = [n for n, v in (("benefit_quantile", benefit_quantile),
+                                ("risk_floor", risk_floor), ("fallback", fallback))
+                 if v is not None]
+        if given:
+            raise ValueError(f"allocate: {', '.join(given)} only apply to objective='benefit' "
+                             f"(got objective={objective!r}).")
+    return {
+        "benefit_quantile": check_real(benefit_quantile, "benefit_quantile", f, low=0, high=1,
+                                       closed="neither", allow_none=True),
+        "risk_floor": check_real(risk_floor, "risk_floor", f, low=0, high=1, allow_none=True),
+        "exploration": check_real(exploration, "exploration", f, low=0, high=1, closed="left"),
+    }
+
+
+def floor_report(plan: Allocation, problem, fixed, chosen, free) -> None:
+    """Set ``plan.floor_price`` and ``plan.floor_report`` (with and without the floor)."""
+    from ._benefit import prevented
+
+    rows = []
+    for j, kind in enumerate(KINDS):
+        if not (problem.r_kind == j).any():
+            continue
+        with_e = [e.take(problem.r_kind[e.r] == j) for e in (fixed, chosen)]
+        without_e = [e.take(problem.r_kind[e.r] == j) for e in (fixed, free)]
+        rows.append({
+            "kind": kind, "basis": problem.basis[j],
+            "value_with_floor": float(sum(e.v.sum() for e in with_e)),
+            "value_without_floor": float(sum(e.v.sum() for e in without_e)),
+            "prevented_with_floor": sum(prevented(problem, e.p, e.r) for e in with_e),
+            "prevented_without_floor": sum(prevented(problem, e.p, e.r) for e in without_e),
+            "assigned_with_floor": int(sum(len(e.p) for e in with_e)),
+            "assigned_without_floor": int(sum(len(e.p) for e in without_e)),
+        })
+    rep = pd.DataFrame(rows).set_index("kind") if rows else pd.DataFrame()
+    if len(rep):
+        rep["price"] = rep["value_without_floor"] - rep["value_with_floor"]
+    plan.floor_report = rep
+    plan.floor_price = float(rep["price"].sum()) if len(rep) else 0.0

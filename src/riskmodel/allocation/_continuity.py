@@ -196,7 +196,7 @@ def fix_ongoing(pr: Problem, current: pd.DataFrame | None, as_of: pd.Timestamp |
     value = np.zeros(n)
     keep = (reason == None) & bound  # noqa: E711
     ki = np.flatnonzero(keep)
-    value[ki] = pr.values(p[ki], pr.r_spec[r[ki]])
+    value[ki] = pr.values(p[ki], pr.r_spec[r[ki]], pr.r_kind[r[ki]])
     over = _drop_over(keep, np.where(keep, r, 0), pr.r_cap, value)
     if over is not None:
         reason[over] = "capacity"

@@ -45,14 +45,29 @@ class Problem:
     r_cost: np.ndarray  # float64
     #: places of each (school, kind) already used by fixed (continuing) assignments
     school_used: np.ndarray | None = None
+    #: benefit objective: value of each (pupil, kind) (the point estimate or the
+    #: ``benefit_quantile`` bound); None otherwise (see :mod:`._benefit`)
+    benefit: np.ndarray | None = None
+    #: point estimates ``benefit_<kind>`` when the pupils table has them (NaN: none)
+    benefit_point: np.ndarray | None = None
+    #: per kind, what its values are: "benefit", "fit" or "risk"
+    basis: tuple = ()
+    #: kinds of the benefit objective allocated by "fit" instead: kind -> reason
+    fallback: dict | None = None
 
-    def values(self, p: np.ndarray, spec: np.ndarray) -> np.ndarray:
-        """Value of serving pupils ``p`` with resources of specialty ``spec``."""
+    def values(self, p: np.ndarray, spec: np.ndarray, kind=None) -> np.ndarray:
+        """Value of serving pupils ``p`` with resources of specialty ``spec`` (of ``kind``,
+        an index into KINDS or an array of them; needed by the benefit objective)."""
         risk = self.risk[p]
         if self.objective == "risk":
             return risk.copy()
         w = self.rules.fit_weight
-        return risk * (1.0 - w + w * self.share[p, spec])
+        fit = risk * (1.0 - w + w * self.share[p, spec])
+        if self.benefit is None:
+            return fit
+        kind = np.broadcast_to(np.asarray(kind, dtype=np.int64), np.shape(p))
+        by_benefit = np.array([b == "benefit" for b in self.basis], dtype=bool)[kind]
+        return np.where(by_benefit, self.benefit[p, kind], fit)
 
 
 def _examples(ids, values, n=3) -> list:
@@ -232,11 +247,13 @@ def validate_resources(resources: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def build_problem(pupils, resources, rules: ProgrammeRules | None, objective: str) -> Problem:
+def build_problem(pupils, resources, rules: ProgrammeRules | None, objective: str,
+                  benefit_quantile=None, fallback=None) -> Problem:
     """Validate everything and turn it into a :class:`Problem`."""
     from ..config import load_config
+    from ._benefit import benefit_values
 
-    check_option(objective, "objective", ("fit", "risk"), "allocate")
+    check_option(objective, "objective", ("fit", "risk", "benefit"), "allocate")
     if rules is not None and not isinstance(rules, ProgrammeRules):
         rules = load_config(ProgrammeRules, rules)
     rules = rules if rules is not None else ProgrammeRules()
@@ -288,6 +305,8 @@ def build_problem(pupils, resources, rules: ProgrammeRules | None, objective: st
     spec = res["specialty"].to_numpy(dtype=object)
     r_spec = np.array([NEUTRAL if pd.isna(s) else DOMAINS.index(s) for s in spec], dtype=np.int64)
     r_kind = np.array([KINDS.index(k) for k in res["kind"]], dtype=np.int64)
+    kinds_used = sorted(set(r_kind[res["capacity"].to_numpy() > 0].tolist()))
+    ben = benefit_values(pup, objective, kinds_used, benefit_quantile, fallback)
     return Problem(
         pupils=pup, resources=res, rules=rules, objective=objective,
         munis=munis, schools=schools,
@@ -296,4 +315,5 @@ def build_problem(pupils, resources, rules: ProgrammeRules | None, objective: st
         r_kind=r_kind, r_muni=r_muni.astype(np.int64), r_school=r_school,
         r_cap=res["capacity"].to_numpy(dtype=np.int64), r_spec=r_spec,
         r_cost=res["cost_per_pupil"].to_numpy(dtype="float64"),
+        benefit=ben.value, benefit_point=ben.point, basis=ben.basis, fallback=ben.fallback,
     )

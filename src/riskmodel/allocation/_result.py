@@ -16,7 +16,8 @@ from ._solve import Edges, KindIndex, solve_edges
 logger = logging.getLogger(__name__)
 
 #: waitlist reasons, in the order they are tested
-REASONS = ("locality", "capacity", "churn_limit", "school_cap", "budget", "not_selected")
+REASONS = ("locality", "below_floor", "no_benefit", "capacity", "churn_limit", "school_cap",
+           "budget", "not_selected")
 
 
 class Allocation:
@@ -108,7 +109,9 @@ class Allocation:
 
     def __init__(self, problem: Problem, chosen: Edges, method: str,
                  indexes: dict | None = None, bound: float | None = None,
-                 continuity=None, as_of: pd.Timestamp | None = None):
+                 continuity=None, as_of: pd.Timestamp | None = None, *,
+                 probability: np.ndarray | None = None, wait_probability: dict | None = None,
+                 risk_floor: float | None = None, exploration: float = 0.0):
         from ._continuity import fix_ongoing
 
         cont = continuity if continuity is not None else fix_ongoing(problem, None, None)
@@ -122,7 +125,19 @@ class Allocation:
         self.method = method
         self.objective = problem.objective
         self.rules = problem.rules
+        self.basis = {k: b for k, b in zip(KINDS, problem.basis)}
+        self.fallback = dict(problem.fallback or {})
+        self.risk_floor = risk_floor
+        self.exploration = float(exploration)
+        self.floor_price = None
+        self.floor_report = None
+        self._wait_prob = dict(wait_probability or {})
+        prob_new = np.ones(len(chosen.p)) if probability is None else np.asarray(probability)
+        self._prob = np.r_[np.ones(len(cont.fixed.p)), prob_new]
         self.objective_value = float(self._chosen.v.sum())
+        from ._benefit import prevented
+
+        self.leavings_prevented = prevented(problem, self._chosen.p, self._chosen.r)
         self.total_cost = float(self._chosen.cost.sum())
         self.upper_bound = np.nan if bound is None else max(
             float(bound) + float(cont.fixed.v.sum()), self.objective_value)
@@ -199,7 +214,11 @@ class Allocation:
             "risk": pr.risk[e.p],
             "value": e.v,
             "cost_per_pupil": e.cost,
+            "objective_basis": np.asarray(pr.basis, dtype=object)[pr.r_kind[e.r]],
+            "assignment_probability": self._prob,
         })
+        if pr.benefit_point is not None:
+            out["benefit"] = pr.benefit_point[e.p, pr.r_kind[e.r]]
         if "reasons" in pup.columns:
             out["reasons"] = pup["reasons"].take(e.p).array
         for col, values in plan_columns(pr, e, continuing, start, reason, self.as_of).items():
@@ -246,15 +265,23 @@ class Allocation:
                           .reindex(key_p, fill_value=0).to_numpy())
             else:
                 free_n = free
+            floor = self.risk_floor
+            below = (np.zeros(len(wait), dtype=bool) if floor is None
+                     else pr.risk[wait] < floor)
+            no_benefit = (np.zeros(len(wait), dtype=bool) if pr.benefit is None
+                          or pr.basis[j] != "benefit" else ~(pr.benefit[wait, j] > 0))
             school_full = np.zeros(len(wait), dtype=bool)
             if kind in caps:
                 sel = pr.r_kind[e.r] == j
                 s_used = np.bincount(pr.p_school[e.p[sel]], minlength=len(pr.schools))
                 school_full = s_used[pr.p_school[wait]] >= caps[kind]
             reason = np.select(
-                [reach <= 0, free <= 0, free_n <= 0, school_full,
+                [reach <= 0, below, no_benefit, free <= 0, free_n <= 0, school_full,
                  np.full(len(wait), pr.rules.budget_eur is not None)],
-                list(REASONS[:5]), default=REASONS[5])
+                list(REASONS[:7]), default=REASONS[7])
+            wp = self._wait_prob
+            probs = (np.array([wp.get((int(p_), j), 0.0) for p_ in wait]) if wp
+                     else np.zeros(len(wait)))
             frames.append(pd.DataFrame({
                 "pupil_id": pr.pupils["pupil_id"].take(wait).array,
                 "kind": kind,
@@ -262,6 +289,7 @@ class Allocation:
                 "school_id": pr.pupils["school_id"].take(wait).array,
                 "risk": pr.risk[wait],
                 "reason": reason,
+                "assignment_probability": probs,
             }))
         if not frames:
             return pd.DataFrame({"pupil_id": pd.Series(dtype="str"),
@@ -269,7 +297,8 @@ class Allocation:
                                  "municipality_id": pd.Series(dtype="str"),
                                  "school_id": pd.Series(dtype="str"),
                                  "risk": pd.Series(dtype="float64"),
-                                 "reason": pd.Series(dtype="str")})
+                                 "reason": pd.Series(dtype="str"),
+                                 "assignment_probability": pd.Series(dtype="float64")})
         out = pd.concat(frames, ignore_index=True)
         if (out["reason"] == "not_selected").any():
             logger.warning("%d waiting pupils have no binding rule (solver tolerance)",
@@ -337,6 +366,33 @@ class Allocation:
         sf.index.name = "kind"
         return sf
 
+    @property
+    def probabilities(self) -> pd.DataFrame:
+        """Each pupil's exact probability of the support of each kind in this plan.
+
+        One row per assigned (pupil, kind) and per explored candidate who was
+        not drawn: ``pupil_id, kind, resource_id`` (None when not drawn),
+        ``assigned`` and ``assignment_probability`` (1 for support outside the
+        exploration band and for continuing support; see ``exploration`` of
+        :func:`riskmodel.allocate`). Pupils not listed had probability 0. This
+        is the propensity that a later benefit estimate needs.
+        """
+        a = self.assignments
+        rows = [pd.DataFrame({"pupil_id": a["pupil_id"].to_numpy(dtype=object),
+                              "kind": a["kind"].to_numpy(dtype=object),
+                              "resource_id": a["resource_id"].to_numpy(dtype=object),
+                              "assigned": True,
+                              "assignment_probability": a["assignment_probability"].to_numpy()})]
+        if self._wait_prob:
+            ids = self._problem.pupils["pupil_id"].to_numpy(dtype=object)
+            keys = sorted(self._wait_prob)
+            rows.append(pd.DataFrame({
+                "pupil_id": ids[[k[0] for k in keys]],
+                "kind": np.asarray(KINDS, dtype=object)[[k[1] for k in keys]],
+                "resource_id": None, "assigned": False,
+                "assignment_probability": [self._wait_prob[k] for k in keys]}))
+        return pd.concat(rows, ignore_index=True)
+
     def __repr__(self) -> str:
         return (f"Allocation(method={self.method!r}, objective={self.objective!r}, "
                 f"assigned={len(self.assignments)}, waiting={len(self.waitlist)}, "
@@ -356,7 +412,9 @@ class Allocation:
         r_cost = np.r_[pr.r_cost[res], extra_cost]
         e = idx.edges(r_muni, r_school, r_cap, r_spec, r_cost)
         x, _ = solve_edges(e, pr, np.full(len(e.p), j), r_cap, budget)
-        return float(e.v[x].sum())
+        if pr.benefit_point is None:
+            return float(e.v[x].sum()), np.nan
+        return float(e.v[x].sum()), float(np.nansum(pr.benefit_point[e.p[x], j]))
 
     def value_curve(self, kind: str, n_units: int = 10, unit_capacity: int | None = None,
                     unit_cost: float | None = None) -> pd.DataFrame:
@@ -390,12 +448,23 @@ class Allocation:
         unit_capacity, unit_cost : optional
             Size and cost per pupil of a unit.
 
+        Under ``objective="benefit"`` the value is the expected number of early
+        leavings prevented (at ``benefit_quantile`` when one was given), so
+        ``marginal_value`` reads "leavings prevented by one more mentor"; a kind
+        that fell back to ``"fit"`` (see :attr:`fallback`) is valued by fit, and
+        its ``basis`` column says so.
+
         Returns
         -------
         DataFrame
             ``unit`` (1..n_units), ``municipality_id`` (where the unit goes; NaN
             once no unit adds value), ``marginal_value``, ``cumulative_value``
-            and ``objective_value`` (the plan's total with the units added).
+            and ``objective_value`` (the plan's total with the units added),
+            ``basis`` (``"benefit"``, ``"fit"`` or ``"risk"``: what the values
+            are), and, when the pupils table has ``benefit_<kind>`` columns (under
+            any objective), ``marginal_prevented`` and ``cumulative_prevented``:
+            the expected early leavings that the unit's pupils are spared
+            (point estimates; the units are still placed by the objective).
 
         Examples
         --------
@@ -442,19 +511,27 @@ class Allocation:
         heap = []
         for m in current:
             nxt = value(m, 1)
-            heapq.heappush(heap, (-(nxt - current[m]), m, nxt))
-        rows, cum = [], 0.0
+            heapq.heappush(heap, (-(nxt[0] - current[m][0]), m, nxt))
+        rows, cum, cum_b = [], 0.0, 0.0
         for u in range(1, n_units + 1):
             if not heap or -heap[0][0] <= 1e-12:
-                rows.append((u, None, 0.0, cum))
+                rows.append((u, None, 0.0, cum, 0.0, cum_b))
                 continue
             gain, m, nxt = heapq.heappop(heap)
+            gain_b = nxt[1] - current[m][1]
             cum += -gain
+            cum_b += gain_b
             current[m], added[m] = nxt, added[m] + 1
-            rows.append((u, pr.munis[m], -gain, cum))
+            rows.append((u, pr.munis[m], -gain, cum, gain_b, cum_b))
             nxt2 = value(m, added[m] + 1)
-            heapq.heappush(heap, (-(nxt2 - nxt), m, nxt2))
+            heapq.heappush(heap, (-(nxt2[0] - nxt[0]), m, nxt2))
         out = pd.DataFrame(rows, columns=["unit", "municipality_id", "marginal_value",
-                                          "cumulative_value"])
+                                          "cumulative_value", "marginal_prevented",
+                                          "cumulative_prevented"])
         out["objective_value"] = self.objective_value + out["cumulative_value"]
-        return out
+        out["basis"] = pr.basis[j]
+        cols = ["unit", "municipality_id", "marginal_value", "cumulative_value",
+                "objective_value", "basis"]
+        if pr.benefit_point is not None:
+            cols += ["marginal_prevented", "cumulative_prevented"]
+        return out[cols]

@@ -119,7 +119,7 @@ class KindIndex:
         offsets = np.cumsum(length) - length
         pos = a[er] + np.arange(total, dtype=np.int64) - offsets[er]
         ep = self.pupils[pos]
-        v = pr.values(ep, np.asarray(r_spec, dtype=np.int64)[er])
+        v = pr.values(ep, np.asarray(r_spec, dtype=np.int64)[er], self.kind)
         edges = Edges(ep, er, v, np.asarray(r_cost, dtype=np.float64)[er])
         if prune:
             edges = self._prune(edges, r_muni, r_cap)

@@ -1,0 +1,259 @@
+"""The benefit objective: values from ``benefit_<kind>`` columns, fallback, the risk floor.
+
+``objective="benefit"`` values serving pupil ``p`` with support of kind ``k`` at
+``benefit_<k>[p]``, the expected reduction of P(early leaving) (a
+:class:`riskmodel.BenefitModel`'s :meth:`~riskmodel.BenefitModel.effect`), so
+the plan's objective is the expected number of early leavings prevented. With
+``benefit_quantile=q`` the value is the normal ``q`` quantile of the estimate,
+``benefit_<k> + z_q * benefit_<k>_se`` (a lower confidence bound for ``q <
+0.5``). A kind whose evidence is weak is allocated by the ``"fit"`` value
+instead (the *fallback*): named in ``fallback=`` (e.g. :func:`weak_arms`), or
+automatically when its ``benefit_<k>`` is NaN for every pupil (an arm that
+failed overlap is not estimated).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from .._checks import check_real
+from ..errors import DataValidationError
+from ._rules import KINDS
+
+__all__ = ["benefit_columns", "weak_arms"]
+
+#: benefit is a difference of probabilities
+MAX_ABS_BENEFIT = 1.0
+
+
+@dataclasses.dataclass
+class BenefitValues:
+    value: np.ndarray | None  # (n, n_kinds) value of the benefit kinds, NaN elsewhere
+    point: np.ndarray | None  # (n, n_kinds) benefit_<kind> point estimates, NaN: none
+    basis: tuple  # per kind: "benefit", "fit" or "risk"
+    fallback: dict | None  # benefit objective: kind -> why it is allocated by fit
+
+
+def _numeric(pup: pd.DataFrame, col: str) -> np.ndarray:
+    raw = pup[col]
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return np.full(len(raw), np.inf)  # booleans are not benefits: flagged as invalid
+    return pd.to_numeric(raw.astype(object), errors="coerce").astype("float64").to_numpy()
+
+
+def _bad(col, mask, ids, values, message) -> dict:
+    mask = np.asarray(mask, dtype=bool)
+    ex = [(str(i), v.item() if isinstance(v, np.generic) else v)
+          for i, v in list(zip(np.asarray(ids)[mask], np.asarray(values, dtype=object)[mask]))[:3]]
+    return {"table": "pupils", "column": col, "n_rows": int(mask.sum()), "examples": ex,
+            "message": message}
+
+
+def _raise(problems: list[dict]) -> None:
+    if problems:
+        lines = [f"table 'pupils', column {p['column']!r}: {p['message']} ({p['n_rows']} rows; "
+                 f"examples: {p['examples']})" for p in problems]
+        raise DataValidationError("Invalid allocation input:\n  " + "\n  ".join(lines), problems)
+
+
+def check_fallback(fallback) -> dict:
+    """``fallback`` as a dict kind -> reason (a list of kinds: reason "given")."""
+    if fallback is None:
+        return {}
+    if isinstance(fallback, (list, tuple, set)):
+        fallback = dict.fromkeys(fallback, "given by the caller")
+    if not isinstance(fallback, dict):
+        raise TypeError("allocate: 'fallback' must map kinds to the reason why their evidence "
+                        f"is weak (e.g. weak_arms(model, evaluation)); got {type(fallback)!r}.")
+    bad = [k for k in fallback if k not in KINDS]
+    if bad:
+        raise ValueError(f"allocate: unknown kinds in 'fallback': {bad} (allowed: {KINDS}).")
+    return {k: str(v) for k, v in fallback.items()}
+
+
+def benefit_values(pup: pd.DataFrame, objective: str, kinds_used, quantile,
+                   fallback) -> BenefitValues:
+    """Validate the ``benefit_<kind>`` columns and build the value matrices."""
+    n, nk = len(pup), len(KINDS)
+    ids = pup["pupil_id"].astype(str).to_numpy()
+    problems = []
+    point = None
+    present = [j for j, k in enumerate(KINDS) if f"benefit_{k}" in pup.columns]
+    if present:
+        point = np.full((n, nk), np.nan)
+        for j in present:
+            col = f"benefit_{KINDS[j]}"
+            b = _numeric(pup, col)
+            bad = (pup[col].notna().to_numpy() & np.isnan(b)) | np.isinf(b) | (
+                np.abs(np.nan_to_num(b)) > MAX_ABS_BENEFIT)
+            if bad.any():
+                problems.append(_bad(col, bad, ids, pup[col],
+                                     "must be a number in [-1, 1] (a change of probability) "
+                                     "or missing"))
+            point[:, j] = np.where(bad, np.nan, b)
+    if objective != "benefit":
+        _raise(problems)
+        return BenefitValues(None, point, (objective,) * nk, None)
+    fallback = check_fallback(fallback)
+    value = np.full((n, nk), np.nan)
+    basis = []
+    z = None
+    if quantile is not None:
+        from scipy.stats import norm
+
+        z = float(norm.ppf(quantile))
+    for j, kind in enumerate(KINDS):
+        col = f"benefit_{kind}"
+        if kind in fallback:
+            basis.append("fit")
+            continue
+        if col not in pup.columns:
+            if j in kinds_used:
+                problems.append({"table": "pupils", "column": col, "n_rows": n, "examples": [],
+                                 "message": f"required by objective='benefit' for the {kind!r} "
+                                            "resources; add the column (BenefitModel.effect, "
+                                            f"see benefit_columns) or pass fallback={{{kind!r}: "
+                                            "reason}} to allocate the kind by 'fit'"})
+            basis.append("fit")
+            continue
+        b = point[:, j]
+        missing = np.isnan(b)
+        if missing.all() and n:
+            fallback[kind] = (f"not estimated: {col} is NaN for every pupil (the arm failed "
+                              "overlap)")
+            basis.append("fit")
+            continue
+        if missing.any() and not pup[col].isna().to_numpy().all():
+            problems.append(_bad(col, pup[col].isna().to_numpy(), ids, pup[col],
+                                 "missing for some pupils but not all; give every pupil an "
+                                 "estimate, or none (the arm is then allocated by 'fit')"))
+        v = b
+        if z is not None:
+            se_col = f"{col}_se"
+            if se_col not in pup.columns:
+                problems.append({"table": "pupils", "column": se_col, "n_rows": n,
+                                 "examples": [], "message": "required by benefit_quantile (the "
+                                 "standard error of the estimate; see benefit_columns)"})
+            else:
+                se = _numeric(pup, se_col)
+                bad = ~np.isfinite(se) | (se < 0)
+                if bad.any():
+                    problems.append(_bad(se_col, bad, ids, pup[se_col],
+                                         "standard error must be a finite number >= 0"))
+                v = b + z * np.where(bad, 0.0, se)
+        value[:, j] = v
+        basis.append("benefit")
+    _raise(problems)
+    return BenefitValues(value, point, tuple(basis), fallback)
+
+
+def weak_arms(model=None, evaluation=None, *, metric: str = "autoc") -> dict:
+    """Kinds whose benefit evidence is too weak to allocate by, with the reason.
+
+    An arm is weak when the :class:`~riskmodel.BenefitModel` did not estimate
+    it (overlap failed), when the evaluation (:func:`riskmodel.benefit.evaluate`
+    on a later cohort) could not evaluate it, or when the interval of the RATE
+    of prioritising by the estimated benefit (rule ``"benefit"``, ``metric``)
+    does not lie above zero. Pass the result as ``fallback=`` of
+    :func:`riskmodel.allocate`: those kinds are then allocated by ``"fit"``.
+
+    Parameters
+    ----------
+    model : BenefitModel, optional
+    evaluation : BenefitEvaluation, optional
+    metric : {"autoc", "qini"}, default "autoc"
+
+    Returns
+    -------
+    dict kind -> str
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import pandas as pd
+    >>> from riskmodel.allocation import weak_arms
+    >>> model = SimpleNamespace(kinds_=["mentor", "literacy"], arms_={
+    ...     "mentor": {"estimated": True}, "literacy": {"estimated": False, "reason": "ess 3"}})
+    >>> weak_arms(model)
+    {'literacy': 'overlap failed: ess 3'}
+    >>> ev = SimpleNamespace(arms={"mentor": {"evaluated": True}}, table=pd.DataFrame(
+    ...     {"kind": ["mentor"], "rule": ["benefit"], "metric": ["autoc"],
+    ...      "estimate": [0.004], "low": [-0.001], "high": [0.009]}))
+    >>> weak_arms(evaluation=ev)
+    {'mentor': 'RATE (autoc) of the benefit ranking 0.0040, interval [-0.0010, 0.0090] is not above zero'}
+    """
+    if metric not in ("autoc", "qini"):
+        raise ValueError(f"weak_arms: metric must be 'autoc' or 'qini'; got {metric!r}.")
+    out = {}
+    if model is not None:
+        for k in model.kinds_:
+            info = model.arms_.get(k, {})
+            if not info.get("estimated", False):
+                out[k] = f"overlap failed: {info.get('reason')}"
+    if evaluation is not None:
+        t = evaluation.table
+        for k, info in evaluation.arms.items():
+            if k in out:
+                continue
+            if not info.get("evaluated", False):
+                out[k] = f"not evaluated: {info.get('reason')}"
+                continue
+            row = t[(t["kind"] == k) & (t["rule"] == "benefit") & (t["metric"] == metric)]
+            if not len(row):
+                out[k] = f"no RATE ({metric}) of the benefit ranking in the evaluation"
+            elif not row["low"].iloc[0] > 0:
+                r = row.iloc[0]
+                out[k] = (f"RATE ({metric}) of the benefit ranking {r['estimate']:.4f}, interval "
+                          f"[{r['low']:.4f}, {r['high']:.4f}] is not above zero")
+    return out
+
+
+def benefit_columns(model, X: pd.DataFrame, *, alpha: float = 0.1) -> pd.DataFrame:
+    """``benefit_<kind>`` and ``benefit_<kind>_se`` columns for :func:`riskmodel.allocate`.
+
+    The point estimate is :meth:`BenefitModel.effect`; the standard error is
+    read back from :meth:`BenefitModel.effect_interval` at ``alpha`` (half its
+    width over ``z_{1 - alpha / 2}``), so ``benefit_quantile=alpha / 2`` of
+    :func:`riskmodel.allocate` values each pupil at the interval's lower end.
+    Arms that were not estimated are NaN (allocate falls back to ``"fit"``).
+
+    Parameters
+    ----------
+    model : BenefitModel
+        Fitted.
+    X : DataFrame
+        Features (``riskmodel.build_features``), indexed by ``pupil_id``.
+    alpha : float, default 0.1
+
+    Returns
+    -------
+    DataFrame indexed like ``X``.
+    """
+    from scipy.stats import norm
+
+    alpha = check_real(alpha, "alpha", "benefit_columns", low=0, high=1, closed="neither")
+    point = model.effect(X)
+    lo, hi = model.effect_interval(X, alpha=alpha)
+    z = float(norm.ppf(1 - alpha / 2))
+    out = {}
+    for col in point.columns:
+        out[col] = point[col]
+        out[f"{col}_se"] = (hi[col] - lo[col]) / (2 * z)
+    return pd.DataFrame(out, index=X.index)
+
+
+def apply_floor(pr, risk_floor: float):
+    """The problem with pupils below ``risk_floor`` ineligible for new support."""
+    eligible = pr.eligible & (pr.risk >= risk_floor)[:, None]
+    return dataclasses.replace(pr, eligible=eligible)
+
+
+def prevented(pr, p: np.ndarray, r: np.ndarray) -> float:
+    """Expected leavings prevented by the pairs ``(p, r)`` (point estimates; NaN: none)."""
+    if pr.benefit_point is None:
+        return float("nan")
+    b = pr.benefit_point[p, pr.r_kind[r]]
+    return float(np.nansum(b))

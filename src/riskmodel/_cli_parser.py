@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alias", help="registry alias to move to the new version (e.g. champion)")
     p.add_argument("--no-alias", action="store_true", help="register without moving any alias")
     p.add_argument("--save-model", type=Path, help="also save the model into this folder")
+    p.add_argument("--benefit", action="store_true",
+                   help="also fit and register the benefit model (who benefits from support)")
     _common(p)
 
     p = sub.add_parser("score", help="score, explain and allocate; write outputs atomically")
@@ -165,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-allocate", action="store_true", help="skip the allocation")
     p.add_argument("--resources", type=Path,
                    help="roster file (CSV, Parquet or XLSX) to allocate (default: synthetic)")
+    p.add_argument("--objective", choices=["fit", "risk", "benefit"],
+                   help="allocate by fit (default), risk, or the benefit model's estimates")
     _common(p)
 
     p = sub.add_parser("evaluate", help="temporal backtest against baselines and fairness audit")
@@ -185,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", type=Path, help="programme rules YAML")
     p.add_argument("--resources", type=Path,
                    help="roster file (CSV, Parquet or XLSX) to allocate (default: synthetic)")
+    p.add_argument("--objective", choices=["fit", "risk", "benefit"],
+                   help="allocate by fit (default), risk, or the benefit model's estimates")
     _common(p)
 
     p = sub.add_parser("demo", help="generate, train, register and score a synthetic system")

@@ -52,7 +52,8 @@ def current_support(tables, as_of) -> pd.DataFrame | None:
     return known.reset_index(drop=True)
 
 
-def plan_support(alloc_pupils, scores, cfg_resources, rules, objective, as_of, tables):
+def plan_support(alloc_pupils, scores, cfg_resources, rules, objective, as_of, tables,
+                 **options):
     """The allocation of a run: the roster (file or synthetic), the data's ongoing
     support as ``current``, support plans with the scores' top reasons.
 
@@ -71,18 +72,18 @@ def plan_support(alloc_pupils, scores, cfg_resources, rules, objective, as_of, t
         else:  # the data's own roster (a resources file of the data folder)
             resources, source = data_roster, "data"
         allocation = allocate(pupils, resources, rules, objective=objective, current=current,
-                              as_of=as_of)
+                              as_of=as_of, **options)
         info = roster_info(resources, source)
     else:
         allocation, resources = _synthetic_allocation(pupils, cfg_resources, rules, objective,
-                                                      current, as_of)
+                                                      current, as_of, **options)
         info = roster_info(resources, "synthetic")
     info["continuing"] = int((allocation.assignments["change"] == "continuing").sum())
     info["ended"] = int(len(allocation.ended))
     return allocation, resources, info
 
 
-def _synthetic_allocation(pupils, cfg_resources, rules, objective, current, as_of):
+def _synthetic_allocation(pupils, cfg_resources, rules, objective, current, as_of, **options):
     from .allocation import allocate, make_resources
     from .errors import DataValidationError
 
@@ -96,7 +97,7 @@ def _synthetic_allocation(pupils, cfg_resources, rules, objective, current, as_o
         raise ConfigError(f"Invalid 'resources' config (n_mentors={cfg_resources.n_mentors}, "
                           f"options={cfg_resources.options}): {exc}") from None
     return allocate(pupils, resources, rules, objective=objective, current=current,
-                    as_of=as_of), resources
+                    as_of=as_of, **options), resources
 
 
 def write_plan(allocation, tmp: Path) -> None:
@@ -104,6 +105,8 @@ def write_plan(allocation, tmp: Path) -> None:
     write_parquet(as_frame(allocation.assignments), tmp / "allocation.parquet")
     write_parquet(as_frame(allocation.ended), tmp / "ended.parquet")
     write_parquet(as_frame(allocation.waitlist), tmp / "waitlist.parquet")
+    if allocation.exploration > 0:  # each pupil's exact assignment probability
+        write_parquet(as_frame(allocation.probabilities), tmp / "probabilities.parquet")
 
 
 @dataclass
@@ -201,10 +204,14 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
                 by_domain = pd.DataFrame(index=scores.index)
             rules = resolve_rules(cfg.rules)
         with stages("allocate"):
+            from ._run_benefit import allocation_manifest, run_options, upstream_inputs
+
             alloc_pupils = allocation_pupils(pupils, scores["risk"], by_domain,
                                              joined_reasons(scores, 10))
+            X, model_info = upstream_inputs(cfg, scores_path)
+            alloc_pupils, options, benefit_info = run_options(cfg, model_info, X, alloc_pupils)
             allocation, _, roster = plan_support(alloc_pupils, scores, cfg.resources, rules,
-                                                 cfg.objective, as_of, tables)
+                                                 cfg.objective, as_of, tables, **options)
         with stages("write"), atomic_output_dir(cfg.out) as tmp:
             write_plan(allocation, tmp)
             write_parquet(as_frame(allocation.shortfall), tmp / "shortfall.parquet")
@@ -212,6 +219,7 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
                                  "scores_sha256": file_sha256(scores_path),
                                  "data_fingerprint": tables.fingerprint(),
                                  "resources": roster,
+                                 "allocation": allocation_manifest(allocation, benefit_info),
                                  "config": jsonable(cfg.model_dump(mode="json",
                                                                    exclude={"out"}))})
         return AllocateResult(out=Path(cfg.out), paths=output_paths(cfg.out),

@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ._checks import N_BOOT, UNSET, parse_as_of, renamed_param
+from ._run_benefit import BenefitTrainConfig, BenefitUseConfig
 from ._suppression import MIN_CELL
 from .config import StrictModel
 from .vocab import AUDIT_ATTRIBUTES
@@ -303,6 +304,7 @@ class TrainConfig(_DataMixin):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     save_model: Path | None = None
+    benefit: BenefitTrainConfig = Field(default_factory=BenefitTrainConfig)
 
     @field_validator("as_of_dates", mode="before")
     @classmethod
@@ -350,7 +352,14 @@ class ScoreConfig(_ScoreDataMixin):
         Output folder (written atomically).
     rules : path or None
         Programme rules YAML (:class:`riskmodel.ProgrammeRules`); None = defaults.
-    objective : {"fit", "risk"}
+    objective : {"fit", "risk", "benefit"}
+        ``benefit``: by the benefit model (``benefit``; see
+        :mod:`riskmodel._run_benefit`), weak kinds by fit.
+    benefit : BenefitUseConfig
+        The benefit model and its options (``objective: benefit``).
+    exploration, exploration_seed : float, int
+        Randomised assignment at the capacity margin (``exploration`` of
+        :func:`riskmodel.allocate`) and its seed; 0: none.
     resources : ResourcesConfig or path
         The roster: ``resources: FILE`` (CSV, Parquet or XLSX) or synthetic
         resources (the default), and whether the data's support continues.
@@ -373,8 +382,11 @@ class ScoreConfig(_ScoreDataMixin):
     out: Path = Path("out/score")
     allocate: bool = True
     rules: Path | None = None
-    objective: Literal["fit", "risk"] = "fit"
+    objective: Literal["fit", "risk", "benefit"] = "fit"
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    benefit: BenefitUseConfig = Field(default_factory=BenefitUseConfig)
+    exploration: float = Field(default=0.0, ge=0, lt=1)
+    exploration_seed: int = 0
     tiers: TierConfig = Field(default_factory=TierConfig)
     n_reasons: int = Field(default=3, ge=1, le=10)
     tracking_uri: str | None = None
@@ -396,8 +408,11 @@ class AllocateConfig(_ScoreDataMixin):
     as_of: dt.date | None = None
     out: Path = Path("out/allocate")
     rules: Path | None = None
-    objective: Literal["fit", "risk"] = "fit"
+    objective: Literal["fit", "risk", "benefit"] = "fit"
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    benefit: BenefitUseConfig = Field(default_factory=BenefitUseConfig)
+    exploration: float = Field(default=0.0, ge=0, lt=1)
+    exploration_seed: int = 0
 
     _as_of = field_validator("as_of", mode="before")(classmethod(_date))
 

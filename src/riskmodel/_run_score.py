@@ -255,9 +255,12 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                 alloc_pupils = allocation_pupils(pupils, risk, by_domain,
                                                  joined_reasons(scores, cfg.n_reasons))
                 from ._run_allocate import plan_support
+                from ._run_benefit import run_options
 
+                alloc_pupils, options, benefit_info = run_options(cfg, model_info, X,
+                                                                  alloc_pupils)
                 allocation, _, roster = plan_support(alloc_pupils, scores, cfg.resources, rules,
-                                                     cfg.objective, as_of, tables)
+                                                     cfg.objective, as_of, tables, **options)
                 support_audit = _support_audit(tables, as_of, allocation, alloc_pupils, rules)
         with stages("write"):
             explanations = ex.values.reindex(X.index).copy()
@@ -277,6 +280,9 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
             }
             if allocation is not None:
                 manifest["resources"] = roster
+                from ._run_benefit import allocation_manifest
+
+                manifest["allocation"] = allocation_manifest(allocation, benefit_info)
             with atomic_output_dir(cfg.out) as tmp:
                 write_parquet(X, tmp / "features.parquet")
                 write_parquet(scores, tmp / "scores.parquet")

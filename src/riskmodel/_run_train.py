@@ -56,6 +56,7 @@ class TrainResult:
     artifact_uri: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     k: int | None = None
+    benefit: Any = None
 
 
 EvaluateResult = TrainResult
@@ -221,12 +222,17 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
 
         tracking.check_server(cfg.tracking.tracking_uri,
                               hint="or train without tracking: --set tracking.enabled=false")
-    stages = Stages(["load data", "features", "backtest", "audit", "final model", "tracking"],
-                    progress, desc="train")
+    stages = Stages(["load data", "features", "backtest", "audit", "final model", "benefit",
+                     "tracking"], progress, desc="train")
     try:
         result, tables, X, y = _fit_all(cfg, tables, stages, final_model=True)
         if cfg.save_model is not None:
             result.model.save(cfg.save_model)
+        if cfg.benefit.enabled:
+            from ._run_benefit import train_hook
+
+            with stages("benefit"):
+                train_hook(cfg, tables, result)
         if cfg.tracking.enabled:
             with stages("tracking"):
                 from . import tracking
@@ -241,6 +247,9 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
                 result.model_uri = logged.model_uri
                 result.model_version = logged.model_version
                 result.artifact_uri = logged.artifact_uri
+                from ._run_benefit import log_benefit
+
+                log_benefit(result)
         result.timings = dict(stages.timings)
         return result
     finally:

@@ -200,6 +200,8 @@ def _cmd_train(args) -> int:
     opts = _train_options(args)
     opts.update({"tracking.experiment": args.experiment, "tracking.alias": args.alias,
                  "save_model": _path(args.save_model)})
+    if args.benefit:
+        opts["benefit.enabled"] = True
     if args.no_register:
         opts["tracking.register_model"] = False
     if args.no_alias:
@@ -240,7 +242,8 @@ def _cmd_score(args) -> int:
 
     opts = {"data": _path(args.data), "as_of": args.as_of, "model": args.model,
             "out": _path(args.out), "rules": _path(args.rules),
-            "resources.path": _path(args.resources), **_read_options(args)}
+            "resources.path": _path(args.resources), "objective": args.objective,
+            **_read_options(args)}
     if args.no_allocate:
         opts["allocate"] = False
     cfg = _config(ScoreConfig, args, opts)
@@ -285,7 +288,8 @@ def _cmd_allocate(args) -> int:
 
     opts = {"data": _path(args.data), "scores": _path(args.scores), "as_of": args.as_of,
             "out": _path(args.out), "rules": _path(args.rules),
-            "resources.path": _path(args.resources), **_read_options(args)}
+            "resources.path": _path(args.resources), "objective": args.objective,
+            **_read_options(args)}
     cfg = _config(AllocateConfig, args, opts)
     res = allocate_run(cfg, progress=_progress(args))
     print(f"Allocation written to {res.out}/:")

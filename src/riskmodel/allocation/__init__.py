@@ -216,8 +216,9 @@ def allocate(pupils: pd.DataFrame, resources: pd.DataFrame,
     if opts["risk_floor"] is not None:
         free, _, _ = solve(unfloored)
         floor_report(plan, problem, cont.fixed, chosen, free)
-    for kind, why in plan.fallback.items():
-        logger.warning("allocation: %r is allocated by 'fit', not by benefit: %s", kind, why)
+    for kind, why in plan.fallback.items():  # detected here: a warning; given: info
+        level = logging.INFO if kind in (fallback or {}) else logging.WARNING
+        logger.log(level, "allocation: %r is allocated by 'fit', not by benefit: %s", kind, why)
     logger.info("allocation: %d assignments, %d waiting, value %.3f", len(plan.assignments),
                 len(plan.waitlist), plan.objective_value)
     return plan

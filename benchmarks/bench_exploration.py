@@ -12,7 +12,8 @@ Set-up (semi-synthetic, the truth known): the synthetic school system
 without support and the true ``effect_mentor``. This year's *estimate* of the
 benefit is the truth plus noise (sd ``NOISE``, as a fitted model would have).
 Mentors (``make_resources``, one per municipality, with places for
-``SHARE`` of its eligible pupils, so that capacity binds) are allocated by that estimate for each ``eps``;
+``SHARE`` of its eligible pupils, so that capacity binds) are allocated by that
+estimate for each ``eps``;
 then next year's outcomes are drawn, ``Y ~ Bernoulli(p_leave - effect * T)``
 with ``T`` the plan's mentoring, ``REPS`` times (a new seed for the draw and the
 exploration each time). From those records the average benefit of the

@@ -182,8 +182,8 @@ def weak_arms(model=None, evaluation=None, *, metric: str = "autoc") -> dict:
     >>> ev = SimpleNamespace(arms={"mentor": {"evaluated": True}}, table=pd.DataFrame(
     ...     {"kind": ["mentor"], "rule": ["benefit"], "metric": ["autoc"],
     ...      "estimate": [0.004], "low": [-0.001], "high": [0.009]}))
-    >>> weak_arms(evaluation=ev)
-    {'mentor': 'RATE (autoc) of the benefit ranking 0.0040, interval [-0.0010, 0.0090] is not above zero'}
+    >>> print(weak_arms(evaluation=ev)["mentor"])
+    RATE (autoc) of the benefit ranking 0.0040, interval [-0.0010, 0.0090] is not above zero
     """
     if metric not in ("autoc", "qini"):
         raise ValueError(f"weak_arms: metric must be 'autoc' or 'qini'; got {metric!r}.")

@@ -38,7 +38,11 @@ class Allocation:
         planned review, see ``ProgrammeRules.review``), ``goal_domain`` (the
         pupil's leading risk-raising domain that the resource serves) and the
         pupil's top reasons ``reason_1_lv .. reason_3_lv, reason_1_en ..
-        reason_3_en`` when the pupils table has them.
+        reason_3_en`` when the pupils table has them; ``objective_basis`` (what
+        the kind was allocated by: ``"benefit"``, ``"fit"`` or ``"risk"``),
+        ``assignment_probability`` (1 unless ``exploration`` drew it) and, when
+        the pupils table has ``benefit_<kind>`` columns, ``benefit`` (the point
+        estimate of the leavings the assignment prevents).
     ended : DataFrame
         Ongoing support (``current``) that does not continue: ``pupil_id,
         resource_id, kind, municipality_id, school_id, risk, change="ended",
@@ -64,9 +68,13 @@ class Allocation:
         ``"churn_limit"`` — reachable resources have free places but took
         ``max_new_per_resource`` new pupils already;
         ``"budget"`` — a reachable resource has free places but the budget is
-        spent. At an optimum nothing else can leave a risk-group pupil waiting
-        (every such pupil has a positive value); ``"not_selected"`` would flag a
-        solver tolerance artefact and is never expected.
+        spent. Under ``objective="benefit"``, ``"below_floor"`` (risk below
+        ``risk_floor``) and ``"no_benefit"`` (no positive benefit for the kind)
+        come right after ``"locality"``. At an optimum nothing else can leave a
+        risk-group pupil waiting (every such pupil has a positive value);
+        ``"not_selected"`` would flag a solver tolerance artefact and is never
+        expected. ``assignment_probability`` is the pupil's probability of the
+        kind under ``exploration`` (0 outside the band).
     shortfall : DataFrame
         Per municipality and kind: ``demand`` (eligible risk-group pupils),
         ``capacity`` (places), ``assigned`` (pupils served, any risk), ``unmet``
@@ -88,6 +96,18 @@ class Allocation:
     method : str
         ``"optimal"`` (:func:`riskmodel.allocate`) or ``"greedy"`` (the
         private baseline of the benchmark).
+    basis : dict kind -> str
+        What each kind was allocated by (``"benefit"``, ``"fit"``, ``"risk"``).
+    fallback : dict kind -> str
+        ``objective="benefit"``: the kinds allocated by ``"fit"`` instead, and why.
+    leavings_prevented : float
+        Sum of ``benefit_<kind>`` over the assignments (NaN without benefit
+        columns): the expected early leavings the plan prevents.
+    risk_floor, floor_price, floor_report
+        The ``risk_floor`` given, its price (objective without the floor minus
+        with it) and the per-kind comparison; None without a floor.
+    exploration : float
+        The ``exploration`` of :func:`riskmodel.allocate` (0: none).
 
     Examples
     --------

@@ -176,7 +176,7 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
                             f"among {len(y)} pupils with known outcomes; calibration was not "
                             f"checked (at least {MIN_OUTCOMES} of each needed).")
     if report.decision in ("update_intercept", "recalibrate") and outcomes is not None:
-        p = model.predict_proba(X_ref.loc[y.index])[:, 1]
+        p = model.predict_proba(X_ref.loc[y.index, list(model.feature_names_)])[:, 1]
         a, b, _, _ = logistic_recalibration(y.to_numpy(dtype="float64"), p,
                                             fix_slope=report.decision == "update_intercept")
         update = {"kind": report.decision, "intercept": float(a), "slope": float(b),

@@ -14,11 +14,13 @@ Four kinds, each a frozen dataclass (or a dict ``{"kind": ..., "year": ..., ...}
   else: a share of the lesson days a pupil attended (present or late) is recorded
   as an excused absence (remote lessons). The latent engagement and the truth are
   unchanged.
-- :class:`OutcomeShift` -- from school year ``year`` on, the monthly hazard of early
-  leaving is multiplied by ``exp(log_hazard_shift)`` (a new bridging year, say, with
-  a negative shift). This moves the outcome itself: the simulation and the
-  oracle's ``truth.p_leave`` both use the shifted hazard (the oracle's look-ahead of
-  365 days knows the shift of the next school year), so the truth stays exact.
+- :class:`OutcomeShift` -- from school year ``year`` on, the base rate of early
+  leaving moves: the monthly hazard and the odds of leaving after a grade-9
+  *liecība* (rather than repeating grade 9) are both multiplied by
+  ``exp(log_hazard_shift)`` (a new bridging year, say, with a negative shift). This
+  moves the outcome itself: the simulation and the oracle's ``truth.p_leave`` use
+  the same shifted parameters (the oracle's 365-day look-ahead knows the hazard
+  shift of the next school year), so the truth stays exact.
 
 The record-level kinds are applied to finished tables (:func:`apply_record_regimes`),
 so :func:`riskmodel.datasets.apply_regime_changes` can apply them to an existing
@@ -123,8 +125,9 @@ class OutcomeShift:
     ----------
     year : int
     log_hazard_shift : float, default=0.7
-        Added to the monthly log-hazard of early leaving (0.7 about doubles it;
-        negative: fewer leavers, e.g. a new bridging year).
+        Added to the monthly log-hazard of early leaving and to the log-odds of
+        leaving after a liecība (0.7 about doubles both; negative: fewer leavers,
+        e.g. a new bridging year).
     """
 
     year: int
@@ -222,6 +225,23 @@ def hazard_shifts(regimes, start_year: int, n_years: int) -> np.ndarray:
         if isinstance(r, OutcomeShift):
             out[r.year - start_year:] += r.log_hazard_shift
     return out
+
+
+def year_params(P0, shifts, y: int):
+    """The generator's Params of simulated year ``y`` under the outcome shifts ``shifts``.
+
+    Examples
+    --------
+    >>> from ._params import Params
+    >>> P = year_params(Params(), np.array([0.0, 0.7, 0.7]), 0)
+    >>> P.regime_log_hazard, P.liecība_repeat == Params().liecība_repeat
+    ((0.0, 0.7), True)
+    """
+    from scipy.special import expit, logit
+
+    s0, s1 = float(shifts[y]), float(shifts[y + 1])
+    leave = expit(logit(1.0 - P0.liecība_repeat) + s0)
+    return dataclasses.replace(P0, regime_log_hazard=(s0, s1), liecība_repeat=float(1 - leave))
 
 
 def _in_school_year(dates: pd.Series, year: int, months=None) -> np.ndarray:

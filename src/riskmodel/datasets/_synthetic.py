@@ -43,7 +43,7 @@ support of each kind.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,7 @@ from ._population import (
 )
 from ._support import SIM_KINDS, SUPPORT_EFFECTS, _build_roster, _grow_roster, _Support
 from ._truth import _truth_at
-from ._regimes import apply_record_regimes, hazard_shifts, validate_regimes
+from ._regimes import apply_record_regimes, hazard_shifts, validate_regimes, year_params
 from ._records import _attendance, _engagement, _grades, _year_scores, _YearSpan
 from ._tables import _build_tables, _dates, _EnrolmentLog
 
@@ -163,7 +163,7 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
     for y, cal in enumerate(cals):
         year = start_year + y
         if regime_shift is not None:  # outcome_shift (._regimes): this year's and the next's
-            P = replace(P0, regime_log_hazard=(float(regime_shift[y]), float(regime_shift[y + 1])))
+            P = year_params(P0, regime_shift, y)
         day0 = cal.days[0].astype(np.int64)
         pop.enr_start[pop.enrolled] = day0
         span = _YearSpan(*(np.full(pop.n, -1, dtype=np.int64) for _ in range(4)))

@@ -1,7 +1,7 @@
 """The ``riskmodel`` command line: a thin layer over :mod:`riskmodel.pipeline`.
 
 Subcommands: ``generate``, ``validate``, ``pseudonymize``, ``train``, ``score``,
-``evaluate``, ``allocate`` and ``demo``. Options come from a YAML config
+``monitor``, ``evaluate``, ``allocate`` and ``demo``. Options come from a YAML config
 (``--config``), validated by pydantic (unknown keys fail), and are overridden by
 command-line options and by ``--set key.sub=value`` (the value is read as YAML).
 

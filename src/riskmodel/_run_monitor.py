@@ -9,7 +9,8 @@
   year before is the reference (the comparison of consecutive years the thresholds
   were taken on) and its outcomes, complete and known on ``as_of`` (a horizon of
   one day less than the year: an enrolment end dated ``as_of`` is not known on
-  ``as_of``), are the latest outcomes. Two checks: inputs and score (reference against today's cohort), and
+  ``as_of``), are the latest outcomes. Two checks: inputs and score (reference
+  against today's cohort), and
   calibration and discrimination (the model on the reference cohort against its
   outcomes). One decision from both (:func:`riskmodel.monitor._decision.decide`);
   a case-mix shift today counts as unchecked calibration, since the outcomes are
@@ -157,8 +158,9 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
         X_ref = build_features(tables, ref_date).sort_index(kind="stable")
     X_cur = build_features(tables, as_of).sort_index(kind="stable") if X is None else X
     if len(X_ref) == 0 or len(X_cur) == 0:
-        raise ConfigError(f"No pupil is enrolled on {(ref_date if len(X_ref) == 0 else as_of).date()}"
-                          "; the monitor has nothing to compare. Choose another --as-of.")
+        empty = ref_date if len(X_ref) == 0 else as_of
+        raise ConfigError(f"No pupil is enrolled on {empty.date()}; the monitor has nothing "
+                          "to compare. Choose another --as-of.")
     kw = {"model": model, "thresholds": thresholds, "top_fraction": top_fraction,
           "random_state": random_state}
     inputs = mon.check(X_ref, X_cur, **kw)

@@ -202,10 +202,11 @@ def validate_regimes(regime_changes, start_year: int, n_years: int,
     --------
     >>> validate_regimes([{"kind": "remote_year", "year": 2023}], 2022, 3)
     (RemoteYear(year=2023, excused_share=0.15),)
-    >>> validate_regimes([{"kind": "strike", "year": 2023}], 2022, 3)
-    Traceback (most recent call last):
-    ...
-    sklearn.utils._param_validation.InvalidParameterError: The regime_changes[0] parameter of make_school_system has an unknown kind 'strike'; 'kind' must be one of ['grading_reform', 'engagement_outage', 'remote_year', 'outcome_shift'].
+    >>> try:
+    ...     validate_regimes([{"kind": "strike", "year": 2023}], 2022, 3)
+    ... except ValueError as err:
+    ...     print(str(err)[-87:])
+    must be one of ['grading_reform', 'engagement_outage', 'remote_year', 'outcome_shift'].
     """
     if regime_changes is None:
         return ()

@@ -432,3 +432,28 @@ def test_cli_monitor_bad_input_exits_2_with_one_line(case, folders, tmp_path, ca
     assert {"no_thresholds": "thresholds", "bad_as_of": "as-of", "broken_data": "grades",
             "no_history": "year of history"}[case] in err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_monitor_logs_an_mlflow_run_of_aggregates(folders, tmp_path, capsys):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "mon"
+    assert main(["monitor", "--data", str(folders / "outage"), "--as-of", AS_OF, "--model",
+                 str(folders / "model"), "--out", str(out), "--tracking-uri", uri]) == 0, \
+        capsys.readouterr().err
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["riskmodel-monitor"])
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["params.decision"] == "rules_only" and run["tags.riskmodel.kind"] == "monitor"
+    assert run["metrics.monitor_flagged_domain"] >= 1
+    client = mlflow.MlflowClient(uri)
+    names = {a.path for a in client.list_artifacts(run["run_id"])}
+    assert {"monitor.json", "monitor.html"} <= names
+    from pathlib import Path
+
+    path = client.download_artifacts(run["run_id"], "monitor.json", str(tmp_path))
+    logged = json.loads(Path(path).read_text())
+    assert logged["decision"] == "rules_only" and logged["min_cell"] == 10
+    assert "pupil_id" not in json.dumps(logged)  # aggregates only

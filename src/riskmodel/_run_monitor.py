@@ -94,7 +94,8 @@ class MonitorRun:
 
     def manifest(self) -> dict:
         """The manifest's ``monitor`` entry (aggregates only)."""
-        out = {"status": self.status, "decision": self.decision, "message": self.message}
+        out = {"status": self.status, "decision": self.decision, "message": self.message,
+               "action": _ACTIONS.get(self.decision, "scored with the model (no check)")}
         if self.reference_date is not None:
             out["reference_date"] = str(self.reference_date.date())
         if self.report is not None:
@@ -104,6 +105,17 @@ class MonitorRun:
             out["notes"] = list(self.report.notes)
         out["update"] = self.update
         return out
+
+
+#: what the score run does on each decision
+_ACTIONS = {
+    "keep": "scored with the model",
+    "update_intercept": "scored with the model, its intercept updated on the latest outcomes",
+    "recalibrate": "scored with the model, recalibrated (intercept and slope) on the latest "
+                   "outcomes",
+    "refit": "scored with the model; its associations changed: a refit (riskmodel train) is due",
+    "rules_only": "no risk scores: rule indicators and the rule baseline's ranking",
+}
 
 
 def _decide(inputs, outcomes, model_columns, calibrated):

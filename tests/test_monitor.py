@@ -457,3 +457,16 @@ def test_cli_monitor_logs_an_mlflow_run_of_aggregates(folders, tmp_path, capsys)
     logged = json.loads(Path(path).read_text())
     assert logged["decision"] == "rules_only" and logged["min_cell"] == 10
     assert "pupil_id" not in json.dumps(logged)  # aggregates only
+
+
+def test_train_run_stores_thresholds_from_its_cohorts(tmp_path):
+    from riskmodel.pipeline import train_run
+
+    res = train_run({"synthetic": {"n_pupils": 1000, "n_years": 3}, "n_boot": 20,
+                     "tracking": {"enabled": False}, "audit": {"enabled": False},
+                     "baselines": ["rule"], "save_model": str(tmp_path / "m")})
+    th = res.model.monitor_thresholds_
+    assert th.n_pairs == len(res.train_dates) - 1 == 1
+    assert set(th.table["level"]) >= {"feature", "domain", "score"}
+    loaded = rm.RiskModel.load(tmp_path / "m").monitor_thresholds_
+    assert loaded == th.to_dict()

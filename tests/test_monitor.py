@@ -470,3 +470,20 @@ def test_train_run_stores_thresholds_from_its_cohorts(tmp_path):
     assert set(th.table["level"]) >= {"feature", "domain", "score"}
     loaded = rm.RiskModel.load(tmp_path / "m").monitor_thresholds_
     assert loaded == th.to_dict()
+
+
+def test_the_outcome_history_moving_with_the_rate_is_no_case_mix_shift():
+    from riskmodel.monitor._decision import decide
+
+    def rows(*spec):
+        return pd.DataFrame([{"level": lv, "name": n, "statistic": s, "value": 1.5,
+                              "expected": 1.0, "threshold": np.nan, "p_adjusted": 0.001,
+                              "flagged": True} for lv, n, s in spec])
+
+    oe = ("outcome", "cohort 2025-10-01", "observed_expected")
+    echo = ("feature", "municipality_leaving_rate_3y", "psi")
+    other = ("feature", "attendance_rate_90d", "psi")
+    decision, reasons = decide(rows(oe, echo), has_outcomes=False, calibrated=True)
+    assert decision == "update_intercept" and "own history" in reasons[-1]
+    assert decide(rows(oe, echo, other), has_outcomes=False, calibrated=True)[0] == "recalibrate"
+    assert decide(rows(echo), has_outcomes=False, calibrated=True)[0] == "recalibrate"

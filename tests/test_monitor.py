@@ -240,3 +240,250 @@ def test_bootstrap_intervals_match_plain_resampling():
             assert ours.loc[stat, "low"] == pytest.approx(lo[j], abs=0.1 * width)
             assert ours.loc[stat, "high"] == pytest.approx(hi[j], abs=0.1 * width)
         assert ours.loc["auc", "value"] == pytest.approx(roc_auc_score(y, p))
+
+
+# ------------------------------------------------------------ the runs (issue 19, item 2)
+from riskmodel._run_monitor import MonitorRun, run_monitor, thresholds_from_cohorts  # noqa: E402
+from riskmodel.cli import main  # noqa: E402
+
+AS_OF = "2024-10-01"
+
+
+@pytest.fixture(scope="module")
+def run_world():
+    """A 3-year system, a model with thresholds from its first two October cohorts."""
+    world = rm.datasets.make_school_system(n_pupils=1500, n_years=3, random_state=2)
+    dates = ["2022-10-03", "2023-10-02"]
+    panel = rm.build_feature_panel(world.tables, dates)
+    frames = [g.droplevel(0) for _, g in panel.groupby(level=0)]
+    y = rm.make_labels(world.tables, dates[0]).reindex(frames[0].index).fillna(0).astype(int)
+    model = rm.RiskModel(n_estimators=30, validation=0.3, linear=False,
+                         random_state=0).fit(frames[0], y)
+    model.monitor_thresholds_ = thresholds_from_cohorts(frames, model, n_resamples=3)
+    return world, model
+
+
+@pytest.fixture(scope="module")
+def folders(run_world, tmp_path_factory):
+    world, model = run_world
+    root = tmp_path_factory.mktemp("monitor_runs")
+    rm.write_tables(world.tables, root / "data")
+    model.save(root / "model")
+    outage = rm.datasets.apply_regime_changes(world, [{
+        "kind": "engagement_outage", "year": 2024, "months": [9], "share": 1.0}])
+    rm.write_tables(outage.tables, root / "outage")
+    return root
+
+
+def test_thresholds_travel_with_the_model_file(run_world, folders):
+    _, model = run_world
+    loaded = rm.RiskModel.load(folders / "model")
+    th = rm.monitor.MonitorThresholds.from_dict(loaded.monitor_thresholds_)
+    assert th.table.equals(model.monitor_thresholds_.table)
+
+
+def test_older_model_file_loads_and_the_monitor_says_thresholds_are_missing(folders, tmp_path,
+                                                                             run_world):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(folders / "model", old)
+    meta = json.loads((old / "riskmodel.json").read_text())
+    del meta["monitor_thresholds"]
+    (old / "riskmodel.json").write_text(json.dumps(meta))
+    model = rm.RiskModel.load(old)
+    assert model.monitor_thresholds_ is None
+    res = run_monitor(run_world[0].tables, AS_OF, model)
+    assert res.status == "no_thresholds" and "thresholds" in res.message
+    assert res.decision is None and res.apply(pd.Series([0.2])).tolist() == [0.2]
+
+
+def test_cli_monitor_writes_json_and_html(folders, tmp_path, capsys):
+    out = tmp_path / "mon"
+    code = main(["monitor", "--data", str(folders / "data"), "--as-of", AS_OF,
+                 "--model", str(folders / "model"), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((out / "monitor.json").read_text())
+    assert doc["decision"] in rm.monitor.DECISIONS
+    assert doc["reference_date"] == "2023-10-01"
+    assert doc["thresholds"]["n_pairs"] == 1 and len(doc["thresholds"]["thresholds"]) > 100
+    levels = {f["level"] for f in doc["findings"]}
+    assert {"feature", "domain", "score", "outcome"} <= levels
+    names = {f["name"] for f in doc["findings"] if f["level"] == "outcome"}
+    assert "cohort 2023-10-01" in names  # the latest outcomes: last year's cohort
+    page = (out / "monitor.html").read_text()
+    assert "Monitor decision: " + doc["decision"] in page
+    assert "<script" not in page and "http" not in page  # offline, no CDN
+
+
+def test_cli_monitor_on_an_outage_plots_and_decides_rules_only(folders, tmp_path, capsys):
+    out = tmp_path / "mon"
+    assert main(["monitor", "--data", str(folders / "outage"), "--as-of", AS_OF,
+                 "--model", str(folders / "model"), "--out", str(out)]) == 0
+    doc = json.loads((out / "monitor.json").read_text())
+    assert doc["decision"] == "rules_only"
+    assert any("domain engagement" in r for r in doc["reasons"])
+    page = (out / "monitor.html").read_text()
+    assert page.count("<img") >= 1 and "data:image/png;base64," in page
+    assert "rules_only" in capsys.readouterr().out
+
+
+def test_score_on_rules_only_writes_no_tiers(run_world, folders, tmp_path):
+    from riskmodel.pipeline import score_run
+
+    world, model = run_world
+    outage = rm.read_tables(folders / "outage")
+    res = score_run({"as_of": AS_OF, "out": str(tmp_path / "s"), "allocate": False},
+                    tables=outage, model=model)
+    m = res.manifest
+    assert m["monitor"]["decision"] == "rules_only" and m["output"] == "rules_only"
+    scores = pd.read_parquet(res.paths["scores"])
+    assert "tier" not in scores and "risk" not in scores
+    assert {"rule_attendance_below_90", "rule_failing_core_subject", "rule_over_age",
+            "rule_lieciba", "rule_score", "rank_national"} <= set(scores.columns)
+    X = pd.read_parquet(res.paths["features"])
+    expect = rm.RuleBaseline().fit(X, np.zeros(len(X), int) | (np.arange(len(X)) == 0))
+    assert np.allclose(scores["rule_score"], expect.decision_function(X))
+    assert scores["rank_national"].min() == 1 and scores["rank_national"].is_unique
+    top = scores.sort_values("rank_national")["rule_score"].to_numpy()
+    assert (np.diff(top) <= 0).all()
+    assert (scores["rule_attendance_below_90"] == (X["attendance_rate_90d"] < 0.9)).all()
+    page = res.paths["report"].read_text()
+    assert "No risk scores in this run" in page and "rules_only" in page
+
+
+def test_score_records_the_monitor_or_that_it_was_off(folders, tmp_path, capsys):
+    args = ["score", "--data", str(folders / "data"), "--as-of", AS_OF, "--model",
+            str(folders / "model"), "--no-allocate"]
+    assert main([*args, "--out", str(tmp_path / "on")]) == 0, capsys.readouterr().err
+    on = json.loads((tmp_path / "on" / "manifest.json").read_text())["monitor"]
+    assert on["status"] == "checked" and on["decision"] in rm.monitor.DECISIONS
+    assert on["reference_date"] == "2023-10-01"
+    assert main([*args, "--out", str(tmp_path / "off"), "--monitor", "off"]) == 0
+    off = json.loads((tmp_path / "off" / "manifest.json").read_text())["monitor"]
+    assert off["status"] == "off" and off["decision"] is None
+    s = pd.read_parquet(tmp_path / "off" / "scores.parquet")
+    assert "tier" in s
+
+
+def test_the_update_is_applied_to_the_risk():
+    run = MonitorRun("checked", "update_intercept",
+                     update={"kind": "update_intercept", "intercept": np.log(2.0), "slope": 1.0})
+    p = pd.Series([0.1, 0.5], index=["a", "b"])
+    odds = run.apply(p) / (1 - run.apply(p))
+    assert np.allclose(odds, 2 * p / (1 - p))
+
+
+def test_an_outcome_shift_gives_update_intercept_with_its_update():
+    # past the system's warm-up (2-year and 3-year histories fill up by 2022), a model
+    # without the school-level context features (their 3-year rates move for years)
+    kw = {"n_pupils": 2000, "n_years": 5, "random_state": 4, "start_year": 2020}
+    base = rm.datasets.make_school_system(**kw)
+    shifted = rm.datasets.make_school_system(**kw, regime_changes=[
+        {"kind": "outcome_shift", "year": 2023, "log_hazard_shift": 0.8}])
+    dates = ["2021-10-01", "2022-10-03", "2023-10-02"]
+    frames = [g.droplevel(0) for _, g in
+              rm.build_feature_panel(base.tables, dates).groupby(level=0)]
+    frames = [f[[c for c in f.columns if not c.startswith(("school_", "municipality_"))]]
+              for f in frames]
+    y = [rm.make_labels(base.tables, d).reindex(f.index).fillna(0).astype(int)
+         for d, f in zip(dates[:2], frames[:2])]
+    model = rm.RiskModel(random_state=0).fit(pd.concat(frames[:2]), pd.concat(y))
+    th = thresholds_from_cohorts(frames, model, n_resamples=3)
+    assert th.n_pairs == 1  # the first year is dropped
+    res = run_monitor(shifted.tables, AS_OF, model, thresholds=th)
+    f = res.report.flagged().set_index("statistic")
+    assert f.loc["observed_expected", "value"] > 1.3
+    assert f.loc["calibration_intercept", "value"] > 0.2
+    # the rung of the outcome rate, or above it: a doubled hazard also saturates at the
+    # generator's hazard cap for the riskiest pupils, which can lower the attainable AUC
+    assert res.decision in ("update_intercept", "refit"), res.report.reasons
+    assert "calibration_slope" not in f.index
+    if res.decision == "update_intercept":
+        assert res.update["slope"] == 1.0 and res.update["intercept"] > 0.2
+    # without the shift the outcomes agree with the model (the inputs' false-alarm rate
+    # over many worlds is a figure of benchmarks/bench_regimes.py)
+    stable = run_monitor(base.tables, AS_OF, model, thresholds=th).report.flagged()
+    assert not stable["statistic"].isin(["observed_expected", "calibration_intercept"]).any()
+
+
+@pytest.mark.parametrize("case", ["no_thresholds", "bad_as_of", "broken_data", "no_history"])
+def test_cli_monitor_bad_input_exits_2_with_one_line(case, folders, tmp_path, capsys, run_world):
+    data, as_of, model = folders / "data", AS_OF, folders / "model"
+    if case == "no_thresholds":
+        bare = rm.RiskModel.load(model)
+        bare.monitor_thresholds_ = None
+        model = bare.save(tmp_path / "bare")
+    elif case == "bad_as_of":
+        as_of = "2024-13-01"
+    elif case == "broken_data":
+        import shutil
+
+        data = tmp_path / "broken"
+        shutil.copytree(folders / "data", data)
+        (data / "grades.parquet").write_bytes(b"not parquet")
+    else:
+        as_of = "2023-06-01"  # a year before is before the first enrolment
+    code = main(["monitor", "--data", str(data), "--as-of", as_of, "--model", str(model),
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("riskmodel: error: ") and err.count("\n") == 1
+    assert {"no_thresholds": "thresholds", "bad_as_of": "as-of", "broken_data": "grades",
+            "no_history": "year of history"}[case] in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_monitor_logs_an_mlflow_run_of_aggregates(folders, tmp_path, capsys):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "mon"
+    assert main(["monitor", "--data", str(folders / "outage"), "--as-of", AS_OF, "--model",
+                 str(folders / "model"), "--out", str(out), "--tracking-uri", uri]) == 0, \
+        capsys.readouterr().err
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["riskmodel-monitor"])
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["params.decision"] == "rules_only" and run["tags.riskmodel.kind"] == "monitor"
+    assert run["metrics.monitor_flagged_domain"] >= 1
+    client = mlflow.MlflowClient(uri)
+    names = {a.path for a in client.list_artifacts(run["run_id"])}
+    assert {"monitor.json", "monitor.html"} <= names
+    from pathlib import Path
+
+    path = client.download_artifacts(run["run_id"], "monitor.json", str(tmp_path))
+    logged = json.loads(Path(path).read_text())
+    assert logged["decision"] == "rules_only" and logged["min_cell"] == 10
+    assert "pupil_id" not in json.dumps(logged)  # aggregates only
+
+
+def test_train_run_stores_thresholds_from_its_cohorts(tmp_path):
+    from riskmodel.pipeline import train_run
+
+    res = train_run({"synthetic": {"n_pupils": 1000, "n_years": 3}, "n_boot": 20,
+                     "tracking": {"enabled": False}, "audit": {"enabled": False},
+                     "baselines": ["rule"], "save_model": str(tmp_path / "m")})
+    th = res.model.monitor_thresholds_
+    assert th.n_pairs == len(res.train_dates) - 1 == 1
+    assert set(th.table["level"]) >= {"feature", "domain", "score"}
+    loaded = rm.RiskModel.load(tmp_path / "m").monitor_thresholds_
+    assert loaded == th.to_dict()
+
+
+def test_the_outcome_history_moving_with_the_rate_is_no_case_mix_shift():
+    from riskmodel.monitor._decision import decide
+
+    def rows(*spec):
+        return pd.DataFrame([{"level": lv, "name": n, "statistic": s, "value": 1.5,
+                              "expected": 1.0, "threshold": np.nan, "p_adjusted": 0.001,
+                              "flagged": True} for lv, n, s in spec])
+
+    oe = ("outcome", "cohort 2025-10-01", "observed_expected")
+    echo = ("feature", "municipality_leaving_rate_3y", "psi")
+    other = ("feature", "attendance_rate_90d", "psi")
+    decision, reasons = decide(rows(oe, echo), has_outcomes=False, calibrated=True)
+    assert decision == "update_intercept" and "own history" in reasons[-1]
+    assert decide(rows(oe, echo, other), has_outcomes=False, calibrated=True)[0] == "recalibrate"
+    assert decide(rows(echo), has_outcomes=False, calibrated=True)[0] == "recalibrate"

@@ -106,7 +106,12 @@ def test_score_outputs(run):
 
     # risks are the library's, ranks are a permutation ordered by risk
     model = rm.RiskModel.load(run["root"] / "model")
-    np.testing.assert_allclose(scores["risk"], model.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
+    # with the monitor's update (update_intercept / recalibrate) when it made one
+    from riskmodel._run_monitor import MonitorRun
+
+    update = manifest["monitor"]["update"]
+    expected = MonitorRun("checked", update=update).apply(pd.Series(model.predict_proba(X)[:, 1]))
+    np.testing.assert_allclose(scores["risk"], expected, rtol=0, atol=1e-12)
     assert sorted(scores["rank_national"]) == list(range(1, len(scores) + 1))
     by_rank = scores.sort_values("rank_national")["risk"].to_numpy()
     assert (np.diff(by_rank) <= 0).all()
@@ -214,7 +219,12 @@ def test_registered_pyfunc_in_fresh_process_matches_library(run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = pd.read_parquet(result)
     scores = pd.read_parquet(out / "scores.parquet")
-    assert np.max(np.abs(got["risk"].to_numpy() - scores["risk"].to_numpy())) <= 1e-9
+    # the score run applies the monitor's update (if any) on top of the model's risk
+    from riskmodel._run_monitor import MonitorRun
+
+    update = json.loads((out / "manifest.json").read_text())["monitor"]["update"]
+    risk = MonitorRun("checked", update=update).apply(got["risk"]).to_numpy()
+    assert np.max(np.abs(risk - scores["risk"].to_numpy())) <= 1e-9
     for col in ("reason_1_lv", "reason_2_lv", "reason_3_en"):
         assert got[col].fillna("").tolist() == scores[col].fillna("").tolist()
 

@@ -169,7 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="roster file (CSV, Parquet or XLSX) to allocate (default: synthetic)")
     p.add_argument("--objective", choices=["fit", "risk", "benefit"],
                    help="allocate by fit (default), risk, or the benefit model's estimates")
+    p.add_argument("--monitor", choices=["on", "off"],
+                   help="check the inputs and the latest outcomes before scoring (default on)")
     _common(p)
+
+    p = sub.add_parser("monitor", help="has the world changed under the model? monitor.json "
+                                       "and monitor.html")
+    p.add_argument("--data", type=Path, help="folder of table files")
+    _read_opts(p)
+    p.add_argument("--as-of", help="date YYYY-MM-DD of the cohort to check")
+    p.add_argument("--model", default="models:/riskmodel@champion",
+                   help="models:/riskmodel@champion (default), models:/NAME/VERSION or a folder")
+    p.add_argument("--out", type=Path, default=Path("out/monitor"), help="output folder")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI: resolves --model and, when "
+                                          "given, receives a monitor run (aggregates only)")
+    _common(p, config=False)
 
     p = sub.add_parser("evaluate", help="temporal backtest against baselines and fairness audit")
     p.add_argument("--data", type=Path, help="folder of table files (default: synthetic)")

@@ -101,10 +101,17 @@ def save_model(model, path):
         # keys riskmodel, lightgbm, scikit-learn, numpy, pandas as before, and the others
         "versions": library_versions(),
         "files_sha256": {name: _sha256(data) for name, data in files.items()},
+        # the monitor's thresholds (riskmodel.monitor; absent in older files)
+        "monitor_thresholds": _thresholds_dict(getattr(model, "monitor_thresholds_", None)),
     }
     # the JSON is written last: a save cut short leaves no JSON, or one whose hashes fail
     (path / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def _thresholds_dict(th):
+    """The monitor thresholds as a JSON dict (MonitorThresholds.to_dict), or None."""
+    return th.to_dict() if hasattr(th, "to_dict") else (None if th is None else dict(th))
 
 
 def check_model_text(text: str, file="model.txt") -> None:
@@ -300,3 +307,4 @@ def _restore(model, booster, meta) -> None:
     model.linear_ = None if meta.get("linear") is None else LinearScorecard.from_dict(meta["linear"])
     model.best_iterations_ = list(meta["best_iterations"])
     model.n_iter_ = int(model.booster_.current_iteration())
+    model.monitor_thresholds_ = meta.get("monitor_thresholds")  # None in older files

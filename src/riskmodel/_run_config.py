@@ -390,6 +390,7 @@ class ScoreConfig(_ScoreDataMixin):
     tiers: TierConfig = Field(default_factory=TierConfig)
     n_reasons: int = Field(default=3, ge=1, le=10)
     tracking_uri: str | None = None
+    monitor: Literal["on", "off"] = "on"  # the monitor before scoring (riskmodel._run_monitor)
 
     _as_of = field_validator("as_of", mode="before")(classmethod(_date))
     _renamed = _renamed_key("reasons_k", "n_reasons")

@@ -235,8 +235,16 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
         if len(X) == 0:
             raise ConfigError(f"No pupil is enrolled on {as_of.date()}; nothing to score. "
                               "Choose another --as-of.")
+        from ._run_monitor import score_monitor, write_rules_only  # issue 19: monitor first
+
+        monitor = score_monitor(cfg, tables, as_of, X, model)
+        if monitor.rules_only:
+            return write_rules_only(cfg, X=X, pupils=pupils, monitor=monitor, as_of=as_of,
+                                    model_info=model_info, fingerprint=fingerprint,
+                                    cohort=cohort)
         with stages("score"):
             risk = pd.Series(model.predict_proba(X)[:, 1], index=X.index, name="risk")
+            risk = monitor.apply(risk)  # the monitor's update_intercept/recalibrate, if any
         with stages("explain"):
             ex = model.explain(X)
             by_domain = ex.by_domain().reindex(X.index)
@@ -278,6 +286,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                               "k": int((scores["tier"] == "high").sum())},
                 "config": jsonable(cfg.model_dump(mode="json", exclude={"out"})),
             }
+            manifest["monitor"] = monitor.manifest()
             if allocation is not None:
                 manifest["resources"] = roster
                 from ._run_benefit import allocation_manifest

@@ -179,6 +179,10 @@ def _fit_all(cfg: TrainConfig, tables, stages, *, final_model: bool):
             X = pd.concat([cohorts[d][0] for d in dates], keys=dates, names=["as_of"])
             y = pd.concat([cohorts[d][1] for d in dates], keys=dates, names=["as_of"])
             model = _models(cfg)["riskmodel"].fit(X.droplevel("as_of"), y.droplevel("as_of"))
+            from ._run_monitor import thresholds_from_cohorts  # issue 19: stored with the model
+
+            model.monitor_thresholds_ = thresholds_from_cohorts(
+                [cohorts[d][0] for d in dates], model, random_state=cfg.random_state)
     result = TrainResult(model=model, backtest=bt, audit=audit_table, train_dates=dates,
                          fingerprint=fingerprint, k=k)
     return result, tables, X, y

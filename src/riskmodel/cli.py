@@ -1,7 +1,7 @@
 """The ``riskmodel`` command line: a thin layer over :mod:`riskmodel.pipeline`.
 
 Subcommands: ``generate``, ``validate``, ``pseudonymize``, ``train``, ``score``,
-``evaluate``, ``allocate`` and ``demo``. Options come from a YAML config
+``monitor``, ``evaluate``, ``allocate`` and ``demo``. Options come from a YAML config
 (``--config``), validated by pydantic (unknown keys fail), and are overridden by
 command-line options and by ``--set key.sub=value`` (the value is read as YAML).
 
@@ -246,6 +246,8 @@ def _cmd_score(args) -> int:
             **_read_options(args)}
     if args.no_allocate:
         opts["allocate"] = False
+    if args.monitor is not None:
+        opts["monitor"] = args.monitor
     cfg = _config(ScoreConfig, args, opts)
     res = score_run(cfg, progress=_progress(args))
     _print_score(res)
@@ -331,12 +333,29 @@ def _cmd_demo(args) -> int:
     return EXIT_OK
 
 
+def _cmd_monitor(args) -> int:
+    from ._run_monitor import monitor_run
+
+    read = {k: v for k, v in _read_kwargs(args).items() if v is not None}
+    _, doc = monitor_run(data=_path(args.data), as_of=args.as_of, model=args.model,
+                         out=_path(args.out), read=read, codes=_path(args.codes),
+                         tracking_uri=args.tracking_uri,
+                         log_mlflow=args.tracking_uri is not None)
+    print(f"Monitor as of {doc['as_of']} (reference {doc['reference_date']}): decision "
+          f"{doc['decision']}")
+    for reason in doc["reasons"][:10]:
+        print(f"  {reason}")
+    print(f"Outputs in {args.out}/: monitor.json, monitor.html")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "generate": _cmd_generate,
     "validate": _cmd_validate,
     "pseudonymize": _cmd_pseudonymize,
     "train": _cmd_train,
     "score": _cmd_score,
+    "monitor": _cmd_monitor,
     "evaluate": _cmd_evaluate,
     "allocate": _cmd_allocate,
     "demo": _cmd_demo,

@@ -503,6 +503,9 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
             mlflow.log_params({"n_train_rows": str(len(X)), "n_features": str(X.shape[1]),
                                "n_iter": str(getattr(model, "n_iter_", ""))})
             mlflow.log_metric("train_base_rate", float(np.mean(y)))
+            from .monitor._tracking import log_thresholds  # issue 19
+
+            log_thresholds(model)
             name = cfg.tracking.registered_model_name if register else None
             info = pyfunc.log_model(model, registered_model_name=name)
             version = getattr(info, "registered_model_version", None)

@@ -14,7 +14,11 @@ engagement), ``_oracle`` (the truth), ``_tables`` (the validated tables) and
 
 from __future__ import annotations
 
+from ._regimes import (REGIME_KINDS, EngagementOutage, GradingReform, OutcomeShift, RemoteYear,
+                       apply_regime_changes)
 from ._student_performance import load_student_performance
 from ._synthetic import SchoolSystem, make_school_system
 
-__all__ = ["SchoolSystem", "load_student_performance", "make_school_system"]
+__all__ = ["REGIME_KINDS", "EngagementOutage", "GradingReform", "OutcomeShift", "RemoteYear",
+           "SchoolSystem", "apply_regime_changes", "load_student_performance",
+           "make_school_system"]

@@ -203,7 +203,8 @@ def oracle_parts(P, month, grade, mu, mu_next, u, tshock, overage, school_hazard
         if m > 8:
             continue
         hsteps = j + 1
-        log_h = hazard_base[np.minimum(g + yoff, 12)] + month_effect[m] + school_hazard
+        log_h = (hazard_base[np.minimum(g + yoff, 12)] + month_effect[m] + school_hazard
+                 + P.regime_log_hazard[yoff])
         mean_u = (mu_next if yoff else mu) + (rho**hsteps) * u
         if offset is not None:
             mean_u = mean_u - offset[:, j]

@@ -128,6 +128,8 @@ class Params:
     )
     month_effect: tuple[float, ...] = (-0.3, 0.0, 0.1, 0.15, 0.3, 0.1, 0.0, -0.1, -0.35)
     hazard_cap: float = 0.9
+    # regime outcome_shift (._regimes): log-hazard shift of this school year and the next
+    regime_log_hazard: tuple[float, float] = (0.0, 0.0)
     # transitions
     shock_decay: float = 0.85
     shock_transfer: float = 2.1

@@ -64,6 +64,7 @@ from ._population import (
 )
 from ._support import SIM_KINDS, SUPPORT_EFFECTS, _build_roster, _grow_roster, _Support
 from ._truth import _truth_at
+from ._regimes import apply_record_regimes, hazard_shifts, validate_regimes, year_params
 from ._records import _attendance, _engagement, _grades, _year_scores, _YearSpan
 from ._tables import _build_tables, _dates, _EnrolmentLog
 
@@ -137,7 +138,7 @@ class SchoolSystem:
 
 
 def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P: Params,
-              support_effects: str = "heterogeneous"):
+              support_effects: str = "heterogeneous", regime_shift=None):
     rng = np.random.default_rng(random_state)
     # the support process draws from its own stream: the main stream is untouched
     rng_s = np.random.default_rng([random_state, 1])
@@ -158,8 +159,11 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
     hazard_base = np.asarray(P.hazard_base)
     n_grade1 = int((pop.grade == 1).sum())
 
+    P0 = P
     for y, cal in enumerate(cals):
         year = start_year + y
+        if regime_shift is not None:  # outcome_shift (._regimes): this year's and the next's
+            P = year_params(P0, regime_shift, y)
         day0 = cal.days[0].astype(np.int64)
         pop.enr_start[pop.enrolled] = day0
         span = _YearSpan(*(np.full(pop.n, -1, dtype=np.int64) for _ in range(4)))
@@ -194,6 +198,7 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
             # early leaving, emigration, transfers of enrolled pupils
             g = pop.grade[idx].astype(np.int64)
             eta = (hazard_base[g] + P.month_effect[mi] + eff.hazard[pop.school[idx]]
+                   + P.regime_log_hazard[0]
                    + (X[mi, idx] * beta[g]).sum(axis=1))
             h = np.minimum(np.exp(eta), P.hazard_cap)
             q_m, _, q_e = _transfer_probabilities(P, pop, idx)
@@ -285,7 +290,7 @@ def _simulate(n_pupils: int, n_years: int, random_state: int, start_year: int, P
 
 def make_school_system(
     n_pupils: int = 20_000, n_years: int = 4, random_state: int = 0, start_year: int = 2022,
-    *, support_effects: str = "heterogeneous", seed=UNSET,
+    *, support_effects: str = "heterogeneous", regime_changes=None, seed=UNSET,
 ) -> SchoolSystem:
     """Simulate a Latvian general-education school system with its own truth.
 
@@ -318,6 +323,16 @@ def make_school_system(
         works on, largest at a moderate one, smaller again for entrenched ones),
         the same effect for every eligible pupil, or no effect (referrals still
         happen). See Notes.
+    regime_changes : list of dict, optional
+        Regime changes (:mod:`riskmodel.datasets._regimes`): dicts ``{"kind": ...,
+        "year": ..., ...}`` or the dataclasses ``GradingReform``,
+        ``EngagementOutage``, ``RemoteYear``, ``OutcomeShift`` with kinds
+        ``grading_reform`` (grades recorded on a shifted/compressed scale from
+        ``year``), ``engagement_outage`` (engagement records of some municipalities
+        stop for some months), ``remote_year`` (attended days recorded as excused
+        absences for a year), ``outcome_shift`` (the hazard of early leaving moves
+        from ``year``). The truth stays exact under each; ``config["regime_changes"]``
+        records them.
     seed : int
         Deprecated alias of ``random_state`` (riskmodel 0.2; removed in 0.3).
 
@@ -375,9 +390,12 @@ def make_school_system(
                              max_value=2**63 - 1)
     start_year = check_int(start_year, "start_year", func, min_value=1995, max_value=2090)
     support_effects = check_option(support_effects, "support_effects", SUPPORT_EFFECTS, func)
+    regimes = validate_regimes(regime_changes, start_year, n_years, func)
     P = Params()
+    shift = hazard_shifts(regimes, start_year, n_years)
     geo, eff, cals, pop, log, att, grd, eng, truth, sup = _simulate(
-        n_pupils, n_years, random_state, start_year, P, support_effects
+        n_pupils, n_years, random_state, start_year, P, support_effects,
+        regime_shift=shift if shift.any() else None,
     )
     logger.info("simulated %d pupils over %d years; building tables", pop.n, n_years)
     resources = sup.roster.copy()
@@ -386,6 +404,7 @@ def make_school_system(
     tables, ids = _build_tables(geo, pop, log, att, grd, eng, sup.table_arrays(),
                                 resources["resource_id"])
     tables.resources = resources  # the roster travels with the records (write_tables writes it)
+    tables = apply_record_regimes(tables, regimes, random_state)
     as_of = pd.DatetimeIndex(
         _dates(np.concatenate([c.days[np.asarray(c.month_first)] for c in cals]).astype(np.int64)),
         name="as_of",
@@ -404,5 +423,9 @@ def make_school_system(
         "n_pupils": n_pupils, "n_years": n_years, "random_state": random_state, "start_year": start_year,
         "support_effects": support_effects, "params": P.to_dict(),
     }
+    if regimes:
+        from ._regimes import _as_dicts
+
+        config["regime_changes"] = _as_dicts(regimes)
     return SchoolSystem(tables=tables, truth=truth_df, as_of_dates=as_of, config=config,
                         resources=resources)

@@ -14,7 +14,9 @@ In order, the first rung that applies:
    is off while the case mix (features or score) shifted; without outcomes, a
    case-mix shift alone (calibration cannot be checked until outcomes are known).
 4. ``update_intercept`` — the outcome rate moved: O/E or the intercept is off, the
-   slope is fine and the case mix did not shift.
+   slope is fine and the case mix did not shift. Features that are the outcome's own
+   history (past leaving rates of the school or municipality, ``*leaving_rate*``)
+   moving with it are the outcome rate seen in the inputs, not a case-mix shift.
 5. ``keep`` — nothing flagged.
 """
 
@@ -63,10 +65,15 @@ def decide(findings: pd.DataFrame, *, model_domains=None, has_outcomes: bool,
     if len(slope):
         return "recalibrate", [_say(r) for r in out.itertuples()]
     if len(calib):
+        history = (case_mix["level"] == "feature") & case_mix["name"].astype(str).str.contains(
+            "leaving_rate")
+        echo = case_mix[history]
+        case_mix = case_mix[~history]
         if len(case_mix):
             return "recalibrate", [_say(r) for r in calib.itertuples()] + [
                 "case mix shifted: " + _say(r) for r in case_mix.itertuples()]
-        return "update_intercept", [_say(r) for r in calib.itertuples()]
+        return "update_intercept", [_say(r) for r in calib.itertuples()] + [
+            "the outcome's own history moved with it: " + _say(r) for r in echo.itertuples()]
     if len(case_mix) and not has_outcomes:
         return "recalibrate", ["case mix shifted and calibration cannot be checked without "
                                "outcomes: " + _say(r) for r in case_mix.itertuples()]

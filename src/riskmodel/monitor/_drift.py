@@ -12,6 +12,12 @@ Every statistic compares a ``current`` column with the same ``reference`` column
   reference's [min, max].
 
 Each comes with a p-value of "no change" (see :func:`drift_statistics`).
+
+Group-level features (:func:`group_level`: the registry's school- and
+municipality-level context features, one value shared by every pupil of a school)
+are tested with the school as the unit: the sample sizes of their tests are the
+numbers of distinct values (about the schools), not the pupils, since pupils of one
+school move together and a per-pupil test would overstate significance.
 """
 
 from __future__ import annotations
@@ -22,7 +28,36 @@ from scipy import stats
 
 from ..errors import DataValidationError
 
-__all__ = ["N_BINS", "bin_counts", "drift_statistics", "numeric_block", "psi", "js_distance"]
+__all__ = ["N_BINS", "bin_counts", "drift_statistics", "group_level", "numeric_block", "psi",
+           "js_distance"]
+
+
+def group_level(names) -> set:
+    """The names of group-level (school or municipality) features among ``names``.
+
+    A registered feature is group-level when it is of the ``context`` domain and
+    named ``school_...`` or ``municipality_...``; an unregistered name by its prefix.
+
+    Examples
+    --------
+    >>> sorted(group_level(["school_leaving_rate_3y", "grade_level", "school_changes_2y",
+    ...                     "municipality_x"]))
+    ['municipality_x', 'school_leaving_rate_3y']
+    """
+    from ..features import registry
+
+    reg = registry(include_sensitive=True)["domain"]
+    out = set()
+    for n in names:
+        n = str(n)
+        if n.startswith(("school_", "municipality_")) and reg.get(n, "context") == "context":
+            out.add(n)
+    return out
+
+
+def units(col: np.ndarray) -> int:
+    v = col[~np.isnan(col)]
+    return max(int(len(np.unique(v))), 1) if len(v) else 1
 
 #: quantile bins of the reference (plus one bin for missing values)
 N_BINS = 10
@@ -123,33 +158,40 @@ def drift_statistics(ref: np.ndarray, cur: np.ndarray, names, *, n_bins: int = N
     DataFrame
         Columns ``name``, ``statistic``, ``value``, ``p_value``, ``n``, ``df``.
     """
-    n_ref, n_cur = len(ref), len(cur)
     rows = []
     miss_r = np.isnan(ref).mean(axis=0)
     miss_c = np.isnan(cur).mean(axis=0)
+    groups = group_level(names)
     for j, name in enumerate(names):
+        n_ref, n_cur = len(ref), len(cur)
+        if name in groups:  # the school is the unit of its tests
+            n_ref, n_cur = units(ref[:, j]) + 1, units(cur[:, j]) + 1
         rc, cc = bin_counts(ref[:, j], cur[:, j], n_bins)
         value_psi = psi(rc, cc)
         df = max(int(((rc + cc) > 0).sum()) - 1, 1)
         scale = (1 / n_ref + 1 / n_cur) * (1.0 if psi_inflation is None
                                             else psi_inflation.get(name, 1.0))
+        n_pupils = len(cur)
         rows.append((name, "psi", value_psi, float(stats.chi2.sf(value_psi / scale, df)),
-                     n_cur, df))
-        rows.append((name, "js_distance", js_distance(rc, cc), np.nan, n_cur, df))
+                     n_pupils, df))
+        rows.append((name, "js_distance", js_distance(rc, cc), np.nan, n_pupils, df))
         # missing share: two-proportion z-test
         pooled = (miss_r[j] * n_ref + miss_c[j] * n_cur) / (n_ref + n_cur)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n_cur))
         change = miss_c[j] - miss_r[j]
         p_miss = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(change) / se))
-        rows.append((name, "missing_share_change", float(change), p_miss, n_cur, 1))
+        rows.append((name, "missing_share_change", float(change), p_miss, n_pupils, 1))
         # values outside the reference's range
         r_ok = ref[~np.isnan(ref[:, j]), j]
         c_ok = cur[~np.isnan(cur[:, j]), j]
         if len(r_ok) and len(c_ok):
-            k = int(((c_ok < r_ok.min()) | (c_ok > r_ok.max())).sum())
-            p0 = min(2 / (len(r_ok) + 1), 1.0)
-            rows.append((name, "out_of_range_share", k / len(c_ok),
-                         float(stats.binom.sf(k - 1, len(c_ok), p0)), len(c_ok), 1))
+            out = (c_ok < r_ok.min()) | (c_ok > r_ok.max())
+            k, n_r, n_c = int(out.sum()), len(r_ok), len(c_ok)
+            if name in groups:  # distinct values (schools) out of range, of those present
+                k, n_r, n_c = len(np.unique(c_ok[out])), units(r_ok), units(c_ok)
+            p0 = min(2 / (n_r + 1), 1.0)
+            rows.append((name, "out_of_range_share", out.mean(),
+                         float(stats.binom.sf(k - 1, n_c, p0)), len(c_ok), 1))
         else:
             rows.append((name, "out_of_range_share", np.nan, np.nan, len(c_ok), 1))
     return pd.DataFrame(rows, columns=["name", "statistic", "value", "p_value", "n", "df"])

@@ -195,7 +195,10 @@ def outcome_statistics(y, p, *, k, n_boot, confidence, random_state):
     a, b, _, se_b = logistic_recalibration(y, p)
     a0, _, se_a0, _ = logistic_recalibration(y, p, fix_slope=True)
     auc = _auc_weighted(group, y, np.ones(n), n_groups)
-    auc_exp = expected_auc(p)
+    # the AUC the ranking would have were the probabilities right up to the outcome rate
+    # (after the intercept update): a moved rate alone changes the attainable AUC, and is
+    # no sign of changed associations (refit)
+    auc_exp = expected_auc(expit(logit(np.clip(p, _EPS, 1 - _EPS)) + a0))
     # one-sided: the share of bootstrap AUCs at or above the model's own expectation
     p_auc = (1 + np.sum(draws[:, 1] >= auc_exp)) / (1 + n_boot) if n_boot else np.nan
     prec = y[top].mean()
@@ -212,7 +215,8 @@ def outcome_statistics(y, p, *, k, n_boot, confidence, random_state):
         _row("calibration_slope", b, 2 * stats.norm.sf(abs(b - 1) / se_b), n, *ci_b, 1.0,
              name="cohort", note=f"intercept {a:.3f}; Wald interval"),
         _row("auc", auc, p_auc, n, lo[1], hi[1], auc_exp, name="cohort",
-             note="expected: the AUC if the model's probabilities were right"),
+             note="expected: the AUC if the model's probabilities were right up to the "
+                  "outcome rate (after the intercept update)"),
         _row("precision_at_k", prec, p_prec, k, lo[2], hi[2], exp_prec, name="cohort",
              note=f"k = {k}; interval: bootstrap of the pupils in the top k"),
     ], columns=_COLS)

@@ -162,7 +162,7 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
     (2, True)
     """
     from ._check import _risk, _statistics, _validated_pair
-    from ._drift import numeric_block
+    from ._drift import group_level, numeric_block, units
 
     func = "calibrate_thresholds"
     quantile = check_real(quantile, "quantile", func, low=0, high=1, closed="neither")
@@ -189,6 +189,12 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
             if r == 0:  # inflation from the pairs themselves, not from the resamples
                 is_psi = f["statistic"].isin(["psi", "score_psi"]).to_numpy()
                 scale = (1 / len(ra) + 1 / len(cb)) * f["df"].to_numpy()
+                groups = group_level(columns)
+                for j, name in enumerate(columns):  # group-level: schools are the unit
+                    if name in groups:
+                        at = ((f["name"] == name) & (f["level"] == "feature")).to_numpy()
+                        scale[at] = (1 / (units(ra[:, j]) + 1) + 1 / (units(cb[:, j]) + 1)) \
+                            * f["df"].to_numpy()[at]
                 g = f.loc[is_psi, ["level", "name", "statistic"]].copy()
                 g["ratio"] = f["value"].to_numpy()[is_psi] / scale[is_psi]
                 ratios.append(g)

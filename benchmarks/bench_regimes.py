@@ -1,0 +1,229 @@
+"""Benchmark of the monitor against known regime changes of the synthetic system (issue 19).
+
+Targets (issue 19):
+
+- stable worlds (5 seeds, every consecutive year pair scored out of sample): false
+  alarms (any decision but ``keep``) for at most 5 % of pairs, ``keep`` in at least 95 %;
+- each regime kind (5 seeds): detected in the first scoring run after the change in at
+  least 95 % of runs, with the decision the ladder prescribes (``grading_reform`` ->
+  ``refit`` or ``recalibrate``; ``engagement_outage`` -> ``rules_only`` or a flagged
+  engagement domain; ``outcome_shift`` -> ``update_intercept``; ``remote_year``:
+  detected, any decision but ``keep``);
+- under each regime, precision@k of scoring with the monitor's decision at least that
+  of the rule baseline, and better than the unmonitored model where that falls below.
+
+Protocol, per seed: a world of ``N`` pupils, school years 2019/20 to 2026/27
+(``make_school_system(start_year=2019, n_years=8)``). The system's first three years
+are its warm-up (three-year leaving rates fill up). At "training time" (1 October
+2024) the model is fitted on the cohorts of 1 October 2022 and 2023 (outcomes known)
+and the thresholds come from the history's consecutive pairs 2022->2023 and
+2023->2024 (:func:`riskmodel.monitor.calibrate_thresholds`, 20 resamples per pair).
+Scoring runs on 1 October 2025 and 2026 (:func:`riskmodel._run_monitor.run_monitor`,
+as ``riskmodel score`` runs it: reference = the cohort a year before, latest outcomes
+= that cohort's) are the stable pairs. Each regime starts in school year 2025/26;
+the record-level kinds are applied to the same world
+(:func:`riskmodel.datasets.apply_regime_changes`), ``outcome_shift`` is simulated
+anew. Its first run with outcomes that cover it is 1 October 2026 (no monitor can
+see an outcome change before outcomes exist); the table shows both runs.
+
+Precision@k (k = 5 % of the cohort) is measured against the generator's truth: the
+mean true ``p_leave`` of the k pupils ranked highest (the expected precision, free of
+the outcome noise), for the model (unmonitored), the model with the monitor's
+decision (``rules_only``: the rule baseline's ranking; an intercept update or a
+recalibration keeps the order) and the rule baseline.
+
+Also: ``monitor.check`` on 200,000 pupils (see ``bench_monitor.py`` for the full
+timing; here one timed call with the model on a resampled frame).
+
+Usage::
+
+    python benchmarks/bench_regimes.py           # 5 seeds, 3,000 pupils
+    python benchmarks/bench_regimes.py --small   # 2 seeds, 1,500 pupils
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+
+START, N_YEARS, REGIME_YEAR = 2019, 8, 2025
+HIST = ["2022-10-01", "2023-10-01", "2024-10-01"]
+RUNS = ["2025-10-01", "2026-10-01"]
+TOP_FRACTION = 0.05
+REGIMES = {
+    "grading_reform": {"kind": "grading_reform", "year": REGIME_YEAR, "shift": 1.0,
+                       "compress": 0.6},
+    "engagement_outage": {"kind": "engagement_outage", "year": REGIME_YEAR,
+                          "months": [9, 10, 11, 12], "share": 0.5},
+    "remote_year": {"kind": "remote_year", "year": REGIME_YEAR, "excused_share": 0.15},
+    "outcome_shift": {"kind": "outcome_shift", "year": REGIME_YEAR, "log_hazard_shift": 0.7},
+}
+PRESCRIBED = {"grading_reform": {"refit", "recalibrate"},
+              "engagement_outage": {"rules_only"},
+              "outcome_shift": {"update_intercept"},
+              "remote_year": {"update_intercept", "recalibrate", "refit", "rules_only"}}
+
+
+def _truth_at(world, date):
+    t = world.truth
+    d = pd.Timestamp(date)
+    first = t.loc[t["as_of"] >= d, "as_of"].min()
+    s = t[t["as_of"] == first]
+    return pd.Series(s["p_leave"].to_numpy(), index=s["pupil_id"].astype(str).to_numpy())
+
+
+def _top_mean(score: pd.Series, truth: pd.Series, k: int) -> float:
+    order = np.lexsort((score.index.to_numpy().astype(str), -score.to_numpy()))
+    top = score.index[order[:k]]
+    return float(truth.reindex(top).fillna(0.0).mean())
+
+
+def _engagement_flagged(report) -> bool:
+    f = report.flagged()
+    return bool(((f["level"] == "domain") & (f["name"] == "engagement")).any())
+
+
+def _run(world, date, model, th, X_ref=None):
+    import riskmodel as rm
+    from riskmodel._baselines import RuleBaseline
+    from riskmodel._run_monitor import run_monitor
+
+    X = rm.build_features(world.tables, date).sort_index(kind="stable")
+    res = run_monitor(world.tables, date, model, X, thresholds=th, top_fraction=TOP_FRACTION,
+                      X_ref=X_ref)
+    truth = _truth_at(world, date)
+    k = max(1, int(round(TOP_FRACTION * len(X))))
+    risk = pd.Series(model.predict_proba(X)[:, 1], index=X.index.astype(str))
+    rule = pd.Series(RuleBaseline()._score(X), index=X.index.astype(str))
+    monitored = rule if res.decision == "rules_only" else res.apply(risk)
+    return {"decision": res.decision, "engagement_flagged": _engagement_flagged(res.report),
+            "p_model": _top_mean(risk, truth, k), "p_monitored": _top_mean(monitored, truth, k),
+            "p_rule": _top_mean(rule, truth, k), "X": X,
+            "n_flagged": int(res.report.findings["flagged"].sum())}
+
+
+def _seed(seed: int, n: int) -> list[dict]:
+    import riskmodel as rm
+
+    kw = {"n_pupils": n, "n_years": N_YEARS, "random_state": seed, "start_year": START}
+    world = rm.datasets.make_school_system(**kw)
+    panel = rm.build_feature_panel(world.tables, HIST)
+    frames = [g.droplevel(0).sort_index(kind="stable") for _, g in panel.groupby(level=0)]
+    ys = [rm.make_labels(world.tables, d).reindex(f.index).fillna(0).astype(int)
+          for d, f in zip(HIST[:2], frames[:2])]
+    model = rm.RiskModel(n_estimators=100, random_state=seed).fit(pd.concat(frames[:2]),
+                                                                   pd.concat(ys))
+    th = rm.monitor.calibrate_thresholds(frames, model=model, n_resamples=20,
+                                         random_state=seed)
+    rows = []
+    stable = {}
+    for date in RUNS:
+        X_ref = frames[-1] if date == RUNS[0] else stable[RUNS[0]]["X"]
+        r = _run(world, date, model, th, X_ref=X_ref)
+        stable[date] = r
+        rows.append({"seed": seed, "world": "stable", "run": date, **r})
+    for kind, reg in REGIMES.items():
+        if kind == "outcome_shift":
+            w = rm.datasets.make_school_system(**kw, regime_changes=[reg])
+        else:
+            w = rm.datasets.apply_regime_changes(world, [reg])
+        dates = RUNS if kind == "outcome_shift" else RUNS[:1]
+        prev = None
+        for date in dates:
+            X_ref = frames[-1] if date == RUNS[0] and kind != "outcome_shift" else prev
+            r = _run(w, date, model, th, X_ref=X_ref)
+            prev = r["X"]
+            rows.append({"seed": seed, "world": kind, "run": date, **r})
+    for r in rows:
+        r.pop("X", None)
+    return rows
+
+
+def _regime_timing(n: int) -> float:
+    """One monitor.check with the model on a frame resampled to ``n`` pupils."""
+    import riskmodel as rm
+
+    world = rm.datasets.make_school_system(n_pupils=3000, n_years=3, random_state=0)
+    panel = rm.build_feature_panel(world.tables, ["2023-10-02", "2024-10-01"])
+    a, b = [g.droplevel(0) for _, g in panel.groupby(level=0)]
+    y = rm.make_labels(world.tables, "2023-10-02").reindex(a.index).fillna(0).astype(int)
+    model = rm.RiskModel(n_estimators=100, random_state=0).fit(a, y)
+    rng = np.random.default_rng(0)
+    ra, rb = a.iloc[rng.integers(0, len(a), n)], b.iloc[rng.integers(0, len(b), n)]
+    ra.index = pd.RangeIndex(n)
+    rb.index = pd.RangeIndex(n)
+    start = time.perf_counter()
+    rm.monitor.check(ra, rb, model=model)
+    return time.perf_counter() - start
+
+
+def main(seeds, n, n_timing) -> int:
+    t0 = time.perf_counter()
+    rows = []
+    for s in seeds:
+        rows.extend(_seed(s, n))
+        print(f"seed {s} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    df = pd.DataFrame(rows)
+    pd.set_option("display.width", 160)
+    print(df[["world", "run", "seed", "decision", "engagement_flagged", "n_flagged", "p_model",
+              "p_monitored", "p_rule"]].round(4).to_string(index=False))
+    ok = True
+    st = df[df["world"] == "stable"]
+    keep = (st["decision"] == "keep").mean()
+    print(f"\nstable worlds: {len(st)} year pairs, keep {keep:.0%}, false alarms {1 - keep:.0%} "
+          f"(targets: keep >= 95 %, false alarms <= 5 %) -> {'OK' if keep >= 0.95 else 'MISSED'}")
+    ok &= keep >= 0.95
+    print("\nregimes, first scoring run after the change (outcome_shift: first run whose "
+          "outcomes cover it, 2026-10-01):")
+    for kind in REGIMES:
+        date = RUNS[1] if kind == "outcome_shift" else RUNS[0]
+        sub = df[(df["world"] == kind) & (df["run"] == date)]
+        detected = (sub["decision"] != "keep")
+        right = sub["decision"].isin(PRESCRIBED[kind])
+        if kind == "engagement_outage":
+            right = right | sub["engagement_flagged"]
+        share_d, share_r = detected.mean(), right.mean()
+        good = share_d >= 0.95 and share_r >= 0.95
+        ok &= good
+        counts = sub["decision"].value_counts().to_dict()
+        print(f"  {kind:<18s} detected {share_d:4.0%}, prescribed decision {share_r:4.0%} "
+              f"{counts} -> {'OK' if good else 'MISSED'}")
+    early = df[(df["world"] == "outcome_shift") & (df["run"] == RUNS[0])]
+    print(f"  (outcome_shift at {RUNS[0]}, before any outcome covers it: "
+          f"{early['decision'].value_counts().to_dict()})")
+    print("\nprecision@k (k = 5 %; mean true p_leave of the top k), mean over seeds, at the "
+          "detection run:")
+    table = []
+    for kind in ["stable", *REGIMES]:
+        date = RUNS[1] if kind == "outcome_shift" else RUNS[0]
+        sub = df[(df["world"] == kind) & (df["run"] == date)]
+        m, mon, rule = sub["p_model"].mean(), sub["p_monitored"].mean(), sub["p_rule"].mean()
+        worse = sub["p_monitored"] < sub["p_rule"] - 1e-12
+        fell = sub["p_model"] < sub["p_rule"]
+        better = (sub.loc[fell, "p_monitored"] > sub.loc[fell, "p_model"]).all()
+        good = not worse.any() and better
+        ok &= good
+        table.append({"world": kind, "run": date, "model (unmonitored)": m,
+                      "with the monitor's decision": mon, "rule baseline": rule,
+                      "runs monitored < rule": int(worse.sum()),
+                      "runs model < rule": int(fell.sum()), "ok": good})
+    print(pd.DataFrame(table).round(4).to_string(index=False))
+    t = _regime_timing(n_timing)
+    good = t <= 10.0
+    ok &= good
+    print(f"\nmonitor.check with the model on {n_timing:,} pupils: {t:.2f} s (target <= 10 s) "
+          f"-> {'OK' if good else 'MISSED'}")
+    print(f"total {time.perf_counter() - t0:.0f} s; all targets {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="2 seeds, 1,500 pupils")
+    args = ap.parse_args()
+    if args.small:
+        raise SystemExit(main([0, 1], 1500, 20_000))
+    raise SystemExit(main(range(5), 3000, 200_000))

@@ -1,0 +1,308 @@
+"""The monitor inside the runs (private): thresholds at training, the check before scoring.
+
+- :func:`thresholds_from_cohorts` -- at training, the thresholds from the data's own
+  history: :func:`riskmodel.monitor.calibrate_thresholds` on the consecutive yearly
+  training cohorts (without the first when there are three or more: a system's
+  first year lacks the 365-day history), stored with the model
+  (``model.monitor_thresholds_``, a JSON dict written by ``RiskModel.save``).
+- :func:`run_monitor` -- before scoring on ``as_of``: the cohort of the same date a
+  year before is the reference (the comparison of consecutive years the thresholds
+  were taken on) and its outcomes, complete and known on ``as_of`` (a horizon of
+  one day less than the year: an enrolment end dated ``as_of`` is not known on
+  ``as_of``), are the latest outcomes. Two checks: inputs and score (reference
+  against today's cohort), and
+  calibration and discrimination (the model on the reference cohort against its
+  outcomes). One decision from both (:func:`riskmodel.monitor._decision.decide`);
+  a case-mix shift today counts as unchecked calibration, since the outcomes are
+  last year's. ``update_intercept`` and ``recalibrate`` carry the update fitted on
+  the latest outcomes (``logit p' = a + b logit p``, ``b = 1`` for the intercept).
+- :func:`monitor_run` -- the ``riskmodel monitor`` command: ``monitor.json``
+  (decision, reasons, findings with small cells blanked, thresholds, update) and
+  ``monitor.html`` (plots of the drifted features against the reference).
+- :func:`write_rules_only` -- the score run's output on ``rules_only``: no risk, no
+  tiers, the transparent rule indicators and the rule baseline's ranking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, ModelFileError
+
+__all__ = ["MonitorRun", "model_thresholds", "monitor_run", "run_monitor",
+           "thresholds_from_cohorts", "write_rules_only"]
+
+#: leavers (and stayers) the outcome check needs among the reference cohort
+MIN_OUTCOMES = 5
+
+
+def thresholds_from_cohorts(frames, model, *, n_resamples=20, random_state=0):
+    """MonitorThresholds from yearly training frames (the first dropped when 3 or more)."""
+    from .monitor import calibrate_thresholds
+
+    frames = list(frames)
+    if len(frames) >= 3:
+        frames = frames[1:]
+    if len(frames) < 2:
+        return None
+    return calibrate_thresholds(frames, model=model, n_resamples=n_resamples,
+                                random_state=random_state)
+
+
+def model_thresholds(model):
+    """The model's stored thresholds (MonitorThresholds), or None for an older model."""
+    from .monitor import MonitorThresholds
+
+    th = getattr(model, "monitor_thresholds_", None)
+    if th is None or isinstance(th, MonitorThresholds):
+        return th
+    try:
+        return MonitorThresholds.from_dict(th)
+    except ValueError as exc:
+        raise ModelFileError(f"The model's monitor thresholds are malformed: {exc}") from None
+
+
+@dataclass
+class MonitorRun:
+    """What the monitor said before a score run (``status``: checked, off, no_thresholds,
+    no_reference)."""
+
+    status: str
+    decision: str | None = None
+    report: object = None
+    reference_date: pd.Timestamp | None = None
+    message: str = ""
+    update: dict | None = None
+    frames: tuple = field(default=(), repr=False)
+
+    @property
+    def rules_only(self) -> bool:
+        return self.decision == "rules_only"
+
+    def apply(self, risk: pd.Series) -> pd.Series:
+        """``risk`` with the update applied (unchanged without one)."""
+        if not self.update:
+            return risk
+        from scipy.special import expit, logit
+
+        p = np.clip(risk.to_numpy(dtype="float64"), 1e-12, 1 - 1e-12)
+        new = expit(self.update["intercept"] + self.update["slope"] * logit(p))
+        return pd.Series(new, index=risk.index, name=risk.name)
+
+    def manifest(self) -> dict:
+        """The manifest's ``monitor`` entry (aggregates only)."""
+        out = {"status": self.status, "decision": self.decision, "message": self.message,
+               "action": _ACTIONS.get(self.decision, "scored with the model (no check)")}
+        if self.reference_date is not None:
+            out["reference_date"] = str(self.reference_date.date())
+        if self.report is not None:
+            out["reasons"] = list(self.report.reasons)
+            out["n_flagged"] = int(self.report.findings["flagged"].sum())
+            out["n_checked"] = int(len(self.report.findings))
+            out["notes"] = list(self.report.notes)
+        out["update"] = self.update
+        return out
+
+
+#: what the score run does on each decision
+_ACTIONS = {
+    "keep": "scored with the model",
+    "update_intercept": "scored with the model, its intercept updated on the latest outcomes",
+    "recalibrate": "scored with the model, recalibrated (intercept and slope) on the latest "
+                   "outcomes",
+    "refit": "scored with the model; its associations changed: a refit (riskmodel train) is due",
+    "rules_only": "no risk scores: rule indicators and the rule baseline's ranking",
+}
+
+
+def _decide(inputs, outcomes, model_columns, calibrated):
+    from .monitor._availability import domains_of
+    from .monitor._decision import decide
+    from .monitor._report import MonitorReport
+
+    parts = [inputs.findings]
+    if outcomes is not None:
+        parts.append(outcomes.findings[outcomes.findings["level"] == "outcome"])
+    findings = pd.concat(parts, ignore_index=True)
+    decision, reasons = decide(findings, model_domains=set(domains_of(model_columns)["domain"]),
+                               has_outcomes=False, calibrated=calibrated)
+    notes = list(inputs.notes) + ([] if outcomes is None else [
+        n for n in outcomes.notes if n not in inputs.notes])
+    notes = [n for n in notes if not n.startswith("No outcomes")] if outcomes is not None \
+        else notes
+    return MonitorReport(findings, decision, reasons, calibrated=calibrated, notes=notes,
+                         fdr=inputs.fdr)
+
+
+def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0.05,
+                require_thresholds=False, random_state=0, X_ref=None) -> MonitorRun:
+    """The monitor's check before scoring ``as_of`` (see the module docstring)."""
+    from . import monitor as mon
+    from .features import build_features
+    from .labels import make_labels
+    from .monitor._score import logistic_recalibration
+
+    as_of = pd.Timestamp(as_of)
+    if thresholds is None:
+        thresholds = model_thresholds(model)
+    if thresholds is None:
+        msg = ("The model carries no monitor thresholds (it was trained before they were "
+               "stored with the model, or on fewer than two yearly cohorts); retrain it with "
+               "riskmodel train, or score with --monitor off.")
+        if require_thresholds:
+            raise ConfigError(msg)
+        return MonitorRun("no_thresholds", message=msg)
+    ref_date = as_of - pd.DateOffset(years=1)
+    horizon = (as_of - ref_date).days - 1
+    first = pd.to_datetime(tables.enrolments["start_date"], errors="coerce").min()
+    if pd.isna(first) or ref_date <= first.normalize():
+        msg = (f"The data hold no cohort a year before {as_of.date()} (the reference date "
+               f"{ref_date.date()} is on or before the first enrolment"
+               f"{'' if pd.isna(first) else ' ' + str(first.date())}); the monitor needs a "
+               "year of history.")
+        if require_thresholds:
+            raise ConfigError(msg + " Choose a later --as-of.")
+        return MonitorRun("no_reference", message=msg)
+    if X_ref is None:
+        X_ref = build_features(tables, ref_date).sort_index(kind="stable")
+    X_cur = build_features(tables, as_of).sort_index(kind="stable") if X is None else X
+    if len(X_ref) == 0 or len(X_cur) == 0:
+        empty = ref_date if len(X_ref) == 0 else as_of
+        raise ConfigError(f"No pupil is enrolled on {empty.date()}; the monitor has nothing "
+                          "to compare. Choose another --as-of.")
+    kw = {"model": model, "thresholds": thresholds, "top_fraction": top_fraction,
+          "random_state": random_state}
+    inputs = mon.check(X_ref, X_cur, **kw)
+    y = make_labels(tables, ref_date, horizon_days=horizon).reindex(X_ref.index).dropna()
+    outcomes, update = None, None
+    n_pos = int((y == 1).sum())
+    if min(n_pos, len(y) - n_pos) >= MIN_OUTCOMES:
+        X_out = X_ref.loc[y.index]
+        outcomes = mon.check(X_out, X_out, outcomes=y.astype(int), **kw)
+        of = outcomes.findings
+        of.loc[of["level"] == "outcome", "name"] = f"cohort {ref_date.date()}"
+    report = _decide(inputs, outcomes, list(model.feature_names_), calibrated=True)
+    if outcomes is None:
+        report.notes.append(f"The reference cohort of {ref_date.date()} has {n_pos} leaver(s) "
+                            f"among {len(y)} pupils with known outcomes; calibration was not "
+                            f"checked (at least {MIN_OUTCOMES} of each needed).")
+    if report.decision in ("update_intercept", "recalibrate") and outcomes is not None:
+        p = model.predict_proba(X_ref.loc[y.index, list(model.feature_names_)])[:, 1]
+        a, b, _, _ = logistic_recalibration(y.to_numpy(dtype="float64"), p,
+                                            fix_slope=report.decision == "update_intercept")
+        update = {"kind": report.decision, "intercept": float(a), "slope": float(b),
+                  "fitted_on": f"outcomes of the cohort of {ref_date.date()}",
+                  "n": int(len(y)), "n_leavers": n_pos}
+    return MonitorRun("checked", report.decision, report, ref_date,
+                      message=f"decision {report.decision}", update=update,
+                      frames=(X_ref, X_cur))
+
+
+def _rule_table(X: pd.DataFrame, pupils: pd.DataFrame) -> pd.DataFrame:
+    """Rule indicators, the rule score and its national and school ranks."""
+    from ._baselines import RuleBaseline
+
+    rule = RuleBaseline()
+    missing = [c for _, c in rule._columns() if c not in X.columns]
+    if missing:
+        raise ConfigError(f"The rules need the features {missing}, which the data do not give.")
+    flags = rule._flags(X).rename(columns={
+        "attendance": "rule_attendance_below_90", "core_fail": "rule_failing_core_subject",
+        "over_age": "rule_over_age", "liecība": "rule_lieciba"})
+    score = pd.Series(rule._score(X), index=X.index, name="rule_score")
+    out = pd.DataFrame({"school_id": pupils["school_id"].astype("str"),
+                        "municipality_id": pupils["municipality_id"].astype("str")},
+                       index=X.index).join(flags).join(score)
+    out["rule_count"] = flags.sum(axis=1).astype("int64")
+    order = np.lexsort((X.index.to_numpy().astype(str), -score.to_numpy()))
+    rank = np.empty(len(out), dtype=np.int64)
+    rank[order] = np.arange(1, len(out) + 1)
+    out["rank_national"] = rank
+    out["rank_school"] = (out.groupby("school_id", sort=False)["rank_national"]
+                          .rank(method="first").astype("int64"))
+    return out
+
+
+def write_rules_only(cfg, *, X, pupils, monitor: MonitorRun, as_of, model_info, fingerprint,
+                     cohort):
+    """Write the rules-only output of a score run into ``cfg.out``; return the ScoreResult."""
+    from pathlib import Path
+
+    from ._atomic import atomic_output_dir
+    from ._run_io import output_paths, write_manifest, write_parquet
+    from ._run_score import ScoreResult
+    from ._util import jsonable, riskmodel_version
+    from .monitor._html import rules_only_html
+
+    rules = _rule_table(X, pupils)
+    manifest = {
+        "kind": "score", "riskmodel_version": riskmodel_version(), "as_of": str(as_of.date()),
+        "model": jsonable(model_info),
+        "data": str(cfg.data) if cfg.data is not None else "in-memory tables",
+        "data_fingerprint": fingerprint, "n_pupils": int(len(X)), "cohort": cohort,
+        "monitor": monitor.manifest(),
+        "config": jsonable(cfg.model_dump(mode="json", exclude={"out"})),
+        "output": "rules_only", "high_tier": None,
+                "rules": {"columns": [c for c in rules.columns if c.startswith("rule_")],
+                          "ranking": "rule baseline (RuleBaseline score: conditions that hold, "
+                                     "ties by attendance shortfall)"}}
+    with atomic_output_dir(cfg.out) as tmp:
+        write_parquet(X, tmp / "features.parquet")
+        write_parquet(rules, tmp / "scores.parquet")
+        (tmp / "report.html").write_text(rules_only_html(rules, manifest, monitor.report),
+                                         encoding="utf-8")
+        manifest = write_manifest(tmp, manifest)
+    return ScoreResult(out=Path(cfg.out), paths=output_paths(cfg.out), manifest=manifest)
+
+
+def score_monitor(cfg, tables, as_of, X, model):
+    """The score run's monitor (``cfg.monitor``: on or off)."""
+    if getattr(cfg, "monitor", "on") == "off":
+        return MonitorRun("off", message="--monitor off: the monitor was skipped")
+    return run_monitor(tables, as_of, model, X, top_fraction=cfg.tiers.high_fraction)
+
+
+def monitor_run(*, data, as_of, model, out, codes=None, read=None, tracking_uri=None,
+                top_fraction=0.05, log_mlflow=False):
+    """The ``riskmodel monitor`` command: ``monitor.json`` and ``monitor.html`` into ``out``."""
+    import json
+
+    from . import tracking
+    from ._atomic import atomic_output_dir, check_output_dir
+    from ._checks import parse_as_of
+    from ._run_io import check_as_of, load_tables, write_manifest
+    from ._util import jsonable, riskmodel_version
+    from .monitor._html import monitor_html
+
+    check_output_dir(out)
+    if data is None:
+        raise ConfigError("The monitor needs a data folder: pass --data DIR.")
+    if as_of is None:
+        raise ConfigError("The monitor needs a date: pass --as-of YYYY-MM-DD.")
+    as_of = parse_as_of(as_of, "monitor", "--as-of")
+    tables, _ = load_tables(data, codes=codes, read=read)
+    as_of = check_as_of(tables, as_of)
+    resolved = tracking.resolve_model(model, tracking_uri=tracking_uri)
+    res = run_monitor(tables, as_of, resolved.model, top_fraction=top_fraction,
+                      require_thresholds=True)
+    th = model_thresholds(resolved.model)
+    doc = {"kind": "monitor", "riskmodel_version": riskmodel_version(),
+           "as_of": str(as_of.date()), "reference_date": str(res.reference_date.date()),
+           "model": jsonable(resolved.info), "data": str(data),
+           "data_fingerprint": tables.fingerprint(), **res.report.to_dict(),
+           "update": res.update, "thresholds": th.to_dict()}
+    with atomic_output_dir(out) as tmp:
+        (tmp / "monitor.json").write_text(json.dumps(jsonable(doc), indent=1,
+                                                     ensure_ascii=False), encoding="utf-8")
+        (tmp / "monitor.html").write_text(monitor_html(res.report, *res.frames, doc),
+                                          encoding="utf-8")
+        write_manifest(tmp, {k: doc[k] for k in ("kind", "as_of", "reference_date", "model",
+                                                  "data_fingerprint", "decision")})
+    if log_mlflow:
+        from .monitor._tracking import log_monitor
+
+        log_monitor(doc, out, tracking_uri=tracking_uri)
+    return res, doc

@@ -87,3 +87,15 @@ def test_parallel_writes_wait_and_raise(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with ParallelWrites() as writes:
             writes.submit(lambda: 1 / 0)
+
+
+def test_joined_reasons_equals_joining_row_by_row():
+    from riskmodel._run_io import joined_reasons
+
+    df = pd.DataFrame({"reason_1_lv": ["a", None, "", "x", None],
+                       "reason_2_lv": ["b", "c", "d", None, None],
+                       "reason_3_lv": [None, "e", "", "y", None]}).astype("str")
+    rows = df.astype(object).where(df.notna(), None).to_numpy()
+    ref = pd.Series(["; ".join(v for v in row if v) for row in rows], dtype="str")
+    pd.testing.assert_series_equal(joined_reasons(df, 3), ref)
+    assert joined_reasons(df, 3).tolist() == ["a; b", "c; e", "d", "x; y", ""]

@@ -276,8 +276,10 @@ def parse_id(s: pd.Series, table: str, col: Col, problems: Problems) -> pd.Categ
     if col.kind == "id":
         _report_float_uniques(codes, uniques, table, col, problems)
     used = None
+    any_null = bool(len(codes)) and codes.min() < 0  # one pass; no mask when nothing is null
     if len(uniques) and len(codes):
-        counts = np.bincount(codes[codes >= 0], minlength=len(uniques)) if (codes >= 0).any() \
+        valid = codes[codes >= 0] if any_null else codes
+        counts = np.bincount(valid, minlength=len(uniques)) if len(valid) \
             else np.zeros(len(uniques), dtype=np.int64)
         used = counts > 0
     fast = (
@@ -300,9 +302,8 @@ def parse_id(s: pd.Series, table: str, col: Col, problems: Problems) -> pd.Categ
         lut = cats.get_indexer(strs).astype(small_int_dtype(len(cats)) if len(cats) < 2**31
                                             else np.int64)
         new = take_codes(lut, codes)
-    null = codes < 0
-    if not col.nullable and null.any():
-        problems.add(table, col.name, int(np.count_nonzero(null)), [],
+    if not col.nullable and any_null:
+        problems.add(table, col.name, int(np.count_nonzero(codes < 0)), [],
                      f"missing {col.name} (it may not be null)")
     if fast:
         return s  # already normalised: the input Series, no copy (copy-on-write)

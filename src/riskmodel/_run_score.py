@@ -100,20 +100,7 @@ def _domain_shares(by_domain: pd.DataFrame) -> pd.DataFrame:
 
 def _reasons_wide(explanation, n_reasons: int) -> tuple[pd.DataFrame, pd.Series]:
     """Reason texts as columns ``reason_<i>_<lang>``, and the feature of each first reason."""
-    parts, first = [], None
-    for lang in ("lv", "en"):
-        r = explanation.reasons(n_reasons=n_reasons, lang=lang)
-        if first is None:
-            top = r[r["rank"] == 1]
-            first = pd.Series(top["feature"].to_numpy(), index=pd.Index(
-                top["pupil_id"].to_numpy(), name="pupil_id"), name="first_reason")
-        wide = r.pivot(index="pupil_id", columns="rank", values="text")
-        wide = wide.reindex(columns=range(1, n_reasons + 1))
-        wide.columns = [f"reason_{i}_{lang}" for i in wide.columns]
-        parts.append(wide)
-    out = pd.concat(parts, axis=1)
-    cols = [f"reason_{i}_{lang}" for lang in ("lv", "en") for i in range(1, n_reasons + 1)]
-    return out[cols].astype("str").where(out[cols].notna(), None), first
+    return explanation._reasons_wide(n_reasons)  # placed by position, no pivot (issue 21)
 
 
 def _support_audit(tables, as_of, allocation, alloc_pupils, rules):
@@ -293,20 +280,25 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
 
                 manifest["allocation"] = allocation_manifest(allocation, benefit_info)
             with atomic_output_dir(cfg.out) as tmp:
-                write_parquet(X, tmp / "features.parquet")
-                write_parquet(scores, tmp / "scores.parquet")
-                write_parquet(explanations, tmp / "explanations.parquet")
-                if allocation is not None:
-                    from ._run_allocate import write_plan
+                from ._parallel_write import ParallelWrites
 
-                    write_plan(allocation, tmp)
-                from .report import score_report_html
+                # the Parquet files are encoded in threads (Arrow frees the GIL) while
+                # the report is drawn; all are finished before the manifest hashes them
+                with ParallelWrites() as writes:
+                    writes.submit(write_parquet, X, tmp / "features.parquet")
+                    writes.submit(write_parquet, scores, tmp / "scores.parquet")
+                    writes.submit(write_parquet, explanations, tmp / "explanations.parquet")
+                    if allocation is not None:
+                        from ._run_allocate import write_plan
 
-                html = score_report_html(scores=scores, by_domain=by_domain,
-                                         allocation=allocation, manifest=manifest,
-                                         support_audit=support_audit,
-                                         first_reason=first_reason)
-                (tmp / "report.html").write_text(html, encoding="utf-8")
+                        writes.submit(write_plan, allocation, tmp)
+                    from .report import score_report_html
+
+                    html = score_report_html(scores=scores, by_domain=by_domain,
+                                             allocation=allocation, manifest=manifest,
+                                             support_audit=support_audit,
+                                             first_reason=first_reason)
+                    (tmp / "report.html").write_text(html, encoding="utf-8")
                 manifest = write_manifest(tmp, manifest)
         return ScoreResult(out=Path(cfg.out), paths=output_paths(cfg.out), manifest=manifest,
                            timings=dict(stages.timings))

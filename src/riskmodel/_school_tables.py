@@ -296,21 +296,18 @@ class SchoolTables:
             if name == "pupils":
                 pupils = len(df)
             elif "pupil_id" in df.columns:
-                codes = df["pupil_id"].array.codes
-                pupils = int(np.count_nonzero(np.bincount(codes[codes >= 0],
-                                                          minlength=n_pupils)))
+                pupils = _n_distinct_codes(df["pupil_id"].array.codes, n_pupils)
             else:
                 pupils = np.nan
             col = V.date_column_of(name)
             first = last = pd.NaT
             if col is not None and len(df):
-                vals = df[col].to_numpy()
-                if name in ("enrolments", "support"):
-                    ends = df["end_date"].to_numpy()
-                    vals = np.concatenate([vals, ends])
-                ok = vals[~np.isnat(vals)]
-                if len(ok):
-                    first, last = pd.Timestamp(ok.min()), pd.Timestamp(ok.max())
+                cols = [col, "end_date"] if name in ("enrolments", "support") else [col]
+                ranges = [_date_range(df[c].to_numpy()) for c in cols]
+                ranges = [r for r in ranges if r is not None]
+                if ranges:
+                    first = pd.Timestamp(min(r[0] for r in ranges))
+                    last = pd.Timestamp(max(r[1] for r in ranges))
             rows.append({"table": name, "rows": len(df), "pupils": pupils,
                          "first_date": first, "last_date": last})
         out = pd.DataFrame(rows, columns=["table", "rows", "pupils", "first_date", "last_date"])
@@ -397,3 +394,32 @@ def _cut_periods(df: pd.DataFrame, cut: np.datetime64) -> pd.DataFrame:
         if "end_reason" in out.columns:
             out["end_reason"] = out["end_reason"].where(~later)
     return out
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _date_range(vals: np.ndarray):
+    """(first, last) of a datetime64 array ignoring NaT, or None when all are NaT.
+
+    Works on the int64 view (NaT is the smallest int64), so a column of tens of
+    millions of dates costs two passes and no boolean mask unless NaT is present.
+    """
+    if len(vals) == 0:
+        return None
+    ticks = vals.view(np.int64)
+    hi = ticks.max()
+    if hi == _NAT:
+        return None
+    lo = ticks.min()
+    if lo == _NAT:
+        lo = ticks[ticks != _NAT].min()
+    unit = vals.dtype
+    return np.int64(lo).view(unit), np.int64(hi).view(unit)
+
+
+def _n_distinct_codes(codes: np.ndarray, n: int) -> int:
+    """How many distinct non-negative categorical codes ``codes`` holds (< ``n``)."""
+    seen = np.zeros(max(n, int(codes.max(initial=-1)) + 1), dtype=bool)
+    seen[codes[codes >= 0] if codes.min(initial=0) < 0 else codes] = True
+    return int(np.count_nonzero(seen))

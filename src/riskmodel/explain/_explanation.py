@@ -289,6 +289,42 @@ class Explanation:
         check_bool(only_raising, "only_raising", "reasons")
         check_bool(include_missing, "include_missing", "reasons")
         feature_domains = self._domains()
+        columns = list(self.values.columns)
+        rows, ranks, feats, contrib = self._top_reasons(
+            n_reasons, only_raising=only_raising, include_missing=include_missing,
+            domains=domains)
+        if len(rows) == 0:
+            return pd.DataFrame(
+                {
+                    "pupil_id": pd.Series([], dtype=self.values.index.dtype),
+                    "rank": pd.Series([], dtype="int64"),
+                    "feature": pd.Series([], dtype="str"),
+                    "domain": pd.Series([], dtype="str"),
+                    "value": pd.Series([], dtype="float64"),
+                    "contribution": pd.Series([], dtype="float64"),
+                    "text": pd.Series([], dtype="str"),
+                }
+            )
+        value_out, text_out = reason_sentences(self.data, rows, feats, contrib, lang, _registry())
+        return pd.DataFrame(
+            {
+                "pupil_id": self.values.index.to_numpy()[rows],
+                "rank": ranks,
+                "feature": np.asarray(columns, dtype=object)[feats],
+                "domain": np.asarray(feature_domains, dtype=object)[feats],
+                "value": value_out,
+                "contribution": contrib,
+                "text": text_out,
+            }
+        )
+
+    def _top_reasons(self, n_reasons: int, *, only_raising: bool = True,
+                     include_missing: bool = False, domains=None):
+        """Positions of the reasons (rows, ranks, feature columns) and their contributions.
+
+        The parameters are those of :meth:`reasons`, already checked.
+        """
+        feature_domains = self._domains()
         allowed = self._reason_domains(domains, feature_domains)
         sensitive = reason_texts()["sensitive_features"]
         reg = _registry()
@@ -302,31 +338,50 @@ class Explanation:
             v, eligible, n_reasons=n_reasons, only_raising=bool(only_raising),
             missing=None if include_missing else self.data.isna().to_numpy(dtype=bool),
         )
-        if len(rows) == 0:
-            return pd.DataFrame(
-                {
-                    "pupil_id": pd.Series([], dtype=self.values.index.dtype),
-                    "rank": pd.Series([], dtype="int64"),
-                    "feature": pd.Series([], dtype="str"),
-                    "domain": pd.Series([], dtype="str"),
-                    "value": pd.Series([], dtype="float64"),
-                    "contribution": pd.Series([], dtype="float64"),
-                    "text": pd.Series([], dtype="str"),
-                }
-            )
-        contrib = v[rows, feats]
-        value_out, text_out = reason_sentences(self.data, rows, feats, contrib, lang, reg)
-        return pd.DataFrame(
-            {
-                "pupil_id": self.values.index.to_numpy()[rows],
-                "rank": ranks,
-                "feature": np.asarray(columns, dtype=object)[feats],
-                "domain": np.asarray(feature_domains, dtype=object)[feats],
-                "value": value_out,
-                "contribution": contrib,
-                "text": text_out,
-            }
-        )
+        return rows, ranks, feats, v[rows, feats]
+
+    def _reasons_wide(self, n_reasons: int, langs=("lv", "en")):
+        """The reasons as one column per rank and language, for the score files.
+
+        Returns ``(wide, first)``: ``wide`` is indexed like :attr:`values` with
+        columns ``reason_<rank>_<lang>`` (all ranks of ``langs[0]``, then of the
+        next language; dtype ``str``, missing where a pupil has fewer reasons), the
+        same sentences :meth:`reasons` gives with ``only_raising=True``;
+        ``first`` is the feature of each pupil's first reason (indexed by the
+        pupils that have one, in row order). The top reasons are chosen once and
+        the sentences are placed by position (no pivot).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> idx = pd.Index(["P1", "P2"], name="pupil_id")
+        >>> v = pd.DataFrame({"unexcused_lessons_28d": [0.9, -0.1],
+        ...                   "grade_mean_ytd": [0.2, -0.3]}, index=idx)
+        >>> ex = Explanation(v, -3.0, v * 0 + [14, 6.5], {"unexcused_lessons_28d": "attendance",
+        ...                                               "grade_mean_ytd": "grades"})
+        >>> wide, first = ex._reasons_wide(2, langs=("en",))
+        >>> wide.loc["P1"].tolist()
+        ['Unexcused absences in the last 4 weeks: 14 lessons — raises risk', 'Average grade this school year: 6.5 — raises risk']
+        >>> bool(wide.loc["P2"].isna().all()), first.tolist()
+        (True, ['unexcused_lessons_28d'])
+        """
+        n = len(self.values)
+        rows, ranks, feats, contrib = self._top_reasons(n_reasons)
+        columns = np.asarray(list(self.values.columns), dtype=object)
+        top = ranks == 1
+        first = pd.Series(columns[feats[top]], index=pd.Index(
+            self.values.index.to_numpy()[rows[top]], name=self.values.index.name),
+            name="first_reason")
+        reg = _registry()
+        out = {}
+        for lang in langs:
+            _, text = reason_sentences(self.data, rows, feats, contrib, lang, reg)
+            for r in range(1, n_reasons + 1):
+                col = np.full(n, None, dtype=object)
+                sel = ranks == r
+                col[rows[sel]] = text[sel]
+                out[f"reason_{r}_{lang}"] = pd.Series(col, index=self.values.index, dtype="str")
+        return pd.DataFrame(out, index=self.values.index), first
 
     @staticmethod
     def _n_reasons(n_reasons, k):

@@ -157,9 +157,7 @@ def reason_sentences(data: pd.DataFrame, rows, columns, contributions, lang: str
         value_out[sel] = _user_unit(vals, spec)
         # a missing value reads "<label>: nav datu", without the unit after {value}
         no_data = template.split("{value}")[0] + missing if "{value}" in template else None
-        na = pd.isna(vals) if no_data is not None else np.zeros(len(vals), dtype=bool)
-        text_out[sel] = [no_data if m else template.format(value=f)
-                         for f, m in zip(_format_values(vals, spec, missing), na.tolist())]
+        text_out[sel] = _sentences(vals, spec, template, no_data, missing)
         if spec and spec.startswith("+") and direction != 0:
             text_out[sel] = _smaller_change_than_usual(
                 text_out[sel], vals, contributions[sel], direction, texts, lang)
@@ -167,6 +165,28 @@ def reason_sentences(data: pd.DataFrame, rows, columns, contributions, lang: str
     suffix = np.where(contributions > 0, sep + texts["direction"]["raises"][lang],
                       sep + texts["direction"]["lowers"][lang])
     return value_out, (text_out + suffix.astype(object)).astype(object)
+
+
+def _sentences(vals: np.ndarray, spec: str | None, template: str, no_data: str | None,
+               missing: str) -> np.ndarray:
+    """One feature's sentences (without the direction), each distinct value formatted once.
+
+    A feature takes few distinct values over a school system (counts, shares of a
+    few lessons), so the sentences are made for the distinct values and spread by
+    the inverse index. Floats are told apart by their bits, so 0.0 and -0.0 keep
+    their own text, as when every value was formatted on its own.
+    """
+    if vals.dtype.kind in "fiub":
+        key = vals.view(f"i{vals.itemsize}") if vals.dtype.kind == "f" else vals
+        uniq_key, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        uniq = vals[first]
+    else:
+        uniq, inv = vals, np.arange(len(vals))
+    na = pd.isna(uniq) if no_data is not None else np.zeros(len(uniq), dtype=bool)
+    text_u = np.array([no_data if m else template.format(value=f)
+                       for f, m in zip(_format_values(uniq, spec, missing), na.tolist())],
+                      dtype=object)
+    return text_u[inv.reshape(-1)] if len(vals) else np.empty(0, dtype=object)
 
 
 def _format_values(values: np.ndarray, spec: str | None, missing: str) -> list[str]:
@@ -214,6 +234,7 @@ def _smaller_change_than_usual(texts_in, values, contrib, direction, texts, lang
         return texts_in
     words = texts["smaller_change_than_usual"]
     out = texts_in.copy()
-    for i in np.flatnonzero(against):
-        out[i] = f"{out[i]}, {words['rise' if v[i] > 0 else 'fall'][lang]}"
+    idx = np.flatnonzero(against)
+    tail = np.where(v[idx] > 0, ", " + words["rise"][lang], ", " + words["fall"][lang])
+    out[idx] = out[idx] + tail.astype(object)
     return out

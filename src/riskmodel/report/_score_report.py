@@ -53,7 +53,7 @@ def _risk_section(scores: pd.DataFrame) -> dict:
     from ..plotting import RiskDistributionDisplay
 
     fig, ax = _figure()
-    ordered = scores.sort_values("tier", kind="stable")  # high, elevated, low
+    ordered = scores[["risk", "tier"]].sort_values("tier", kind="stable")  # high, elevated, low
     RiskDistributionDisplay(ordered["risk"].to_numpy(), ordered["tier"].astype(str).to_numpy()
                             ).plot(ax=ax)
     ax.set_yscale("log")

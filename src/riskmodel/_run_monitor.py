@@ -94,8 +94,13 @@ class MonitorRun:
 
     def manifest(self) -> dict:
         """The manifest's ``monitor`` entry (aggregates only)."""
+        action = _ACTIONS.get(self.decision, "scored with the model (no check)")
+        if self.decision in ("update_intercept", "recalibrate") and not self.update:
+            action = (f"scored with the model unchanged: {self.decision} is recommended, but "
+                      "no outcomes of the reference cohort are known yet, so no update was "
+                      "applied")
         out = {"status": self.status, "decision": self.decision, "message": self.message,
-               "action": _ACTIONS.get(self.decision, "scored with the model (no check)")}
+               "action": action}
         if self.reference_date is not None:
             out["reference_date"] = str(self.reference_date.date())
         if self.report is not None:

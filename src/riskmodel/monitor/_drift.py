@@ -81,11 +81,31 @@ def numeric_block(frame: pd.DataFrame, columns, table: str) -> np.ndarray:
 
 
 def _cuts(ref_col: np.ndarray, n_bins: int) -> np.ndarray:
-    """Inner cut points: the distinct inner quantiles of the non-missing reference values."""
+    """Inner cut points from the inner quantiles of the non-missing reference values.
+
+    A quantile ``q`` becomes the midpoint between the largest distinct reference value
+    below ``q`` and the smallest at or above it. The reference's own partition is the
+    same as cutting at ``q``, but no cut sits on a value the reference takes. That
+    matters for rates and counts on a lattice (``k / n`` over the school days of a
+    window): when ``n`` differs between two dates, values such as 18/19 and 19/20 stay in
+    one bin instead of falling on either side of a cut at 18/19.
+
+    Examples
+    --------
+    >>> _cuts(np.array([0., 1, 2, 3]), 2).tolist()
+    [1.5]
+    >>> _cuts(np.array([17, 18, 18, 19, 19, 19]) / 19, 2).round(4).tolist()
+    [0.9737]
+    """
     v = ref_col[~np.isnan(ref_col)]
     if len(v) == 0:
         return np.empty(0)
-    return np.unique(np.quantile(v, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    u = np.unique(v)
+    q = np.quantile(v, np.linspace(0, 1, n_bins + 1)[1:-1])
+    hi_i = np.searchsorted(u, q, side="left")
+    hi = u[hi_i]
+    lo = u[np.maximum(hi_i - 1, 0)]
+    return np.unique(np.where(hi_i > 0, (lo + hi) / 2, hi))
 
 
 def bin_counts(ref_col: np.ndarray, cur_col: np.ndarray, n_bins: int = N_BINS):

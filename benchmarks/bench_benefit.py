@@ -20,6 +20,7 @@ none it prints
 The risk score is a truth-free RiskModel fitted on the fit dates.
 
     python benchmarks/bench_benefit.py [--small]
+    python benchmarks/bench_benefit.py --diagnose [--small] [--seed N]   (why it fails)
 """
 
 from __future__ import annotations
@@ -125,6 +126,13 @@ def run(mode, n_pupils, n_years, n_boot):
 
 def main(argv):
     small = "--small" in argv
+    if "--diagnose" in argv:
+        from _diagnose_benefit import diagnose
+
+        seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
+        n, years = (10_000, 3) if small else (60_000, 4)
+        diagnose(n, years, seed, dates_of)
+        return 0
     n, years, n_boot = (10_000, 3, 200) if small else (60_000, 4, 1000)
     for mode in ("heterogeneous", "uniform", "none"):
         run(mode, n, years, n_boot)

@@ -15,11 +15,16 @@ none it prints
 - RATE (AUTOC) of prioritising by benefit and by risk from held-out AIPW scores
   (school-clustered bootstrap), the decisive difference benefit - risk, and the
   ratio of the benefit's to the risk's *truth-based* AUTOC (the TOC computed
-  with the true effects: what each ranking would be worth, without noise).
+  with the true effects: what each ranking would be worth, without noise);
+- the plans (see :func:`plans`): expected leavings prevented, by the truth's
+  ``effect_<kind>``, by greedy top-C plans by true effect, estimated benefit and
+  risk, the school-clustered interval of benefit - risk, and the gated plan
+  (benefit only where the RATE interval of benefit - risk is clear of zero).
 
 The risk score is a truth-free RiskModel fitted on the fit dates.
 
     python benchmarks/bench_benefit.py [--small]
+    python benchmarks/bench_benefit.py --diagnose [--small] [--seed N]   (why it fails)
 """
 
 from __future__ import annotations
@@ -46,6 +51,77 @@ def dates_of(world, years):
     first = sy.min()
     keep = np.isin(sy - first, years) & ~((d.month == 9) & (d.day == 1))
     return [x.strftime("%Y-%m-%d") for x in d[keep]]
+
+
+def plans(world, model, risk, eval_d, n_boot, ev, seed=0):
+    """Expected leavings prevented (truth ``effect_<kind>``) by three greedy plans per arm.
+
+    Planned on the first evaluation date; the capacity of each kind is the number of
+    support starts of that kind the system made in the evaluation school year. Plans
+    are an explicit greedy top-C among eligible pupils (NOT rm.allocate: no roster
+    places, no specialty match, no "fit" plan) by estimated benefit, by risk and by the
+    true effect. The interval of benefit - risk is a school-clustered bootstrap. The
+    *gated* plan uses the benefit ranking only where the held-out RATE (AUTOC) interval
+    of benefit - risk is clear of zero, and falls back to risk otherwise (the rule of
+    item 3; in rm.allocate the fallback is "fit").
+    """
+    from riskmodel.benefit._trial import _school_at
+
+    d = eval_d[0]
+    X = rm.build_features(world.tables, d)
+    eff = model.effect(X)
+    r = risk.xs(d, level="as_of").reindex(X.index).to_numpy()
+    truth = world.truth[world.truth["as_of"] == pd.Timestamp(d)].copy()
+    truth.index = truth["pupil_id"].astype(str)
+    enrol = world.tables.enrolments.sort_values("start_date", kind="stable").assign(
+        pupil_id=lambda e: e["pupil_id"].astype(str),
+        school_id=lambda e: e["school_id"].astype(str))
+    school = _school_at(enrol, pd.Timestamp(d), X.index.astype(str))
+    sup = world.tables.support
+    start = pd.to_datetime(sup["start_date"])
+    in_year = (start >= pd.Timestamp(d)) & (start < pd.Timestamp(d) + pd.Timedelta(days=300))
+    rng = np.random.default_rng(seed)
+    print(f"  plans on {d} (greedy top-C per arm, C = the starts the system made that year):")
+    for k in model.kinds_:
+        true = truth[f"effect_{k}"].reindex(X.index.astype(str)).to_numpy()
+        ok = ~np.isnan(true)
+        cap = int(((sup["kind"].astype(str) == k) & in_year).sum())
+        if not model.arms_[k]["estimated"] or cap == 0 or ok.sum() == 0:
+            print(f"    {k:14s} no plan (arm not estimated, or no capacity): falls back to fit")
+            continue
+        cap = min(cap, int(ok.sum()))
+        tv, sc = true[ok], school[ok]
+        picks = {}
+        for name, pri in (("true", tv), ("benefit", eff[f"benefit_{k}"].to_numpy()[ok]),
+                          ("risk", r[ok])):
+            sel = np.zeros(len(tv), dtype=bool)
+            sel[np.argsort(-pri, kind="stable")[:cap]] = True
+            picks[name] = sel
+        prevented = {n: float(tv[m].sum()) for n, m in picks.items()}
+        codes, inv = np.unique(sc, return_inverse=True)
+        diff_s = np.bincount(inv, tv * (picks["benefit"].astype(float) - picks["risk"]),
+                             minlength=len(codes))
+        boots = [diff_s[rng.integers(0, len(codes), len(codes))].sum() for _ in range(n_boot)]
+        lo, hi = np.quantile(boots, [0.05, 0.95])
+        share = (f"{prevented['benefit'] / prevented['true']:.0%} of true; target >= 80 %: "
+                 f"{'met' if prevented['benefit'] >= 0.8 * prevented['true'] else 'NOT met'}"
+                 if prevented["true"] > 0 else "true effects are all 0")
+        print(f"    {k:14s} C={cap}: prevented by true-effect plan {prevented['true']:.2f}, "
+              f"benefit plan {prevented['benefit']:.2f} ({share}), risk plan "
+              f"{prevented['risk']:.2f}; benefit - risk "
+              f"{prevented['benefit'] - prevented['risk']:+.2f} [90 % {lo:+.2f}, {hi:+.2f}]")
+        row = ev.table[(ev.table["kind"] == k) & (ev.table["metric"] == "autoc")
+                       & (ev.table["rule"] == "benefit-risk")]
+        if len(row) and float(row["low"].iloc[0]) > 0:
+            gated, why = "benefit", "RATE benefit-risk clear of zero: plan by benefit"
+        else:
+            gated = "risk"
+            why = ("falls back to risk: RATE benefit-risk interval "
+                   + (f"[{float(row['low'].iloc[0]):+.5f}, {float(row['high'].iloc[0]):+.5f}] "
+                      "is not clear above zero" if len(row) else "missing"))
+        ref = prevented["risk"]
+        vs = f"{prevented[gated] / ref:.0%} of the risk plan" if ref > 0 else "risk plan 0"
+        print(f"    {'':14s} gated plan: {why}; prevents {prevented[gated]:.2f} ({vs})")
 
 
 def run(mode, n_pupils, n_years, n_boot):
@@ -118,6 +194,7 @@ def run(mode, n_pupils, n_years, n_boot):
         for _, r in tab.iterrows():
             print(f"      RATE autoc {r['rule']:13s} {r['estimate']:+.5f} "
                   f"[{r['low']:+.5f}, {r['high']:+.5f}]")
+    plans(world, model, risk, eval_d, n_boot, ev)
     for k, a in ev.arms.items():
         if not a.get("evaluated", False):
             print(f"  {k}: not evaluated ({a.get('reason')})")
@@ -125,6 +202,13 @@ def run(mode, n_pupils, n_years, n_boot):
 
 def main(argv):
     small = "--small" in argv
+    if "--diagnose" in argv:
+        from _diagnose_benefit import diagnose
+
+        seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
+        n, years = (10_000, 3) if small else (60_000, 4)
+        diagnose(n, years, seed, dates_of)
+        return 0
     n, years, n_boot = (10_000, 3, 200) if small else (60_000, 4, 1000)
     for mode in ("heterogeneous", "uniform", "none"):
         run(mode, n, years, n_boot)

@@ -490,14 +490,15 @@ def test_the_outcome_history_moving_with_the_rate_is_no_case_mix_shift():
 
 
 def test_lattice_of_different_denominators_is_not_drift():
-    """Rates k/19 and k/20 of the same attendance probability are one distribution; cut
+    """Rates k/20 and k/19 of the same attendance probability are one distribution; cut
     points between distinct reference values keep them in the same bins, while a real
     shift of the probability still gives a large PSI."""
     from riskmodel.monitor._drift import bin_counts, psi
 
     rng = np.random.default_rng(0)
-    ref = rng.binomial(19, 0.9, 20_000) / 19
-    same = rng.binomial(20, 0.9, 20_000) / 20
-    shifted = rng.binomial(20, 0.8, 20_000) / 20
+    ref = rng.binomial(20, 0.9, 20_000) / 20
+    same = rng.binomial(19, 0.9, 20_000) / 19
+    shifted = rng.binomial(19, 0.8, 20_000) / 19
+    # cut at 18/20 itself, 17/19 = 0.947... fell below it and PSI was 2.6
     assert psi(*bin_counts(ref, same)) < 0.01
     assert psi(*bin_counts(ref, shifted)) > 1.0

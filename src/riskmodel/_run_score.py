@@ -249,6 +249,12 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
         }, index=X.index)
         scores = scores.join(_rank_table(risk, scores, cfg.tiers)).join(reasons)
         scores = scores.join(_domain_shares(by_domain))
+        history = None
+        if cfg.history is not None:  # hook: score history, hysteresis tiers (watchlists)
+            from .watchlists._run_hook import HistoryStep
+
+            history = HistoryStep(cfg.history, model, model_info, as_of)
+            scores["tier"] = history.tiers(scores, cfg.tiers)
         allocation, support_audit = None, None
         if cfg.allocate:
             with stages("allocate"):
@@ -277,6 +283,12 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
             }
             if allocation is not None:
                 manifest["resources"] = roster
+            changes = None
+            if history is not None:
+                hist_rows = history.rows(scores, X, allocation)
+                changes, manifest["history"] = history.changes(hist_rows)
+                manifest.setdefault("history", None)
+                manifest["history_dir"] = str(cfg.history)
             with atomic_output_dir(cfg.out) as tmp:
                 write_parquet(X, tmp / "features.parquet")
                 write_parquet(scores, tmp / "scores.parquet")
@@ -292,7 +304,11 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                                          support_audit=support_audit,
                                          first_reason=first_reason)
                 (tmp / "report.html").write_text(html, encoding="utf-8")
+                if changes is not None:
+                    write_parquet(changes, tmp / "changes.parquet")
                 manifest = write_manifest(tmp, manifest)
+            if history is not None:
+                history.append(hist_rows, X)
         return ScoreResult(out=Path(cfg.out), paths=output_paths(cfg.out), manifest=manifest,
                            timings=dict(stages.timings))
     finally:

@@ -14,7 +14,8 @@
 
 from ._changes import changes_since, churn
 from ._history import append_history, model_key, read_history
+from ._render import write_watchlists
 from ._tiers import hysteresis_tiers
 
 __all__ = ["append_history", "changes_since", "churn", "hysteresis_tiers", "model_key",
-           "read_history"]
+           "read_history", "write_watchlists"]

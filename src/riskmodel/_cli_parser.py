@@ -165,6 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-allocate", action="store_true", help="skip the allocation")
     p.add_argument("--resources", type=Path,
                    help="roster file (CSV, Parquet or XLSX) to allocate (default: synthetic)")
+    p.add_argument("--history", type=Path,
+                   help="score history folder (hysteresis tiers, changes; e.g. out/history)")
+    p.add_argument("--watchlists", type=Path, help="also write the watch lists into this folder")
+    p.add_argument("--lang", choices=("lv", "en"), default="lv", help="watch-list language")
+    _common(p)
+
+    p = sub.add_parser("watchlists", help="watch lists per school and mentor from a score run")
+    p.add_argument("--run", type=Path, required=True, help="output folder of `riskmodel score`")
+    p.add_argument("--out", type=Path, default=Path("out/watchlists"), help="output folder")
+    p.add_argument("--lang", choices=("lv", "en"), default="lv", help="page language")
     _common(p)
 
     p = sub.add_parser("evaluate", help="temporal backtest against baselines and fairness audit")

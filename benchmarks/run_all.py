@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["datasets", "schema", "read", "features", "model", "explain", "allocation", "monthly",
-         "fairness", "monitor", "pipeline", "benefit"]
+         "fairness", "monitor", "pipeline", "benefit", "watchlists"]
 
 
 def main(argv: list[str]) -> int:

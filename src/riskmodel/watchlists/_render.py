@@ -140,25 +140,30 @@ def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: st
     listed = scores["tier"].astype(str).isin(LISTED) | scores.index.isin(plans.index)
     rows = {}
     scale = max(float(by_domain.abs().max().max()) if len(by_domain) else 0.0, 1e-9)
-    for pid, s in scores[listed].iterrows():
+    sel = scores[listed]
+    dom = by_domain.reindex(index=sel.index, columns=list(RECORD_DOMAINS)).fillna(0.0)
+    dom_vals = dict(zip(sel.index, dom.to_numpy().tolist()))
+    ch = ({} if changes is None else
+          changes.reindex(sel.index)[["status", "d_risk"]].to_dict("index"))
+    plan_of = plans.reindex(plans.index.intersection(sel.index)).to_dict("index") \
+        if len(plans) else {}
+    quality = quality.to_dict() if len(quality) else {}
+    reason_cols = [f"reason_{i}_{lang}" for i in range(1, 11) if f"reason_{i}_{lang}" in sel]
+    names = [t["domain_names"][d] for d in RECORD_DOMAINS]
+    for pid, s in zip(sel.index, sel.to_dict("records")):
         tier = str(s["tier"])
-        reasons = [s[f"reason_{i}_{lang}"] for i in range(1, 11)
-                   if f"reason_{i}_{lang}" in s.index and isinstance(s[f"reason_{i}_{lang}"], str)]
-        bars = []
-        for d in RECORD_DOMAINS:
-            v = float(by_domain.at[pid, d]) if d in by_domain.columns and pid in by_domain.index \
-                else 0.0
-            bars.append({"name": t["domain_names"][d], "width": f"{25 * abs(v) / scale:.1f}",
-                         "neg": v < 0})
+        reasons = [s[c] for c in reason_cols if isinstance(s[c], str)]
+        bars = [{"name": nm, "width": f"{25 * abs(v) / scale:.1f}", "neg": v < 0}
+                for nm, v in zip(names, dom_vals[pid])]
         change = t["status_first"]
-        if changes is not None and pid in changes.index:
-            c = changes.loc[pid]
+        c = ch.get(pid)
+        if c is not None and isinstance(c["status"], str):
             change = t["status_" + c["status"]] if c["status"] in ("new", "still", "off") else ""
             if pd.notna(c["d_risk"]):
                 change += "; " + t["risk_change"].format(delta=f"{100 * c['d_risk']:+.1f}")
         plan = t["no_plan"]
-        if pid in plans.index:
-            p = plans.loc[pid]
+        p = plan_of.get(pid)
+        if p is not None:
             plan = t["plan_line"].format(
                 kind=p.get("kind", ""), resource=p.get("resource_id", ""),
                 start=str(p.get("start_date", ""))[:10], review=str(p.get("review_date", ""))[:10],

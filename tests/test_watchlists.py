@@ -137,3 +137,13 @@ def test_browser_renders_school_list(run, tmp_path):
     from pathlib import Path
     Path(SCREENSHOT).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, SCREENSHOT)
+
+
+def test_pdf_of_a_list(run, tmp_path):
+    from riskmodel.watchlists._pdf import print_pdf
+
+    base, _ = run
+    page = next(p for p in sorted((base / "lists" / "mentors").glob("*.html")))
+    pdf = print_pdf(page, tmp_path / "list.pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and data.count(b"/Type /Page") + data.count(b"/Type/Page") >= 1

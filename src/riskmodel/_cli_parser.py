@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", type=Path, required=True, help="output folder of `riskmodel score`")
     p.add_argument("--out", type=Path, default=Path("out/watchlists"), help="output folder")
     p.add_argument("--lang", choices=("lv", "en"), default="lv", help="page language")
+    p.add_argument("--pdf", action="store_true", help="also a PDF of each list (headless Chromium)")
     _common(p)
 
     p = sub.add_parser("evaluate", help="temporal backtest against baselines and fairness audit")

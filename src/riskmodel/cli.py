@@ -264,7 +264,7 @@ def _cmd_score(args) -> int:
 def _cmd_watchlists(args) -> int:
     from .watchlists import write_watchlists
 
-    summary = write_watchlists(args.run, args.out, lang=args.lang)
+    summary = write_watchlists(args.run, args.out, lang=args.lang, pdf=args.pdf)
     print(f"Watch lists for {summary['n_schools']} schools and {summary['n_mentors']} "
           f"mentors in {args.out}/")
     return EXIT_OK

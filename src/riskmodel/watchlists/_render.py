@@ -105,12 +105,14 @@ def _trend(history_dir, scores: pd.DataFrame, as_of) -> dict:
 
 
 def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: str = "lv",
-                     horizon_days: int = 365) -> dict:
+                     horizon_days: int = 365, pdf: bool = False) -> dict:
     """Write the watch lists of a score run's folder ``run`` into ``out`` (atomically).
 
     ``<municipality>/<school_id>.html`` lists the school's pupils in the high
     and elevated tiers and every pupil with a plan; ``mentors/<resource_id>.html``
-    is a resource's caseload; ``<municipality>/index.html`` links them.
+    is a resource's caseload; ``<municipality>/index.html`` links them. With
+    ``pdf=True`` every school and mentor page also gets a ``.pdf`` beside it
+    (headless Chromium, :func:`riskmodel.watchlists._pdf.print_pdf`).
 
     Returns
     -------
@@ -217,5 +219,11 @@ def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: st
                    "n_schools": int(sum(len(v) for v in mun_schools.values())),
                    "n_mentors": int(alloc["resource_id"].nunique()) if len(plans) else 0,
                    "n_rows": n_rows}
+        if pdf:
+            from ._pdf import print_pdf
+
+            for page_path in sorted(tmp.glob("*/*.html")):
+                if page_path.name != "index.html":
+                    print_pdf(page_path, page_path.with_suffix(".pdf"))
         (tmp / "manifest.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,16 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(VENV)/bin/riskmodel demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -n 2 --nbmake --doctest-modules tests notebooks src/riskmodel
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# headless Chromium for the watch lists' browser test and PDFs (Debian's chromium)
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) \
+	  || (sudo apt-get update && sudo apt-get install -y chromium)
 
 clean:
 	rm -rf $(VENV) out mlruns mlflow.db .pytest_cache

@@ -171,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="allocate by fit (default), risk, or the benefit model's estimates")
     p.add_argument("--monitor", choices=["on", "off"],
                    help="check the inputs and the latest outcomes before scoring (default on)")
+    p.add_argument("--history", type=Path,
+                   help="score history folder (hysteresis tiers, changes; e.g. out/history)")
+    p.add_argument("--watchlists", type=Path, help="also write the watch lists into this folder")
+    p.add_argument("--lang", choices=("lv", "en"), default="lv", help="watch-list language")
+    _common(p)
+
+    p = sub.add_parser("watchlists", help="watch lists per school and mentor from a score run")
+    p.add_argument("--run", type=Path, required=True, help="output folder of `riskmodel score`")
+    p.add_argument("--out", type=Path, default=Path("out/watchlists"), help="output folder")
+    p.add_argument("--lang", choices=("lv", "en"), default="lv", help="page language")
+    p.add_argument("--pdf", action="store_true", help="also a PDF of each list (headless Chromium)")
     _common(p)
 
     p = sub.add_parser("monitor", help="has the world changed under the model? monitor.json "

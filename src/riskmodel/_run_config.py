@@ -192,6 +192,10 @@ class TierConfig(StrictModel):
 
     high_fraction: float = Field(default=0.05, gt=0, lt=1)
     elevated_fraction: float = Field(default=0.15, gt=0, le=1)
+    #: hysteresis (with a score history): a "high" pupil stays high up to this rank share
+    #: (None = 1.6 x high_fraction); likewise "elevated" (None = 1.3 x elevated_fraction)
+    high_exit_fraction: float | None = Field(default=None, gt=0, le=1)
+    elevated_exit_fraction: float | None = Field(default=None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -391,6 +395,8 @@ class ScoreConfig(_ScoreDataMixin):
     n_reasons: int = Field(default=3, ge=1, le=10)
     tracking_uri: str | None = None
     monitor: Literal["on", "off"] = "on"  # the monitor before scoring (riskmodel._run_monitor)
+    #: score history folder (riskmodel.watchlists); None = no history, plain tiers
+    history: Path | None = None
 
     _as_of = field_validator("as_of", mode="before")(classmethod(_date))
     _renamed = _renamed_key("reasons_k", "n_reasons")

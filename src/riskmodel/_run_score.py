@@ -244,6 +244,12 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
         }, index=X.index)
         scores = scores.join(_rank_table(risk, scores, cfg.tiers)).join(reasons)
         scores = scores.join(_domain_shares(by_domain))
+        history = None
+        if cfg.history is not None:  # hook: score history, hysteresis tiers (watchlists)
+            from .watchlists._run_hook import HistoryStep
+
+            history = HistoryStep(cfg.history, model, model_info, as_of)
+            scores["tier"] = history.tiers(scores, cfg.tiers)
         allocation, support_audit = None, None
         if cfg.allocate:
             with stages("allocate"):
@@ -279,6 +285,12 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                 from ._run_benefit import allocation_manifest
 
                 manifest["allocation"] = allocation_manifest(allocation, benefit_info)
+            changes = None
+            if history is not None:
+                hist_rows = history.rows(scores, X, allocation)
+                changes, manifest["history"] = history.changes(hist_rows)
+                manifest.setdefault("history", None)
+                manifest["history_dir"] = str(cfg.history)
             with atomic_output_dir(cfg.out) as tmp:
                 from ._parallel_write import ParallelWrites
 
@@ -292,6 +304,8 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                         from ._run_allocate import write_plan
 
                         writes.submit(write_plan, allocation, tmp)
+                    if changes is not None:
+                        writes.submit(write_parquet, changes, tmp / "changes.parquet")
                     from .report import score_report_html
 
                     html = score_report_html(scores=scores, by_domain=by_domain,
@@ -300,6 +314,8 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                                              first_reason=first_reason)
                     (tmp / "report.html").write_text(html, encoding="utf-8")
                 manifest = write_manifest(tmp, manifest)
+            if history is not None:
+                history.append(hist_rows, X)
         return ScoreResult(out=Path(cfg.out), paths=output_paths(cfg.out), manifest=manifest,
                            timings=dict(stages.timings))
     finally:

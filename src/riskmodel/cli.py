@@ -248,9 +248,30 @@ def _cmd_score(args) -> int:
         opts["allocate"] = False
     if args.monitor is not None:
         opts["monitor"] = args.monitor
+    if args.history is not None:
+        opts["history"] = str(args.history)
     cfg = _config(ScoreConfig, args, opts)
     res = score_run(cfg, progress=_progress(args))
     _print_score(res)
+    if res.manifest.get("history"):  # hook: watchlists (churn of the high tier)
+        h = res.manifest["history"]["high"]
+        print(f"High tier since {res.manifest['history']['previous_as_of']}: {h['entered']} in, "
+              f"{h['left']} out, {h['stayed']} stayed (churn {h['churn']:.2f})")
+    if args.watchlists is not None:
+        from .watchlists import write_watchlists
+
+        summary = write_watchlists(res.out, args.watchlists, lang=args.lang)
+        print(f"Watch lists for {summary['n_schools']} schools and {summary['n_mentors']} "
+              f"mentors in {args.watchlists}/")
+    return EXIT_OK
+
+
+def _cmd_watchlists(args) -> int:
+    from .watchlists import write_watchlists
+
+    summary = write_watchlists(args.run, args.out, lang=args.lang, pdf=args.pdf)
+    print(f"Watch lists for {summary['n_schools']} schools and {summary['n_mentors']} "
+          f"mentors in {args.out}/")
     return EXIT_OK
 
 
@@ -359,6 +380,7 @@ _COMMANDS = {
     "evaluate": _cmd_evaluate,
     "allocate": _cmd_allocate,
     "demo": _cmd_demo,
+    "watchlists": _cmd_watchlists,
 }
 
 

@@ -58,6 +58,11 @@ MILP_TIME_LIMIT = 20.0
 SOLVE_PER_MUNICIPALITY = True
 #: plain transportation blocks by min-cost flow (else by HiGHS LP; same optimum)
 USE_FLOW = True
+#: how a budget is solved: "milp" (the joint LP/MILP below), "lagrange" (a price on
+#: the budget over the per-block flows, :mod:`._lagrange`; certified gap, for large
+#: problems) or "auto": "lagrange" above LAGRANGE_MIN_PAIRS pruned pairs
+BUDGET_SOLVER = "auto"
+LAGRANGE_MIN_PAIRS = MILP_MAX_PAIRS
 
 
 @dataclass
@@ -340,7 +345,14 @@ def solve(problem: Problem) -> tuple[Edges, float, dict]:
                          for pt, off in zip(parts, offsets))
         kinds = np.concatenate([np.full(len(pt[2].p), pt[0]) for pt in parts])
         caps = np.concatenate([pt[5] for pt in parts])
-        x, bound = solve_edges(e, pr, kinds, caps, budget)
+        if BUDGET_SOLVER == "lagrange" or (BUDGET_SOLVER == "auto"
+                                           and len(e.p) > LAGRANGE_MIN_PAIRS):
+            from ._lagrange import lagrange_solve
+
+            block = kinds * len(pr.munis) + np.concatenate([pt[4][pt[2].r] for pt in parts])
+            x, bound = lagrange_solve(e, pr, kinds, caps, budget, block)
+        else:
+            x, bound = solve_edges(e, pr, kinds, caps, budget)
         sel = e.take(x)
         for (j, res, _, inv, _, c_cap), lo, hi in zip(parts, offsets[:-1], offsets[1:]):
             mine = (sel.r >= lo) & (sel.r < hi)

@@ -222,7 +222,8 @@ def allocate_run(config: AllocateConfig | dict | str | os.PathLike, *, tables=No
                                  "allocation": allocation_manifest(allocation, benefit_info),
                                  "config": jsonable(cfg.model_dump(mode="json",
                                                                    exclude={"out"}))})
-        return AllocateResult(out=Path(cfg.out), paths=output_paths(cfg.out),
+            paths = output_paths(cfg.out, written=tmp)
+        return AllocateResult(out=Path(cfg.out), paths=paths,
                               timings=dict(stages.timings))
     finally:
         stages.close()

@@ -200,10 +200,15 @@ def write_manifest(folder: Path, manifest: dict) -> dict:
     return manifest
 
 
-def output_paths(out) -> dict[str, Path]:
-    """``{stem: path}`` of the files of a finished output folder."""
+def output_paths(out, written=None) -> dict[str, Path]:
+    """``{stem: path}`` of the files of a finished output folder.
+
+    ``written`` (the temporary folder, before its swap) lists the files instead of ``out``:
+    once swapped, ``out`` may be swapped again by a concurrent run at any moment.
+    """
     out = Path(out)
-    return {p.stem: out / p.name for p in sorted(out.iterdir()) if p.is_file()}
+    src = Path(written) if written is not None else out
+    return {p.stem: out / p.name for p in sorted(src.iterdir()) if p.is_file()}
 
 
 def as_frame(obj) -> pd.DataFrame:

@@ -260,7 +260,8 @@ def write_rules_only(cfg, *, X, pupils, monitor: MonitorRun, as_of, model_info, 
         (tmp / "report.html").write_text(rules_only_html(rules, manifest, monitor.report),
                                          encoding="utf-8")
         manifest = write_manifest(tmp, manifest)
-    return ScoreResult(out=Path(cfg.out), paths=output_paths(cfg.out), manifest=manifest)
+        paths = output_paths(cfg.out, written=tmp)
+    return ScoreResult(out=Path(cfg.out), paths=paths, manifest=manifest)
 
 
 def score_monitor(cfg, tables, as_of, X, model):

@@ -314,9 +314,10 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                                              first_reason=first_reason)
                     (tmp / "report.html").write_text(html, encoding="utf-8")
                 manifest = write_manifest(tmp, manifest)
+                paths = output_paths(cfg.out, written=tmp)
             if history is not None:
                 history.append(hist_rows, X)
-        return ScoreResult(out=Path(cfg.out), paths=output_paths(cfg.out), manifest=manifest,
+        return ScoreResult(out=Path(cfg.out), paths=paths, manifest=manifest,
                            timings=dict(stages.timings))
     finally:
         stages.close()

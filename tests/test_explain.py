@@ -186,6 +186,46 @@ def test_leaf_wise_deep_63_leaves_all_leaf_modes(monkeypatch):
     assert (plan.kt_off == -1).all() and plan.gr_off[-1] > 0
 
 
+@pytest.mark.parametrize("group_bits", [3, 5, 8])
+def test_groups_tabled_and_hashed_with_categories_nan_and_zero_missing(monkeypatch, group_bits):
+    # leaf-wise trees cut into groups of at most group_bits key bits: the small ones
+    # looked up in their decision tables, the deep ones (too many ancestors) hashed
+    X, y = _data(n=3000, p=8, seed=11, n_cat=1)
+    X[:, 1][np.isnan(X[:, 1])] = 0.0
+    booster = _train(X, y, rounds=12, num_leaves=31, categorical_feature=[7],
+                     min_data_per_group=5, cat_smooth=1.0, zero_as_missing=True,
+                     min_data_in_leaf=5)
+    monkeypatch.setattr(_plan, "MAX_KEY_BITS", 0)
+    monkeypatch.setattr(_plan, "GROUP_BITS", group_bits)
+    rows = _test_rows(X)
+    rows[200:220, 7] = -1.0
+    rows[220:240, 7] = 40.0
+    _check(booster, rows)
+    parsed = parse_model(booster.model_to_string())
+    assert (parsed.missing_type == 1).any() and parsed.is_cat.any()
+    plan = _plan_of(booster)
+    n_bits = np.diff(plan.gb_off)
+    tabled = plan.gt_off >= 0
+    assert tabled.any() and (n_bits[tabled] <= group_bits).all()
+    assert (~tabled).any() == (n_bits > group_bits).any()
+    # every leaf of every tree in exactly one group
+    for t in range(parsed.node_off.shape[0] - 1):
+        a, b = plan.gr_off[t], plan.gr_off[t + 1]
+        leaves = np.sort(plan.gl_leaf[plan.gl_off[a] : plan.gl_off[b]])
+        n_leaves = parsed.leaf_off[t + 1] - parsed.leaf_off[t]
+        np.testing.assert_array_equal(leaves, np.arange(n_leaves))
+
+
+def test_group_heads_respect_the_bit_limit():
+    # a chain of 5 splits to the left, each with a leaf on its right
+    lc = np.array([1, 2, 3, 4, -1]); rc = np.array([-2, -3, -4, -5, -6])
+    heads = _plan._group_heads(lc, rc, 3)
+    masks = [anc | (0 if c < 0 else sum(1 << k for k in range(c, 5))) for c, anc in heads]
+    assert sorted(heads) == [(-3, 0b11), (-2, 0b1), (2, 0b11)]
+    assert [bin(m).count("1") for m in masks] == [5, 2, 1]  # the deepest group stays whole
+    assert _plan._group_heads(lc, rc, 8) == [(0, 0)]
+
+
 def test_trees_larger_than_64_splits_per_sample_path():
     X, y = _data(n=4000, p=10, seed=4)
     booster = _train(X, y, rounds=5, num_leaves=90, min_data_in_leaf=3)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["ZERO_THRESHOLD", "build_key_tables", "build_tables", "shap_kernel"]
+__all__ = ["ZERO_THRESHOLD", "build_group_tables", "build_key_tables", "build_tables", "shap_kernel"]
 
 # LightGBM's kZeroThreshold is the float 1e-35f, compared in double precision.
 ZERO_THRESHOLD = float(np.float32(1e-35))
@@ -197,6 +197,54 @@ def build_key_tables(tr, pl, trees, kt_off, kt):  # pragma: no cover - numba
 
 
 @numba.njit(parallel=True, cache=True)
+def build_group_tables(tr, pl, groups, gr_tree, gt_off, gb_off, gb_pos, gt):  # pragma: no cover
+    """Fill ``gt``: a group's contributions for every packed key of its ``gb_pos`` splits.
+
+    ``pl`` needs its leaf and group fields (``gl_off`` to ``lf_glocal``); the splits
+    outside a group's key do not change its leaves' patterns, so they are left 0.
+    """
+    max_internal = max(tr.max_internal, 1)
+    max_m = max(tr.max_m, 1)
+    for k in numba.prange(groups.shape[0]):
+        gi = groups[k]
+        t = gr_tree[gi]
+        g0_ = tr.node_off[t]
+        n_int = tr.node_off[t + 1] - g0_
+        l0 = tr.leaf_off[t]
+        nb = gb_off[gi + 1] - gb_off[gi]
+        ngf = pl.gf_off[gi + 1] - pl.gf_off[gi]
+        s_loc = np.empty(max_internal + 1, dtype=np.uint64)
+        pat = np.empty(max_internal + 1, dtype=np.uint64)
+        pw = np.empty(max_m + 2)
+        buf = np.empty(max_m + 1)
+        fq = np.empty(max_m + 2)
+        for c in range(1 << nb):
+            key = _ZERO
+            for b in range(nb):
+                if (c >> b) & 1:
+                    key |= _ONE << np.uint64(gb_pos[gb_off[gi] + b])
+            s_loc[0] = _ALL_ONES
+            for kk in range(n_int):
+                g = g0_ + kk
+                s_l, s_r = _children(tr, g, s_loc[kk], (key >> np.uint64(kk)) & _ONE)
+                ch = tr.left[g]
+                if ch >= 0:
+                    s_loc[ch] = s_l
+                else:
+                    pat[-ch - 1] = s_l
+                ch = tr.right[g]
+                if ch >= 0:
+                    s_loc[ch] = s_r
+                else:
+                    pat[-ch - 1] = s_r
+            row = gt[gt_off[gi] + c * ngf : gt_off[gi] + (c + 1) * ngf]
+            row[:] = 0.0
+            for li in range(pl.gl_off[gi], pl.gl_off[gi + 1]):
+                ll = pl.gl_leaf[li]
+                _leaf_add(tr, pl, l0 + ll, pat[ll], pl.lf_glocal, row, pw, buf, fq)
+
+
+@numba.njit(parallel=True, cache=True)
 def shap_kernel(tr, pl, X, XT, block, out):  # pragma: no cover - numba
     """Add every sample's contributions to ``out`` (blocks of ``block`` rows in parallel).
 
@@ -291,10 +339,28 @@ def shap_kernel(tr, pl, X, XT, block, out):  # pragma: no cover - numba
                     for i in range(nb):
                         row[i] += pl.kt[kb + np.int64(keys[i]) * ntf + j]
                 continue
-            # 2b. larger tree, each group (a subtree at depth _GROUP_DEPTH) on its own:
+            # 2b. larger tree, each group (a subtree and the splits above it) on its own:
             #     the leaves of a group depend only on its own and its ancestors'
             #     splits, so a group sees far fewer distinct keys than the whole tree
             for gi in range(pl.gr_off[t], pl.gr_off[t + 1]):
+                gf0 = pl.gf_off[gi]
+                ngf = pl.gf_off[gi + 1] - gf0
+                if pl.gt_off[gi] >= 0:
+                    # a small group: contributions looked up by its packed key
+                    b0 = pl.gb_off[gi]
+                    nbits = pl.gb_off[gi + 1] - b0
+                    for i in range(nb):
+                        uid[i] = 0
+                    for q in range(nbits):
+                        sh = np.uint64(pl.gb_pos[b0 + q])
+                        for i in range(nb):
+                            uid[i] |= np.int64((keys[i] >> sh) & _ONE) << q
+                    gb = pl.gt_off[gi]
+                    for j in range(ngf):
+                        row = out_t[pl.gf_feat[gf0 + j]]
+                        for i in range(nb):
+                            row[i] += pl.gt[gb + uid[i] * ngf + j]
+                    continue
                 gmask = pl.gr_mask[gi]
                 stamp += 1
                 nu = 0
@@ -332,8 +398,6 @@ def shap_kernel(tr, pl, X, XT, block, out):  # pragma: no cover - numba
                             s_loc[c] = s_r
                         else:
                             pat[-c - 1, u] = s_r
-                gf0 = pl.gf_off[gi]
-                ngf = pl.gf_off[gi + 1] - gf0
                 for u in range(nu):
                     for j in range(ngf):
                         phi_u[u, j] = 0.0

@@ -3,7 +3,8 @@
 :func:`build_plan` turns a :class:`~riskmodel.explain._model_text.ParsedModel` into a
 :class:`Plan`, the kernels' second input: per leaf a mode and its precomputed data,
 per small tree a table over all its decision vectors, per larger tree its groups
-(the subtrees at depth ``GROUP_DEPTH``). The tables are filled by the compiled
+(subtrees with the splits above them, at most ``GROUP_BITS`` of them where the
+depth allows; each such group with a table over its decision bits). The tables are filled by the compiled
 kernels of :mod:`riskmodel.explain._kernels`.
 
 Leaf modes:
@@ -25,12 +26,12 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["GROUP_DEPTH", "MAX_KEY_BITS", "MAX_TABLE_M", "Plan", "build_plan"]
+__all__ = ["GROUP_BITS", "MAX_KEY_BITS", "MAX_TABLE_M", "Plan", "build_plan"]
 
 # read by build_plan at call time (tests lower them to reach every mode)
 MAX_TABLE_M = 12  # largest number of unique path features that gets a table
 MAX_KEY_BITS = 10  # trees with at most this many splits get a decision-vector table
-GROUP_DEPTH = 2  # trees without a decision table are split into the subtrees at this depth
+GROUP_BITS = 8  # trees without a decision table are cut into groups of at most this many key bits
 
 
 class Plan(NamedTuple):
@@ -63,6 +64,10 @@ class Plan(NamedTuple):
     gf_off: np.ndarray  # int64 offsets into gf_feat
     gf_feat: np.ndarray  # int64 features of a group
     lf_glocal: np.ndarray  # int64 group-local number of each leaf slot's feature
+    gt_off: np.ndarray  # int64 start of a group's decision table in gt (-1: hashed keys)
+    gb_off: np.ndarray  # int64 offsets into gb_pos
+    gb_pos: np.ndarray  # int64 the tree-local split numbers of a group's key bits, in order
+    gt: np.ndarray  # float64 (2**bits x group features per tabled group)
     max_tf: int  # most features of one tree (at least 1)
 
 
@@ -95,10 +100,12 @@ def build_plan(parsed) -> Plan:
         *leaves, tf_off, tf_feat, lf_local,
         kt_off=np.full(n_trees, -1, np.int64), kt=np.zeros(0), gr_off=np.zeros(n_trees + 1, np.int64),
         gr_mask=empty_u, gl_off=empty_i, gl_leaf=empty_i, gf_off=empty_i, gf_feat=empty_i,
-        lf_glocal=np.zeros_like(parsed.lf_feat), max_tf=max_tf,
+        lf_glocal=np.zeros_like(parsed.lf_feat), gt_off=empty_i, gb_off=np.zeros(1, np.int64),
+        gb_pos=empty_i, gt=np.zeros(0), max_tf=max_tf,
     )
     plan = plan._replace(**_key_tables(parsed, plan))
-    return plan._replace(**_groups(parsed, plan.kt_off))
+    plan = plan._replace(**_groups(parsed, plan.kt_off))
+    return plan._replace(**_group_tables(parsed, plan))
 
 
 def _leaf_plan(parsed):
@@ -174,8 +181,34 @@ def _key_tables(parsed, plan: Plan) -> dict:
     return {"kt_off": kt_off, "kt": kt}
 
 
+def _group_heads(lc, rc, limit):
+    """Cut a tree into groups of at most ``limit`` key bits: ``(root, ancestors' mask)``.
+
+    A group is a subtree together with the splits above it (its leaves depend on
+    nothing else). A subtree too large for ``limit`` is split at its root, which
+    becomes an ancestor bit of both halves; a subtree whose ancestors alone reach the
+    limit stays whole (its keys are then hashed).
+    """
+    n = lc.shape[0]
+    sub = [0] * n  # mask of the splits in each node's subtree
+    for c in range(n - 1, -1, -1):  # children are numbered after their parents
+        m = 1 << c
+        for ch in (int(lc[c]), int(rc[c])):
+            if ch >= 0:
+                m |= sub[ch]
+        sub[c] = m
+    heads, todo = [], [(0, 0)]
+    while todo:
+        c, anc = todo.pop()
+        if c < 0 or (anc | sub[c]).bit_count() <= limit or anc.bit_count() + 1 >= limit:
+            heads.append((c, anc))
+        else:
+            todo.extend(((int(rc[c]), anc | (1 << c)), (int(lc[c]), anc | (1 << c))))
+    return heads
+
+
 def _groups(parsed, kt_off) -> dict:
-    """The groups of the trees without a decision table: subtrees at depth ``GROUP_DEPTH``."""
+    """The groups of the trees without a decision table (at most ``GROUP_BITS`` key bits)."""
     n_trees = parsed.node_off.shape[0] - 1
     n_int = np.diff(parsed.node_off)
     gr_off = np.zeros(n_trees + 1, dtype=np.int64)
@@ -189,16 +222,7 @@ def _groups(parsed, kt_off) -> dict:
         g0_ = parsed.node_off[t]
         lc = parsed.left[g0_ : g0_ + nt]
         rc = parsed.right[g0_ : g0_ + nt]
-        # group roots: the subtrees hanging at depth GROUP_DEPTH (or shallower leaves),
-        # each with the bits of its ancestors
-        roots = [(0, 0, 0)]  # (node, depth, ancestors' mask)
-        heads = []
-        while roots:
-            c, d, anc = roots.pop()
-            if c < 0 or d == GROUP_DEPTH:
-                heads.append((c, anc))
-            else:
-                roots.extend(((int(lc[c]), d + 1, anc | (1 << c)), (int(rc[c]), d + 1, anc | (1 << c))))
+        heads = _group_heads(lc, rc, GROUP_BITS)
         for child, anc in heads:
             mask = anc
             leaves = []
@@ -232,3 +256,28 @@ def _groups(parsed, kt_off) -> dict:
         "gf_feat": np.asarray(gf_feat, dtype=np.int64),
         "lf_glocal": lf_glocal,
     }
+
+
+def _group_tables(parsed, plan: Plan) -> dict:
+    """Decision tables of the groups with at most ``GROUP_BITS`` key bits.
+
+    A group's key is its mask's bits of the tree's decision vector, packed in order
+    (``gb_pos``); its table row holds the group's contributions for that key.
+    """
+    n_trees = parsed.node_off.shape[0] - 1
+    n_groups = plan.gr_mask.shape[0]
+    gr_tree = np.repeat(np.arange(n_trees, dtype=np.int64), np.diff(plan.gr_off))
+    bits = [[k for k in range(64) if (int(m) >> k) & 1] for m in plan.gr_mask]
+    nb = np.array([len(b) for b in bits], dtype=np.int64)
+    gb_off = np.zeros(n_groups + 1, dtype=np.int64)
+    gb_off[1:] = np.cumsum(nb)
+    gb_pos = np.array([k for b in bits for k in b], dtype=np.int64)
+    ngf = np.diff(plan.gf_off)
+    tabled = nb <= GROUP_BITS
+    size = np.where(tabled, (np.int64(1) << np.minimum(nb, 62)) * ngf, 0)
+    gt_off = np.where(tabled, np.cumsum(size) - size, -1).astype(np.int64)
+    gt = np.zeros(int(size.sum()), dtype=np.float64)
+    groups = np.flatnonzero(tabled).astype(np.int64)
+    if groups.size:
+        _kernels.build_group_tables(parsed, plan, groups, gr_tree, gt_off, gb_off, gb_pos, gt)
+    return {"gt_off": gt_off, "gb_off": gb_off, "gb_pos": gb_pos, "gt": gt}

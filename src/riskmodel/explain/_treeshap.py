@@ -25,12 +25,15 @@ path features.  So this module
    ``Decision``: missing types None / Zero / NaN, ``default_left``, categorical
    bitsets).  The bits are computed one split at a time over a contiguous column
    (vectorised).  Trees with at most ``MAX_KEY_BITS`` splits get a table over all
-   decision vectors; larger trees are cut into the subtrees at depth
-   ``GROUP_DEPTH``, whose leaves depend only on their own and their ancestors'
-   splits, and the distinct (masked) decision vectors of a block of samples are
-   found with a hash table — because LightGBM bins features and each tree uses a
-   few thresholds, a block of thousands of pupils has few distinct vectors — so
-   the leaf work is done once per distinct vector and scattered to the samples;
+   decision vectors; larger trees are cut into groups — a subtree together with
+   the splits above it, split further until it has at most ``GROUP_BITS`` such
+   splits (:func:`._plan._group_heads`) — whose leaves depend only on those bits.
+   A group within the limit gets its own table over all its packed decision bits;
+   a deeper one (its ancestors alone reach the limit) finds the distinct (masked)
+   decision vectors of a block of samples with a hash table — because LightGBM
+   bins features and each tree uses a few thresholds, a block of thousands of
+   pupils has few distinct vectors — so the leaf work is done once per distinct
+   vector and scattered to the samples;
 4. runs over blocks of samples in parallel (``numba.prange``; :mod:`._kernels`).
 
 Everything is exact (no approximation): the tests compare with ``pred_contrib``

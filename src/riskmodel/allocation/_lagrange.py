@@ -39,7 +39,7 @@ from ._rules import KINDS
 logger = logging.getLogger(__name__)
 
 #: stop once (dual bound - plan value) <= REL_GAP * plan value
-REL_GAP = 1e-5
+REL_GAP = 1e-4
 MAX_STEPS = 60
 
 
@@ -131,6 +131,16 @@ def lagrange_solve(edges, problem: Problem, kinds: np.ndarray, r_cap: np.ndarray
     lam_max = float((edges.v[pos] / edges.cost[pos]).max()) * (1 + 1e-9) + 1e-12
     hi = _evaluate(blocks, lam_max, budget)  # every priced pair dropped: spends nothing
     best_dual = min(lo.dual, hi.dual)
+    guess = _first_price(blocks, lo, budget)
+    if lo.lam < guess < hi.lam:
+        # one evaluation near the price narrows the bracket at once: from [0, lam_max]
+        # the tangent steps would solve every block several times first
+        mid = _evaluate(blocks, guess, budget, lo, hi)
+        best_dual = min(best_dual, mid.dual)
+        if mid.slope < 0:
+            lo = mid
+        else:
+            hi = mid
     best_x, best_value = _repair(blocks, lo, hi, budget)
     steps, last_width = 0, hi.lam - lo.lam
     while steps < max_steps and best_dual - best_value > rel_gap * max(abs(best_value), 1e-12):
@@ -154,6 +164,21 @@ def lagrange_solve(edges, problem: Problem, kinds: np.ndarray, r_cap: np.ndarray
     logger.info("lagrange: %d steps, price %.6g, value %.6f, dual bound %.6f", steps + 2,
                 hi.lam, best_value, best_dual)
     return _unsort(blocks, best_x), max(best_dual, best_value)
+
+
+def _first_price(blocks: _Blocks, lo: _Point, budget: float) -> float:
+    """A first guess of the price: the value per euro at which the unpriced plan's
+    assignments, taken best ratio first, use up the budget."""
+    x = np.concatenate(lo.plans)
+    e = blocks.edges
+    v, c = e.v[blocks.order][x], e.cost[blocks.order][x]
+    paid = c > 0
+    room = budget - float(c[~paid].sum())
+    ratio = v[paid] / c[paid]
+    order = np.argsort(-ratio, kind="stable")
+    cum = np.cumsum(c[paid][order])
+    at = int(np.searchsorted(cum, room, side="right"))
+    return float(ratio[order][min(at, len(order) - 1)]) if len(order) else 0.0
 
 
 def _repair(blocks: _Blocks, lo: _Point, hi: _Point, budget: float):

@@ -255,14 +255,13 @@ def _score_and_signal(run, sig) -> tuple[subprocess.Popen, Path]:
             proc.send_signal(sig)
             break
         time.sleep(0.005)
-    with proc:
-        proc.wait(timeout=120)
+    _, proc.stderr_text = proc.communicate(timeout=120)
     return proc, out
 
 
 def test_sigterm_during_scoring_leaves_no_output(run):
     proc, out = _score_and_signal(run, signal.SIGTERM)
-    assert proc.returncode == 143, proc.stderr.read()[-2000:]
+    assert proc.returncode == 143, proc.stderr_text[-2000:]
     assert not out.exists()
     assert not [p for p in run["root"].iterdir() if p.name.startswith(f".{out.name}")]
 

@@ -50,7 +50,18 @@ class ParallelWrites:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._pool.shutdown(wait=True)
+        # the workers write into the caller's temporary folder: wait for them even when a
+        # signal (SIGTERM's Terminated, KeyboardInterrupt) interrupts the wait, so that
+        # the folder is not removed under a write still running; then re-raise it
+        interrupted = None
+        while True:
+            try:
+                self._pool.shutdown(wait=True)
+                break
+            except BaseException as stop:  # noqa: BLE001 - re-raised below
+                interrupted = interrupted or stop
+        if interrupted is not None:
+            raise interrupted
         if exc_type is None:
             for f in self._futures:
                 f.result()  # the first write's error, as if written in order

@@ -38,7 +38,7 @@ def _row(statistic, value, p=np.nan, n=0, low=np.nan, high=np.nan, expected=np.n
 
 def score_statistics(r_ref, r_cur, *, high_fraction, elevated_fraction, score_inflation=1.0):
     """Rows of the score-level statistics (predicted risks of both cohorts)."""
-    rc, cc = bin_counts(r_ref, r_cur)
+    rc, cc = bin_counts(r_ref, r_cur, soft=False)  # continuous, no lattice
     value = psi(rc, cc)
     df = max(int(((rc + cc) > 0).sum()) - 1, 1)
     scale = (1 / len(r_ref) + 1 / len(r_cur)) * score_inflation

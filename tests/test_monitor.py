@@ -306,12 +306,16 @@ def test_cli_monitor_writes_json_and_html(folders, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     doc = json.loads((out / "monitor.json").read_text())
     assert doc["decision"] in rm.monitor.DECISIONS
-    assert doc["reference_date"] == "2023-10-01"
+    assert doc["reference_date"] == "2023-10-03"  # 52 weeks back, the same weekday
     assert doc["thresholds"]["n_pairs"] == 1 and len(doc["thresholds"]["thresholds"]) > 100
+    # one pair is too few: the documented minimum effect sizes apply, and it says why
+    assert "1 stable year pair" in doc["thresholds"]["floored"]
+    assert doc["thresholds"]["floors"] == rm.monitor.FLOORS
+    assert any("FLOORS" in n for n in doc["notes"])
     levels = {f["level"] for f in doc["findings"]}
     assert {"feature", "domain", "score", "outcome"} <= levels
     names = {f["name"] for f in doc["findings"] if f["level"] == "outcome"}
-    assert "cohort 2023-10-01" in names  # the latest outcomes: last year's cohort
+    assert "cohort 2023-10-03" in names  # the latest outcomes: last year's cohort
     page = (out / "monitor.html").read_text()
     assert "Monitor decision: " + doc["decision"] in page
     assert "<script" not in page and "http" not in page  # offline, no CDN
@@ -359,7 +363,9 @@ def test_score_records_the_monitor_or_that_it_was_off(folders, tmp_path, capsys)
     assert main([*args, "--out", str(tmp_path / "on")]) == 0, capsys.readouterr().err
     on = json.loads((tmp_path / "on" / "manifest.json").read_text())["monitor"]
     assert on["status"] == "checked" and on["decision"] in rm.monitor.DECISIONS
-    assert on["reference_date"] == "2023-10-01"
+    assert on["reference_date"] == "2023-10-03"
+    assert on["thresholds"]["n_pairs"] == 1 and on["thresholds"]["floored"]
+    assert on["thresholds"]["source"] == "stored with the model"
     assert main([*args, "--out", str(tmp_path / "off"), "--monitor", "off"]) == 0
     off = json.loads((tmp_path / "off" / "manifest.json").read_text())["monitor"]
     assert off["status"] == "off" and off["decision"] is None

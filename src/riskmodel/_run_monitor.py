@@ -5,11 +5,16 @@
   training cohorts (without the first when there are three or more: a system's
   first year lacks the 365-day history), stored with the model
   (``model.monitor_thresholds_``, a JSON dict written by ``RiskModel.save``).
-- :func:`run_monitor` -- before scoring on ``as_of``: the cohort of the same date a
-  year before is the reference (the comparison of consecutive years the thresholds
-  were taken on) and its outcomes, complete and known on ``as_of`` (a horizon of
-  one day less than the year: an enrolment end dated ``as_of`` is not known on
-  ``as_of``), are the latest outcomes. Two checks: inputs and score (reference
+- :func:`run_monitor` -- before scoring on ``as_of``: the cohort of 52 weeks before
+  (the same weekday, about the same date: the comparison of consecutive years the
+  thresholds were taken on) is the reference and its outcomes, complete and known
+  on ``as_of`` (a horizon of one day less: an enrolment end dated ``as_of`` is not
+  known on ``as_of``), are the latest outcomes. The thresholds are the model's when
+  they were calibrated at ``as_of``'s time of year; else they are calibrated anew
+  from the data's history at that time of year (:func:`seasonal_thresholds`) when
+  the data reach back far enough. Either way, too short a history raises them to
+  the documented minimum (:data:`riskmodel.monitor.FLOORS`), and the manifest says
+  which thresholds were used and why. Two checks: inputs and score (reference
   against today's cohort), and
   calibration and discrimination (the model on the reference cohort against its
   outcomes). One decision from both (:func:`riskmodel.monitor._decision.decide`);
@@ -39,17 +44,48 @@ __all__ = ["MonitorRun", "model_thresholds", "monitor_run", "run_monitor",
 MIN_OUTCOMES = 5
 
 
-def thresholds_from_cohorts(frames, model, *, n_resamples=20, random_state=0):
+def thresholds_from_cohorts(frames, model, *, n_resamples=20, random_state=0, dates=None):
     """MonitorThresholds from yearly training frames (the first dropped when 3 or more)."""
     from .monitor import calibrate_thresholds
 
     frames = list(frames)
+    dates = list(dates) if dates is not None else None
     if len(frames) >= 3:
         frames = frames[1:]
+        dates = dates[1:] if dates is not None else None
     if len(frames) < 2:
         return None
     return calibrate_thresholds(frames, model=model, n_resamples=n_resamples,
-                                random_state=random_state)
+                                random_state=random_state, dates=dates)
+
+
+#: a year back, in whole weeks: the reference falls on the same weekday (counts of
+#: days since an event, and weekly rhythms, differ between weekdays)
+YEAR = pd.Timedelta(days=364)
+
+
+def seasonal_thresholds(tables, as_of, model, X_ref, *, n_resamples=20, random_state=0):
+    """Thresholds at ``as_of``'s time of year from the data's own history, or None.
+
+    The frames of ``as_of - j * 52 weeks`` (``j >= 2``, each with a full year of data
+    before it) and the reference ``X_ref`` (``j = 1``); None when there is no such
+    earlier frame.
+    """
+    from .features import build_features
+    from .monitor import calibrate_thresholds
+
+    first = pd.to_datetime(tables.enrolments["start_date"], errors="coerce").min()
+    as_of = pd.Timestamp(as_of)
+    dates, j = [], 2
+    while pd.notna(first) and as_of - j * YEAR - pd.Timedelta(days=365) >= first.normalize():
+        dates.append(as_of - j * YEAR)
+        j += 1
+    if not dates:
+        return None
+    dates = sorted(dates)
+    frames = [build_features(tables, d).sort_index(kind="stable") for d in dates] + [X_ref]
+    return calibrate_thresholds(frames, model=model, n_resamples=n_resamples,
+                                random_state=random_state, dates=dates + [as_of - YEAR])
 
 
 def model_thresholds(model):
@@ -77,6 +113,8 @@ class MonitorRun:
     message: str = ""
     update: dict | None = None
     frames: tuple = field(default=(), repr=False)
+    thresholds: object = field(default=None, repr=False)
+    thresholds_source: str | None = None
 
     @property
     def rules_only(self) -> bool:
@@ -109,6 +147,10 @@ class MonitorRun:
             out["n_checked"] = int(len(self.report.findings))
             out["notes"] = list(self.report.notes)
         out["update"] = self.update
+        if self.thresholds is not None:
+            th = self.thresholds
+            out["thresholds"] = {"source": self.thresholds_source, "n_pairs": th.n_pairs,
+                                 "dates": list(th.dates), "floored": th.floored()}
         return out
 
 
@@ -133,7 +175,8 @@ def _decide(inputs, outcomes, model_columns, calibrated):
         parts.append(outcomes.findings[outcomes.findings["level"] == "outcome"])
     findings = pd.concat(parts, ignore_index=True)
     decision, reasons = decide(findings, model_domains=set(domains_of(model_columns)["domain"]),
-                               has_outcomes=False, calibrated=calibrated)
+                               has_outcomes=False, calibrated=calibrated,
+                               outcomes_of_current=False)
     notes = list(inputs.notes) + ([] if outcomes is None else [
         n for n in outcomes.notes if n not in inputs.notes])
     notes = [n for n in notes if not n.startswith("No outcomes")] if outcomes is not None \
@@ -160,7 +203,7 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
         if require_thresholds:
             raise ConfigError(msg)
         return MonitorRun("no_thresholds", message=msg)
-    ref_date = as_of - pd.DateOffset(years=1)
+    ref_date = as_of - YEAR
     horizon = (as_of - ref_date).days - 1
     first = pd.to_datetime(tables.enrolments["start_date"], errors="coerce").min()
     if pd.isna(first) or ref_date <= first.normalize():
@@ -178,6 +221,12 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
         empty = ref_date if len(X_ref) == 0 else as_of
         raise ConfigError(f"No pupil is enrolled on {empty.date()}; the monitor has nothing "
                           "to compare. Choose another --as-of.")
+    source = "stored with the model"
+    if thresholds.in_season(as_of) is False:  # calibrated at another time of year
+        seasonal = seasonal_thresholds(tables, as_of, model, X_ref, random_state=random_state)
+        if seasonal is not None:
+            thresholds, source = seasonal, "calibrated at the scoring date's time of year"
+    thresholds = thresholds.at(as_of)
     kw = {"model": model, "thresholds": thresholds, "top_fraction": top_fraction,
           "random_state": random_state}
     inputs = mon.check(X_ref, X_cur, **kw)
@@ -203,7 +252,7 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
                   "n": int(len(y)), "n_leavers": n_pos}
     return MonitorRun("checked", report.decision, report, ref_date,
                       message=f"decision {report.decision}", update=update,
-                      frames=(X_ref, X_cur))
+                      frames=(X_ref, X_cur), thresholds=thresholds, thresholds_source=source)
 
 
 def _rule_table(X: pd.DataFrame, pupils: pd.DataFrame) -> pd.DataFrame:
@@ -294,12 +343,13 @@ def monitor_run(*, data, as_of, model, out, codes=None, read=None, tracking_uri=
     resolved = tracking.resolve_model(model, tracking_uri=tracking_uri)
     res = run_monitor(tables, as_of, resolved.model, top_fraction=top_fraction,
                       require_thresholds=True)
-    th = model_thresholds(resolved.model)
+    th = res.thresholds
     doc = {"kind": "monitor", "riskmodel_version": riskmodel_version(),
            "as_of": str(as_of.date()), "reference_date": str(res.reference_date.date()),
            "model": jsonable(resolved.info), "data": str(data),
            "data_fingerprint": tables.fingerprint(), **res.report.to_dict(),
-           "update": res.update, "thresholds": th.to_dict()}
+           "update": res.update, "thresholds": {"source": res.thresholds_source,
+                                                **th.to_dict()}}
     with atomic_output_dir(out) as tmp:
         (tmp / "monitor.json").write_text(json.dumps(jsonable(doc), indent=1,
                                                      ensure_ascii=False), encoding="utf-8")

@@ -182,7 +182,8 @@ def _fit_all(cfg: TrainConfig, tables, stages, *, final_model: bool):
             from ._run_monitor import thresholds_from_cohorts  # issue 19: stored with the model
 
             model.monitor_thresholds_ = thresholds_from_cohorts(
-                [cohorts[d][0] for d in dates], model, random_state=cfg.random_state)
+                [cohorts[d][0] for d in dates], model, random_state=cfg.random_state,
+                dates=dates)
     result = TrainResult(model=model, backtest=bt, audit=audit_table, train_dates=dates,
                          fingerprint=fingerprint, k=k)
     return result, tables, X, y

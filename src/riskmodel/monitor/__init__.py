@@ -10,7 +10,9 @@
   ``update_intercept``, ``recalibrate``, ``refit`` or ``rules_only``.
 - :func:`calibrate_thresholds` takes the thresholds from the data's own history
   (stable consecutive years): the 99th percentile of each statistic. They are
-  JSON-able (:meth:`MonitorThresholds.to_dict`) to be stored with a model.
+  JSON-able (:meth:`MonitorThresholds.to_dict`) to be stored with a model. Fewer
+  than ``MIN_PAIRS`` (3) stable pairs, or use at another time of year, raise them to
+  the documented minimum effect sizes ``FLOORS``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from ._check import check
 from ._decision import DECISIONS
 from ._report import MonitorReport
-from ._thresholds import MonitorThresholds, calibrate_thresholds
+from ._thresholds import FLOORS, MIN_PAIRS, MonitorThresholds, calibrate_thresholds
 
-__all__ = ["DECISIONS", "MonitorReport", "MonitorThresholds", "calibrate_thresholds", "check"]
+__all__ = ["DECISIONS", "FLOORS", "MIN_PAIRS", "MonitorReport", "MonitorThresholds",
+           "calibrate_thresholds", "check"]

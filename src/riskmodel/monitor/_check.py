@@ -112,7 +112,34 @@ def _outcomes(outcomes, current, func):
     return y
 
 
-def _flag(findings, thresholds, fdr):
+#: significance level of the outcome tests (1 - the thresholds' quantile, 0.99)
+OUTCOME_ALPHA = 0.01
+
+
+def _flag_outcomes(f, alpha):
+    """Flags of the outcome rows: the closed test of the updates, the AUC one-sided.
+
+    ``recalibration_lr`` (recalibrated against the model as it is) opens the test; only
+    when it is rejected are the intercept, O/E and the slope (recalibration against
+    the intercept update) read, each at ``alpha``. The AUC is read on its own, only
+    below its expectation. Two gates at ``alpha`` each: a stable year trips one with
+    a chance of at most ``2 * alpha``.
+    """
+    out = (f["level"] == "outcome").to_numpy()
+    if not out.any():
+        return f
+    sig = (f["p_value"] < alpha).to_numpy()
+    opened = set(f.loc[out & sig & (f["statistic"] == "recalibration_lr").to_numpy(), "name"])
+    gated = f["statistic"].isin(["observed_expected", "calibration_intercept",
+                                 "calibration_slope"]).to_numpy()
+    in_open = f["name"].isin(opened).to_numpy()
+    flag = sig & (~gated | in_open)
+    f.loc[out, "flagged"] = flag[out]
+    f.loc[out, "p_adjusted"] = f.loc[out, "p_value"]
+    return f
+
+
+def _flag(findings, thresholds, fdr, outcome_alpha=OUTCOME_ALPHA):
     f = findings.copy()
     f["p_adjusted"] = np.nan
     has_p = f["p_value"].notna()
@@ -131,6 +158,7 @@ def _flag(findings, thresholds, fdr):
     else:
         f["threshold"] = np.nan
         f["flagged"] = tested
+    f = _flag_outcomes(f, outcome_alpha)
     # one-sided readings: an AUC above its expectation is no alarm
     auc = (f["statistic"] == "auc").to_numpy()
     f.loc[auc & (f["value"] >= f["expected"]).to_numpy(), "flagged"] = False
@@ -140,7 +168,7 @@ def _flag(findings, thresholds, fdr):
 
 def check(reference, current, *, model=None, outcomes=None, thresholds=None, top_k=None,
           top_fraction=None, high_fraction=0.05, elevated_fraction=0.15, fdr=0.05,
-          n_boot=N_BOOT, confidence=CONFIDENCE, random_state=0) -> MonitorReport:
+          outcome_alpha=OUTCOME_ALPHA, n_boot=N_BOOT, confidence=CONFIDENCE, random_state=0) -> MonitorReport:
     """Has the world changed under the model? Findings, a decision and its reasons.
 
     Parameters
@@ -162,6 +190,12 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
     high_fraction, elevated_fraction : float, default=0.05, 0.15
         Tier shares (as ``TierConfig``); cut-offs come from the reference's scores.
     fdr : float, default=0.05
+        False discovery rate of the input and score findings (Benjamini-Hochberg per
+        level and statistic).
+    outcome_alpha : float, default=0.01
+        Level of the outcome tests: the closed test of the updates (Vergouwe et al.
+        2017: the recalibrated model against the model first, then the slope against
+        the intercept update) and the one-sided AUC test.
     n_boot : int, default=N_BOOT
     confidence : float, default=CONFIDENCE
     random_state : int, default=0
@@ -183,6 +217,8 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
     """
     func = "monitor.check"
     fdr = check_real(fdr, "fdr", func, low=0, high=1, closed="neither")
+    outcome_alpha = check_real(outcome_alpha, "outcome_alpha", func, low=0, high=1,
+                               closed="neither")
     confidence = check_real(confidence, "confidence", func, low=0, high=1, closed="neither")
     n_boot = check_int(n_boot, "n_boot", func, min_value=0)
     if thresholds is not None:
@@ -195,6 +231,9 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
                            thresholds=thresholds, high_fraction=high_fraction,
                            elevated_fraction=elevated_fraction)
     notes = []
+    if thresholds is not None and thresholds.floored():
+        notes.append("Thresholds raised to the documented minimum effect sizes "
+                     f"(monitor.FLOORS): {thresholds.floored()}.")
     if thresholds is None:
         notes.append("No calibrated thresholds (calibrate_thresholds): findings are flagged "
                      "by their tests of 'no change' only (Benjamini-Hochberg at fdr); at large "
@@ -218,7 +257,7 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
     elif outcomes is not None:
         raise ValueError("monitor.check needs a 'model' to judge 'outcomes' (the outcome "
                          "statistics compare outcomes with the model's probabilities).")
-    findings = _flag(findings, thresholds, fdr)
+    findings = _flag(findings, thresholds, fdr, outcome_alpha)
     model_domains = None
     if model is not None:
         model_domains = set(domains_of(columns)["domain"])

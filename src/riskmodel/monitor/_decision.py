@@ -10,11 +10,13 @@ In order, the first rung that applies:
    features, or no records at all), since at scale a test flags small real changes.
 2. ``refit`` — the associations changed: with outcomes, the AUC fell below what
    the model's own probabilities imply.
-3. ``recalibrate`` — the calibration slope is off, or the calibration in the large
-   is off while the case mix (features or score) shifted; without outcomes, a
-   case-mix shift alone (calibration cannot be checked until outcomes are known).
-4. ``update_intercept`` — the outcome rate moved: O/E or the intercept is off, the
-   slope is fine and the case mix did not shift. Features that are the outcome's own
+3. ``recalibrate`` — the closed test of the updates (Vergouwe et al., Stat Med
+   2017) rejects the model as it is and the intercept update against the
+   recalibration (the slope is needed), or the model is rejected while the case mix
+   (features or score) shifted; without outcomes, a case-mix shift alone
+   (calibration cannot be checked until outcomes are known).
+4. ``update_intercept`` — the outcome rate moved: the closed test rejects the model
+   as it is but not the intercept update, and the case mix did not shift. Features that are the outcome's own
    history (past leaving rates of the school or municipality, ``*leaving_rate*``)
    moving with it are the outcome rate seen in the inputs, not a case-mix shift.
 5. ``keep`` — nothing flagged.
@@ -44,8 +46,15 @@ def _went_empty(dom: pd.DataFrame) -> np.ndarray:
 
 
 def decide(findings: pd.DataFrame, *, model_domains=None, has_outcomes: bool,
-           calibrated: bool = False):
-    """``(decision, reasons)`` from the findings table."""
+           calibrated: bool = False, outcomes_of_current: bool = True):
+    """``(decision, reasons)`` from the findings table.
+
+    ``outcomes_of_current``: whether the outcome findings are of the cohort whose
+    case mix was compared (``check`` with outcomes). In a score run they are of last
+    year's cohort while the case mix is compared between last year and today: today's
+    shift cannot explain last year's miss of calibration, so the closed test alone
+    picks the update, and today's shift is listed with it.
+    """
     f = findings[findings["flagged"]]
     dom = f[f["level"] == "domain"]
     if not calibrated:
@@ -60,7 +69,8 @@ def decide(findings: pd.DataFrame, *, model_domains=None, has_outcomes: bool,
                                                & (f["statistic"] == "score_psi"))]
     if "auc" in stat:
         return "refit", [_say(r) for r in out.itertuples()]
-    calib = out[out["statistic"].isin(["observed_expected", "calibration_intercept"])]
+    calib = out[out["statistic"].isin(["recalibration_lr", "observed_expected",
+                                       "calibration_intercept"])]
     slope = out[out["statistic"] == "calibration_slope"]
     if len(slope):
         return "recalibrate", [_say(r) for r in out.itertuples()]
@@ -69,6 +79,10 @@ def decide(findings: pd.DataFrame, *, model_domains=None, has_outcomes: bool,
             "leaving_rate")
         echo = case_mix[history]
         case_mix = case_mix[~history]
+        if len(case_mix) and not outcomes_of_current:
+            return "update_intercept", [_say(r) for r in calib.itertuples()] + [
+                "today's case mix also shifted (not checked against outcomes yet): "
+                + _say(r) for r in case_mix.itertuples()]
         if len(case_mix):
             return "recalibrate", [_say(r) for r in calib.itertuples()] + [
                 "case mix shifted: " + _say(r) for r in case_mix.itertuples()]

@@ -9,7 +9,14 @@ With outcomes: ``observed_expected`` (O/E, calibration in the large), the
 ``calibration_intercept`` (logistic recalibration with the slope fixed at 1) and
 ``calibration_slope`` (``y ~ a + b * logit(p)``), ``auc`` against the AUC the model
 itself expects if its probabilities are right, and ``precision_at_k`` at the
-programme's k, all with bootstrap intervals. Without outcomes:
+programme's k, all with intervals. The updates are tested as in the closed testing
+procedure for updating prediction models (Vergouwe et al., Stat Med 2017), with the
+recalibrated model as the largest: ``recalibration_lr`` is the likelihood ratio of
+the recalibrated model against the model as it is (2 df), the intercept's p-value
+that of the intercept update against the model (1 df), and the slope's that of the
+recalibration against the intercept update (1 df): a slope off only because a moved
+rate bends the probabilities at the ends, while the intercept alone explains the
+outcomes about as well, is no reason to recalibrate. Without outcomes:
 ``expected_precision_at_k`` from the calibrated probabilities of the top k, an
 estimate that holds only under covariate shift (``P(y | x)`` unchanged).
 """
@@ -24,7 +31,7 @@ from scipy.special import expit, logit
 from .._checks import resolve_capacity
 from ._drift import bin_counts, psi
 
-__all__ = ["expected_auc", "logistic_recalibration", "outcome_statistics", "score_statistics"]
+__all__ = ["expected_auc", "log_likelihood", "logistic_recalibration", "outcome_statistics", "score_statistics"]
 
 _COLS = ["name", "statistic", "value", "p_value", "n", "df", "low", "high", "expected", "note"]
 _EPS = 1e-12
@@ -93,6 +100,12 @@ def logistic_recalibration(y, p, *, fix_slope=False, max_iter=50):
     if fix_slope:
         return float(beta[0]), 1.0, float(se[0]), np.nan
     return float(beta[0]), float(beta[1]), float(se[0]), float(se[1])
+
+
+def log_likelihood(y, p) -> float:
+    """Bernoulli log-likelihood of outcomes ``y`` under probabilities ``p``."""
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
 def _auc_weighted(group, y, w, n_groups):
@@ -194,6 +207,11 @@ def outcome_statistics(y, p, *, k, n_boot, confidence, random_state):
     p_oe = 2 * stats.norm.sf(abs(obs - exp_) / max(np.sqrt((p * (1 - p)).sum()), _EPS))
     a, b, _, se_b = logistic_recalibration(y, p)
     a0, _, se_a0, _ = logistic_recalibration(y, p, fix_slope=True)
+    lp = logit(np.clip(p, _EPS, 1 - _EPS))
+    ll0, ll1, ll2 = (log_likelihood(y, p), log_likelihood(y, expit(lp + a0)),
+                     log_likelihood(y, expit(a + b * lp)))
+    lr_all, lr_a, lr_b = (max(2 * (ll2 - ll0), 0.0), max(2 * (ll1 - ll0), 0.0),
+                          max(2 * (ll2 - ll1), 0.0))
     auc = _auc_weighted(group, y, np.ones(n), n_groups)
     # the AUC the ranking would have were the probabilities right up to the outcome rate
     # (after the intercept update): a moved rate alone changes the attainable AUC, and is
@@ -210,10 +228,15 @@ def outcome_statistics(y, p, *, k, n_boot, confidence, random_state):
     ci_a = (a0 - z * se_a0, a0 + z * se_a0)
     return pd.DataFrame([
         _row("observed_expected", oe, p_oe, n, lo[0], hi[0], 1.0, name="cohort"),
-        _row("calibration_intercept", a0, 2 * stats.norm.sf(abs(a0) / se_a0), n, *ci_a, 0.0,
-             name="cohort", note="logistic recalibration with the slope fixed at 1; Wald interval"),
-        _row("calibration_slope", b, 2 * stats.norm.sf(abs(b - 1) / se_b), n, *ci_b, 1.0,
-             name="cohort", note=f"intercept {a:.3f}; Wald interval"),
+        _row("recalibration_lr", lr_all, stats.chi2.sf(lr_all, 2), n, name="cohort",
+             note="likelihood ratio: recalibrated (intercept and slope) against the model as "
+                  "it is, 2 df; the closed test's first step"),
+        _row("calibration_intercept", a0, stats.chi2.sf(lr_a, 1), n, *ci_a, 0.0,
+             name="cohort", note="logistic recalibration with the slope fixed at 1; Wald "
+                                 "interval; p: likelihood ratio against the model, 1 df"),
+        _row("calibration_slope", b, stats.chi2.sf(lr_b, 1), n, *ci_b, 1.0,
+             name="cohort", note=f"intercept {a:.3f}; Wald interval; p: likelihood ratio "
+                                 "against the intercept update, 1 df"),
         _row("auc", auc, p_auc, n, lo[1], hi[1], auc_exp, name="cohort",
              note="expected: the AUC if the model's probabilities were right up to the "
                   "outcome rate (after the intercept update)"),

@@ -7,6 +7,14 @@ year-to-year variation), and keeps the ``quantile`` (0.99) of each statistic's
 severity per feature, domain or score. PSI also gets an ``inflation`` factor:
 how much more it varied between the stable years than sampling alone explains,
 which widens the null distribution of its p-value.
+
+A 99th percentile over one or two year pairs says little about the next year (the
+bootstrap resamples add only sampling noise, not the calendar-to-calendar variation
+of real years). Thresholds that rest on fewer than :data:`MIN_PAIRS` stable pairs,
+or that were calibrated at another time of year than the date they are used at
+(:meth:`MonitorThresholds.floored`), are raised to the documented minimum effect
+sizes of :data:`FLOORS`: the smallest change the monitor acts on without a history
+that says otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +24,28 @@ import pandas as pd
 
 from .._checks import check_int, check_real
 
-__all__ = ["MonitorThresholds", "severity"]
+__all__ = ["FLOORS", "MIN_PAIRS", "MonitorThresholds", "severity"]
+
+#: stable year pairs a history needs before its own quantiles are trusted alone
+MIN_PAIRS = 3
+
+#: documented minimum thresholds (on the severity scale) when the history is too
+#: short: PSI 0.1 and JS distance 0.1 (a tenth of the mass moved between bins, about);
+#: a change of 5 percentage points in a missing share; 1 % of values beyond the
+#: reference's range; a drop of a fifth of the records per pupil; tier shares off by
+#: 2 (high, 5 % of pupils) and 4 (elevated, 15 %) percentage points.
+FLOORS = {"psi": 0.1, "score_psi": 0.1, "js_distance": 0.1, "missing_share_change": 0.05,
+          "all_missing_share_change": 0.05, "out_of_range_share": 0.01,
+          "records_per_pupil_ratio": 0.2, "high_tier_share": 0.02,
+          "elevated_tier_share": 0.04}
+
+#: days between a date and the thresholds' dates that still count as its time of year
+SEASON_DAYS = 45
+
+
+def _day_gap(a: pd.Timestamp, b: pd.Timestamp) -> int:
+    d = abs(int(a.dayofyear) - int(b.dayofyear))
+    return min(d, 365 - d)
 
 _SEVERITY_ABS = {"missing_share_change", "all_missing_share_change"}
 
@@ -58,19 +87,59 @@ class MonitorThresholds:
         Stable year pairs of the history.
     n_resamples : int
         Bootstrap resamples per pair.
+    dates : list of str, optional
+        The dates of the yearly frames (their time of year is where the thresholds
+        hold).
     """
 
-    def __init__(self, table: pd.DataFrame, *, quantile: float, n_pairs: int, n_resamples: int):
+    def __init__(self, table: pd.DataFrame, *, quantile: float, n_pairs: int, n_resamples: int,
+                 dates=None):
         self.table = table.reset_index(drop=True)
         self.quantile = float(quantile)
         self.n_pairs = int(n_pairs)
         self.n_resamples = int(n_resamples)
+        self.dates = [str(pd.Timestamp(d).date()) for d in dates] if dates else []
+        #: set by :meth:`at`: the date the thresholds are used at
+        self.used_at = None
+
+    def in_season(self, as_of) -> bool | None:
+        """Whether ``as_of`` lies within :data:`SEASON_DAYS` of a calibration date's
+        time of year (None when the dates are unknown)."""
+        if not self.dates:
+            return None
+        as_of = pd.Timestamp(as_of)
+        return min(_day_gap(as_of, pd.Timestamp(d)) for d in self.dates) <= SEASON_DAYS
+
+    def at(self, as_of) -> MonitorThresholds:
+        """A copy to be used at ``as_of`` (:meth:`floored` looks at its time of year)."""
+        out = MonitorThresholds(self.table, quantile=self.quantile, n_pairs=self.n_pairs,
+                                n_resamples=self.n_resamples, dates=self.dates)
+        out.used_at = str(pd.Timestamp(as_of).date())
+        return out
+
+    def floored(self) -> str | None:
+        """Why the :data:`FLOORS` apply (None when the history's own quantiles hold)."""
+        why = []
+        if self.n_pairs < MIN_PAIRS:
+            why.append(f"they rest on {self.n_pairs} stable year pair(s), fewer than "
+                       f"{MIN_PAIRS}")
+        if self.used_at is not None and self.in_season(self.used_at) is False:
+            why.append(f"they were calibrated at {', '.join(self.dates)}, another time of "
+                       f"year than {self.used_at}")
+        return "; ".join(why) or None
 
     def lookup(self, findings: pd.DataFrame, column: str) -> np.ndarray:
-        """``column`` of :attr:`table` aligned with the rows of ``findings`` (NaN if absent)."""
+        """``column`` of :attr:`table` aligned with the rows of ``findings`` (NaN if absent).
+
+        ``threshold`` is raised to :data:`FLOORS` when :meth:`floored`.
+        """
         keys = ["level", "name", "statistic"]
         merged = findings[keys].merge(self.table[keys + [column]], on=keys, how="left")
-        return merged[column].to_numpy(dtype="float64")
+        out = merged[column].to_numpy(dtype="float64")
+        if column == "threshold" and self.floored():
+            floor = merged["statistic"].map(FLOORS).to_numpy(dtype="float64")
+            out = np.where(np.isnan(floor), out, np.fmax(out, floor))
+        return out
 
     def inflation(self, level: str) -> dict:
         """PSI inflation per name of one level."""
@@ -96,7 +165,9 @@ class MonitorThresholds:
                  "inflation": None if np.isnan(r.inflation) else float(r.inflation),
                  "n_values": int(r.n_values)} for r in t.itertuples(index=False)]
         return {"format": 1, "quantile": self.quantile, "n_pairs": self.n_pairs,
-                "n_resamples": self.n_resamples, "thresholds": rows}
+                "n_resamples": self.n_resamples, "dates": list(self.dates),
+                "min_pairs": MIN_PAIRS, "used_at": self.used_at, "floored": self.floored(),
+                "floors": dict(FLOORS) if self.floored() else None, "thresholds": rows}
 
     @classmethod
     def from_dict(cls, d: dict) -> MonitorThresholds:
@@ -108,7 +179,7 @@ class MonitorThresholds:
             table = table.astype({"threshold": "float64", "inflation": "float64",
                                   "n_values": "int64"})
             return cls(table, quantile=float(d["quantile"]), n_pairs=int(d["n_pairs"]),
-                       n_resamples=int(d["n_resamples"]))
+                       n_resamples=int(d["n_resamples"]), dates=d.get("dates") or None)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"Not a monitor thresholds dict (from MonitorThresholds.to_dict): "
                              f"{exc!r}") from exc
@@ -116,6 +187,16 @@ class MonitorThresholds:
     def __repr__(self):
         return (f"MonitorThresholds({len(self.table)} thresholds, quantile={self.quantile}, "
                 f"n_pairs={self.n_pairs}, n_resamples={self.n_resamples})")
+
+
+def _frame_dates(frames):
+    if isinstance(frames, pd.DataFrame) and isinstance(frames.index, pd.MultiIndex):
+        try:
+            return [pd.Timestamp(d) for d in
+                    pd.unique(frames.index.get_level_values(0).sort_values())]
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
 def _split_frames(frames) -> list[pd.DataFrame]:
@@ -130,7 +211,7 @@ def _split_frames(frames) -> list[pd.DataFrame]:
 
 
 def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
-                         random_state=0) -> MonitorThresholds:
+                         random_state=0, dates=None) -> MonitorThresholds:
     """Thresholds of every monitor statistic from stable consecutive years.
 
     Parameters
@@ -146,10 +227,15 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
     n_resamples : int, default=20
         Bootstrap resamples per pair, on top of the pair itself.
     random_state : int, default=0
+    dates : list of dates, optional
+        The frames' dates (taken from a panel's index when not given); stored, so
+        that thresholds used at another time of year fall back to :data:`FLOORS`.
 
     Returns
     -------
     MonitorThresholds
+        With fewer than :data:`MIN_PAIRS` pairs, its thresholds are floored
+        (:meth:`MonitorThresholds.floored`).
 
     Examples
     --------
@@ -167,7 +253,12 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
     func = "calibrate_thresholds"
     quantile = check_real(quantile, "quantile", func, low=0, high=1, closed="neither")
     n_resamples = check_int(n_resamples, "n_resamples", func, min_value=0)
+    if dates is None:
+        dates = _frame_dates(frames)
     frames = _split_frames(frames)
+    if dates is not None and len(dates) != len(frames):
+        raise ValueError(f"calibrate_thresholds got {len(dates)} dates for {len(frames)} "
+                         "frames.")
     if len(frames) < 2:
         raise ValueError(f"calibrate_thresholds needs at least 2 yearly feature frames; got "
                          f"{len(frames)}.")
@@ -209,4 +300,4 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
     table = table.merge(infl, on=keys, how="left")
     table = table[["level", "name", "statistic", "threshold", "inflation", "n_values"]]
     return MonitorThresholds(table, quantile=quantile, n_pairs=len(frames) - 1,
-                             n_resamples=n_resamples)
+                             n_resamples=n_resamples, dates=dates)

@@ -14,8 +14,10 @@ Targets (issue 19):
 
 Protocol, per seed: a world of ``N`` pupils, school years 2019/20 to 2030/31
 (``make_school_system(start_year=2019, n_years=12)``). The dates are 52 weeks apart
-(the same weekday, as ``riskmodel score`` takes its reference): ``D(j) = 30 September
-2026 + j * 364 days``. The system's first three years are its warm-up (three-year
+(the same weekday, as ``riskmodel score`` takes its reference): ``D(j) = 14 October
+2026 + j * 364 days`` (mid-October: four years of 52-week steps move a date five
+days earlier, and late September dates would drift into the school year's first 28
+days, where the 28-day trends are not defined yet). The system's first three years are its warm-up (three-year
 leaving rates fill up). At "training time" ``D(-1)`` (October 2025) the model is
 fitted on the cohorts of ``D(-3)`` and ``D(-2)`` (outcomes known) and the thresholds
 come from the history's consecutive pairs ``D(-4)->D(-3)->D(-2)->D(-1)`` (three
@@ -65,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 START, N_YEARS, REGIME_YEAR = 2019, 12, 2026
-ANCHOR, WEEKS52 = pd.Timestamp("2026-09-30"), pd.Timedelta(days=364)
+ANCHOR, WEEKS52 = pd.Timestamp("2026-10-14"), pd.Timedelta(days=364)
 
 
 def D(j: int) -> str:

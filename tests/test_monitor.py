@@ -529,3 +529,26 @@ def test_atoms_a_hair_apart_moving_with_the_calendar_are_little_drift():
     assert psi(*bin_counts(ref, same, soft=False)) > 1.0
     soft_same, soft_shift = psi(*bin_counts(ref, same)), psi(*bin_counts(ref, shifted))
     assert soft_same < 0.15 and soft_shift > 3 * soft_same
+
+
+@pytest.mark.parametrize("decision,update,en,lv", [
+    ("update_intercept", {"intercept": 0.4, "slope": 1.0}, "intercept was updated",
+     "brīvais loceklis ir atjaunināts"),
+    ("recalibrate", {"intercept": 0.1, "slope": 0.8}, "Recalibrated on the latest outcomes",
+     "Pārkalibrēts"),
+    ("recalibrate", None, "recommends a recalibration", "iesaka pārkalibrēšanu"),
+    ("refit", None, "Refit due", "pārapmācība"),
+])
+def test_score_report_banner_says_what_the_monitor_did(decision, update, en, lv):
+    from riskmodel.report import score_report_html
+
+    risk = np.linspace(0.01, 0.6, 200)
+    tier = pd.Categorical(np.where(risk > 0.5, "high", "low"), categories=["high", "low"])
+    scores = pd.DataFrame({"risk": risk, "tier": tier, "municipality_id": "M1"})
+    mon = {"decision": decision, "update": update, "reasons": ["outcome x: auc = 0.6<1"]}
+    page = score_report_html(scores=scores, manifest={"as_of": "2025-10-01", "monitor": mon})
+    assert en in page and lv in page and "auc = 0.6&lt;1" in page  # escaped
+    for keep in ({"decision": "keep", "update": None}, {"status": "off", "decision": None}):
+        page = score_report_html(scores=scores, manifest={"as_of": "2025-10-01",
+                                                          "monitor": keep})
+        assert 'class="banner' not in page

@@ -10,9 +10,9 @@
   ``update_intercept``, ``recalibrate``, ``refit`` or ``rules_only``.
 - :func:`calibrate_thresholds` takes the thresholds from the data's own history
   (stable consecutive years): the 99th percentile of each statistic. They are
-  JSON-able (:meth:`MonitorThresholds.to_dict`) to be stored with a model. Fewer
-  than ``MIN_PAIRS`` (3) stable pairs, or use at another time of year, raise them to
-  the documented minimum effect sizes ``FLOORS``.
+  JSON-able (:meth:`MonitorThresholds.to_dict`) to be stored with a model. Each is
+  at least the documented minimum effect size of ``FLOORS``; fewer than
+  ``MIN_PAIRS`` (3) stable pairs, or use at another time of year, are stated.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
                            elevated_fraction=elevated_fraction)
     notes = []
     if thresholds is not None and thresholds.floored():
-        notes.append("Thresholds raised to the documented minimum effect sizes "
+        notes.append("The thresholds are mostly the documented minimum effect sizes "
                      f"(monitor.FLOORS): {thresholds.floored()}.")
     if thresholds is None:
         notes.append("No calibrated thresholds (calibrate_thresholds): findings are flagged "

@@ -19,7 +19,8 @@ Group-level features (:func:`group_level`: the registry's school- and
 municipality-level context features, one value shared by every pupil of a school)
 are tested with the school as the unit: the sample sizes of their tests are the
 numbers of distinct values (about the schools), not the pupils, since pupils of one
-school move together and a per-pupil test would overstate significance.
+school move together and a per-pupil test would overstate significance. With fewer
+than :data:`MIN_GROUPS` distinct reference values their PSI is shown, not tested.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def units(col: np.ndarray) -> int:
 
 #: quantile bins of the reference (plus one bin for missing values)
 N_BINS = 10
+#: distinct values (schools, municipalities) a group-level feature needs for its PSI
+#: to be tested: two per bin. With fewer, every group moving its value from one year
+#: to the next moves whole bins (a PSI of several units in a stable world of a few
+#: schools), and the chi-square approximation on so few units does not hold.
+MIN_GROUPS = 2 * N_BINS
 _SMOOTH = 0.5
 
 
@@ -256,8 +262,10 @@ def drift_statistics(ref: np.ndarray, cur: np.ndarray, names, *, n_bins: int = N
         scale = (1 / n_ref + 1 / n_cur) * (1.0 if psi_inflation is None
                                             else psi_inflation.get(name, 1.0))
         n_pupils = len(cur)
-        rows.append((name, "psi", value_psi, float(stats.chi2.sf(value_psi / scale, df)),
-                     n_pupils, df))
+        p_psi = float(stats.chi2.sf(value_psi / scale, df))
+        if name in groups and n_ref - 1 < MIN_GROUPS:
+            p_psi = np.nan  # too few schools for a distribution over deciles: not tested
+        rows.append((name, "psi", value_psi, p_psi, n_pupils, df))
         rows.append((name, "js_distance", js_distance(rc, cc), np.nan, n_pupils, df))
         # missing share: two-proportion z-test
         pooled = (miss_r[j] * n_ref + miss_c[j] * n_cur) / (n_ref + n_cur)

@@ -8,13 +8,16 @@ severity per feature, domain or score. PSI also gets an ``inflation`` factor:
 how much more it varied between the stable years than sampling alone explains,
 which widens the null distribution of its p-value.
 
-A 99th percentile over one or two year pairs says little about the next year (the
-bootstrap resamples add only sampling noise, not the calendar-to-calendar variation
-of real years). Thresholds that rest on fewer than :data:`MIN_PAIRS` stable pairs,
-or that were calibrated at another time of year than the date they are used at
-(:meth:`MonitorThresholds.floored`), are raised to the documented minimum effect
-sizes of :data:`FLOORS`: the smallest change the monitor acts on without a history
-that says otherwise.
+Every threshold is at least the documented minimum effect size of :data:`FLOORS`.
+A 99th percentile over k stable year pairs is, for k below about a hundred, the
+largest of them (the bootstrap resamples add only sampling noise, not the
+calendar-to-calendar variation of real years), and a new stable year exceeds the
+largest of k earlier ones with chance 1 / (k + 1) per statistic: over some fifty
+features, nearly every year would raise an alarm. The floors are the smallest
+changes the monitor acts on; the history raises a threshold above its floor where
+a statistic varies more from year to year. :meth:`MonitorThresholds.floored` says
+when the history's own quantiles carry little weight: fewer than :data:`MIN_PAIRS`
+stable pairs, or calibration at another time of year than the date of use.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ __all__ = ["FLOORS", "MIN_PAIRS", "MonitorThresholds", "severity"]
 #: stable year pairs a history needs before its own quantiles are trusted alone
 MIN_PAIRS = 3
 
-#: documented minimum thresholds (on the severity scale) when the history is too
-#: short: PSI 0.1 and JS distance 0.1 (a tenth of the mass moved between bins, about);
+#: documented minimum thresholds (on the severity scale), the smallest changes acted
+#: on: PSI 0.1 and JS distance 0.1 (a tenth of the mass moved between bins, about);
 #: a change of 5 percentage points in a missing share; 1 % of values beyond the
 #: reference's range; a drop of a fifth of the records per pupil; tier shares off by
 #: 2 (high, 5 % of pupils) and 4 (elevated, 15 %) percentage points.
@@ -118,7 +121,8 @@ class MonitorThresholds:
         return out
 
     def floored(self) -> str | None:
-        """Why the :data:`FLOORS` apply (None when the history's own quantiles hold)."""
+        """Why the history's own quantiles carry little weight, so that the thresholds are
+        mostly the :data:`FLOORS` (None when the history is long enough and in season)."""
         why = []
         if self.n_pairs < MIN_PAIRS:
             why.append(f"they rest on {self.n_pairs} stable year pair(s), fewer than "
@@ -131,12 +135,12 @@ class MonitorThresholds:
     def lookup(self, findings: pd.DataFrame, column: str) -> np.ndarray:
         """``column`` of :attr:`table` aligned with the rows of ``findings`` (NaN if absent).
 
-        ``threshold`` is raised to :data:`FLOORS` when :meth:`floored`.
+        ``threshold`` is at least the statistic's :data:`FLOORS` entry.
         """
         keys = ["level", "name", "statistic"]
         merged = findings[keys].merge(self.table[keys + [column]], on=keys, how="left")
         out = merged[column].to_numpy(dtype="float64")
-        if column == "threshold" and self.floored():
+        if column == "threshold":
             floor = merged["statistic"].map(FLOORS).to_numpy(dtype="float64")
             out = np.where(np.isnan(floor), out, np.fmax(out, floor))
         return out
@@ -167,7 +171,7 @@ class MonitorThresholds:
         return {"format": 1, "quantile": self.quantile, "n_pairs": self.n_pairs,
                 "n_resamples": self.n_resamples, "dates": list(self.dates),
                 "min_pairs": MIN_PAIRS, "used_at": self.used_at, "floored": self.floored(),
-                "floors": dict(FLOORS) if self.floored() else None, "thresholds": rows}
+                "floors": dict(FLOORS), "thresholds": rows}
 
     @classmethod
     def from_dict(cls, d: dict) -> MonitorThresholds:

@@ -205,6 +205,28 @@ def _cohort_sentence(manifest: dict) -> str | None:
     return text + "; pupils new to the records, such as first-graders, are not among them."
 
 
+def _monitor_banner(manifest: dict) -> dict | None:
+    """The bilingual banner of the monitor's decision (``reason_texts.yaml``, ``monitor``),
+    or None when the run scored with the model unchanged on ``keep`` (or without a check).
+    """
+    mon = manifest.get("monitor") or {}
+    decision = mon.get("decision")
+    if decision not in ("update_intercept", "recalibrate", "refit"):
+        return None
+    from ..explain import reason_texts
+
+    texts = reason_texts()["monitor"]
+    if decision == "refit" or mon.get("update"):
+        lv, en = texts[decision]["lv"], texts[decision]["en"]
+    else:  # recommended, but no outcomes to fit the update on
+        name = texts["update_name"][decision]
+        lv = texts["not_applied"]["lv"].format(decision=name["lv"])
+        en = texts["not_applied"]["en"].format(decision=name["en"])
+    return {"decision": decision, "lv": lv, "en": en,
+            "findings_title": f"{texts['findings']['en']} / {texts['findings']['lv']}",
+            "reasons": list(mon.get("reasons") or [])[:10]}
+
+
 def score_report_html(*, scores: pd.DataFrame, by_domain: pd.DataFrame | None = None,
                       allocation=None, manifest: dict | None = None,
                       support_audit: pd.DataFrame | None = None,
@@ -247,11 +269,20 @@ def score_report_html(*, scores: pd.DataFrame, by_domain: pd.DataFrame | None = 
     (True, True)
     >>> page == score_report_html(scores=scores, manifest={"as_of": "2025-10-01"})
     True
+
+    A monitor decision other than ``keep`` shows as a bilingual banner:
+
+    >>> mon = {"decision": "refit", "reasons": ["outcome cohort: auc = 0.61"]}
+    >>> page = score_report_html(scores=scores, manifest={"as_of": "2025-10-01",
+    ...                                                   "monitor": mon})
+    >>> "Refit due" in page and "pārapmācība" in page and "auc = 0.61" in page
+    True
     """
     return render(
         "score_report.html.j2",
         title=f"riskmodel scores as of {(manifest or {}).get('as_of', '')}",
         run=_run_line(manifest or {}),
+        monitor=_monitor_banner(manifest or {}),
         risk=_risk_section(scores),
         reasons=_reasons_section(scores, by_domain, first_reason),
         allocation=_allocation_section(scores, allocation),

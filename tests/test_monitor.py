@@ -552,3 +552,30 @@ def test_score_report_banner_says_what_the_monitor_did(decision, update, en, lv)
         page = score_report_html(scores=scores, manifest={"as_of": "2025-10-01",
                                                           "monitor": keep})
         assert 'class="banner' not in page
+
+
+def test_thresholds_state_their_pairs_season_and_floors():
+    rng = np.random.default_rng(1)
+    years = [pd.DataFrame({"a": rng.normal(size=400), "b": rng.integers(0, 3, 400)})
+             for _ in range(4)]
+    dates = ["2021-10-04", "2022-10-03", "2023-10-02", "2024-09-30"]
+    th = rm.monitor.calibrate_thresholds(years, n_resamples=3, dates=dates)
+    assert th.n_pairs == 3 and th.dates == dates
+    assert th.at("2025-10-06").floored() is None  # three pairs, in season
+    why = th.at("2025-05-02").floored()
+    assert "another time of year than 2025-05-02" in why
+    short = rm.monitor.calibrate_thresholds(years[:2], n_resamples=3, dates=dates[:2])
+    assert "1 stable year pair(s), fewer than 3" in short.floored()
+    # every threshold is at least its floor; the history raises some above it
+    f = th.table[["level", "name", "statistic"]]
+    thr = th.lookup(f, "threshold")
+    floor = f["statistic"].map(rm.monitor.FLOORS).to_numpy(dtype=float)
+    has = ~np.isnan(floor)
+    assert (thr[has] >= floor[has]).all()
+    raw = th.table["threshold"].to_numpy()
+    assert np.allclose(thr[has], np.fmax(raw[has], floor[has]))
+    d = th.at("2025-05-02").to_dict()
+    assert d["dates"] == dates and d["used_at"] == "2025-05-02" and d["floored"] == why
+    assert rm.monitor.MonitorThresholds.from_dict(d).dates == dates
+    with pytest.raises(ValueError, match="3 dates for 4 frames"):
+        rm.monitor.calibrate_thresholds(years, n_resamples=0, dates=dates[:3])

@@ -47,7 +47,7 @@ SEASON_DAYS = 45
 
 
 def _day_gap(a: pd.Timestamp, b: pd.Timestamp) -> int:
-    d = abs(int(a.dayofyear) - int(b.dayofyear))
+    d = abs(int(a.day_of_year) - int(b.day_of_year))
     return min(d, 365 - d)
 
 _SEVERITY_ABS = {"missing_share_change", "all_missing_share_change"}

@@ -406,6 +406,13 @@ def test_gate_passes_a_real_effect_and_names_its_reasons():
     assert weak["arm2"] == "40 treated rows in the evaluation cohort, fewer than min_treated=100"
     assert "Holm-adjusted" in weak["arm1"] and "benefit - risk" in weak["arm1"]
     assert weak_arms(evaluation=ev, min_treated=30)["arm2"].startswith("RATE (autoc)")
+    t["n_treated_events"] = 25
+    t.loc[t["kind"] == "arm0", "n_treated_events"] = 4
+    assert weak_arms(evaluation=ev)["arm0"] == (
+        "4 early leavings among the arm's treated rows in the evaluation cohort, fewer than "
+        "min_events=10")
+    assert "arm0" not in weak_arms(evaluation=ev, min_events=4)
+    t["n_treated_events"] = 25
     # the arm's p-value is the larger of benefit and benefit - risk: a benefit ranking that
     # is above zero but does not beat risk stays weak
     t.loc[(t["kind"] == "arm0") & (t["rule"] == "benefit-risk"), "p_value"] = 0.4

@@ -16,7 +16,8 @@ support* (:mod:`riskmodel.benefit._untreated`).
 
 from ._evaluate import BenefitEvaluation, evaluate, rate
 from ._model import BenefitModel
+from ._plot import QiniDisplay
 from ._untreated import as_if_no_new_support, new_support
 
-__all__ = ["BenefitEvaluation", "BenefitModel", "as_if_no_new_support", "evaluate", "new_support",
+__all__ = ["BenefitEvaluation", "BenefitModel", "QiniDisplay", "as_if_no_new_support", "evaluate", "new_support",
            "rate"]

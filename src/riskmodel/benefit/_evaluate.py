@@ -118,7 +118,8 @@ class BenefitEvaluation:
         One row per (kind, rule, metric) with ``estimate``, ``low``, ``high``, the
         one-sided bootstrap ``p_value`` of "above zero" (``(1 + #{draw <= 0}) /
         (n_boot + 1)``, uncorrected; :func:`riskmodel.allocation.weak_arms`
-        corrects it across arms), ``n_rows`` and ``n_treated`` (after trimming);
+        corrects it across arms), ``n_rows``, ``n_treated`` (after trimming) and
+        ``n_treated_events`` (early leavings among those treated rows);
         the rule ``benefit-risk`` holds the decisive difference.
     toc : dict (kind, rule) -> Series
         TOC curve, index q (share treated, highest priority first).
@@ -219,6 +220,7 @@ def evaluate(model, tables, as_of_dates, *, risk=None, n_boot=N_BOOT, confidence
             continue
         gamma = -s["psi"][keep]
         idx = np.flatnonzero(rows)[keep]
+        arms[k]["n_treated_events"] = int(trial.y[idx][t[keep] == 1].sum())
         pri = {"benefit": est[f"benefit_{k}"].to_numpy()[idx], "school": school_p[idx],
                "random": np.random.default_rng(seed + 7).random(len(idx))}
         if risk_p is not None:
@@ -232,7 +234,8 @@ def evaluate(model, tables, as_of_dates, *, risk=None, n_boot=N_BOOT, confidence
                 rows_out.append({"kind": k, "rule": rule, "metric": m, "estimate": r[m],
                                  "low": r[f"{m}_low"], "high": r[f"{m}_high"],
                                  "p_value": _p_above_zero(r[f"boot_{m}"]),
-                                 "n_rows": len(idx), "n_treated": ov["n_treated"]})
+                                 "n_rows": len(idx), "n_treated": ov["n_treated"],
+                                 "n_treated_events": arms[k]["n_treated_events"]})
         if "risk" in res:
             lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
             for m in ("autoc", "qini"):
@@ -242,7 +245,9 @@ def evaluate(model, tables, as_of_dates, *, risk=None, n_boot=N_BOOT, confidence
                                  "low": float(np.quantile(d, lo_q)),
                                  "high": float(np.quantile(d, hi_q)),
                                  "p_value": _p_above_zero(d), "n_rows": len(idx),
-                                 "n_treated": ov["n_treated"]})
+                                 "n_treated": ov["n_treated"],
+                                 "n_treated_events": arms[k]["n_treated_events"]})
     table = pd.DataFrame(rows_out, columns=["kind", "rule", "metric", "estimate", "low", "high",
-                                            "p_value", "n_rows", "n_treated"])
+                                            "p_value", "n_rows", "n_treated",
+                                            "n_treated_events"])
     return BenefitEvaluation(table, tocs, arms, scores)

@@ -349,3 +349,30 @@ def test_new_support_indicators_and_scoring_as_if_none(world):
     assert np.isfinite(p).all() and len(p) == len(X0)
     with pytest.raises(ValueError, match="MultiIndex"):
         new_support(world.tables, X0.index)
+
+
+def test_model_card_benefit_section_and_risk_meaning(model, evaluation, world):
+    from riskmodel.allocation import weak_arms
+    from riskmodel.report import build_model_card
+
+    fitted = {"model": model, "evidence": weak_arms(model, evaluation),
+              "rate": evaluation.table.to_dict(orient="records"), "dates": FIT_DATES,
+              "eval_dates": EVAL_DATES}
+    md, page = build_model_card(tables=world.tables, train_dates=FIT_DATES, fingerprint="abc",
+                                synthetic=True, benefit=fitted, new_support_share=0.0142)
+    assert "## What the risk means" in md and "if no new support starts" in md
+    assert "new support started within 30 days after the prediction date in 1.42 % of" in md
+    section = md.split("## Benefit of support")[1].split("## Known limits")[0]
+    t = evaluation.table
+    b = t[(t.kind == "mentor") & (t.rule == "benefit") & (t.metric == "autoc")].iloc[0]
+    assert f"{b['estimate']:+.4f} [{b['low']:+.4f}, {b['high']:+.4f}], p = {b['p_value']:.3f}" \
+        in section
+    a = model.arms_["mentor"]
+    assert f"{a['ate_benefit']:.4f} ({a['ate_se']:.4f})" in section
+    for k, why in fitted["evidence"].items():
+        assert f"**{k}** is allocated by fit: {why}." in section
+    assert "Holm-corrected" in section and "Benefit of support" in page
+    # no pupil rows: nothing of the evaluation's per-row scores reaches the card
+    assert not any(str(p) in md for p in evaluation.scores["mentor"].index[:50].get_level_values(1))
+    md0, _ = build_model_card(tables=world.tables, train_dates=FIT_DATES, fingerprint="abc")
+    assert "No benefit model was fitted with this model" in md0

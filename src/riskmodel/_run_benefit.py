@@ -217,10 +217,16 @@ def log_benefit(result) -> None:
         if info.get("ate_benefit") is not None:
             client.log_metric(result.run_id, f"benefit.{k}.ate", float(info["ate_benefit"]))
     for row in fitted["rate"]:
-        for key in ("estimate", "low", "high"):
-            client.log_metric(result.run_id,
-                              f"benefit.{row['kind']}.rate_{row['rule']}_{row['metric']}_{key}"
-                              .replace("-", "_minus_"), float(row[key]))
+        for key in ("estimate", "low", "high", "p_value"):
+            if key in row:
+                client.log_metric(result.run_id,
+                                  f"benefit.{row['kind']}.rate_{row['rule']}_{row['metric']}_{key}"
+                                  .replace("-", "_minus_"), float(row[key]))
+    for k in fitted["model"].kinds_:  # the gate's verdict, per arm
+        why = fitted["evidence"].get(k)
+        client.log_metric(result.run_id, f"benefit.{k}.allocated_by_benefit", float(why is None))
+        client.set_tag(result.run_id, f"benefit.{k}.allocated_by",
+                       "benefit" if why is None else f"fit: {why}"[:5000])
 
 
 # ------------------------------------------------------------------- scoring

@@ -204,7 +204,12 @@ def test_save_load_round_trip_and_corruption(model, world, tmp_path):
         "estimator"] == "BenefitModel"
 
 
-def test_no_effect_world_is_centred_near_zero(none_world):
+@pytest.fixture(scope="module")
+def none_model(none_world):
+    return _fit(none_world)
+
+
+def test_no_effect_world_is_centred_near_zero(none_world, none_model):
     """Under support_effects="none" the truth is 0. Tolerance, honestly: a few
     hundred treated rows and residual confounding (referrals follow latent
     signals the records show only in part) leave the AIPW average within 4
@@ -212,7 +217,7 @@ def test_no_effect_world_is_centred_near_zero(none_world):
     later cohort within 3 of those standard errors plus 0.02 (the effect model
     regresses on pseudo-outcomes with weights up to 1/e, e ~ 0.001-0.1, so its
     level is as uncertain as the average effect)."""
-    m = _fit(none_world)
+    m = none_model
     X = rm.build_feature_panel(none_world.tables, EVAL_DATES[:2])
     eff = m.effect(X)
     for k in m.kinds_:
@@ -376,3 +381,20 @@ def test_model_card_benefit_section_and_risk_meaning(model, evaluation, world):
     assert not any(str(p) in md for p in evaluation.scores["mentor"].index[:50].get_level_values(1))
     md0, _ = build_model_card(tables=world.tables, train_dates=FIT_DATES, fingerprint="abc")
     assert "No benefit model was fitted with this model" in md0
+
+
+def test_gate_falls_back_in_the_no_effect_world(none_world, none_model):
+    """support_effects="none": every pass would be false. The gate falls back on every arm
+    and says why, also with the minimums switched off (then Holm's test alone decides)."""
+    from riskmodel.allocation import weak_arms
+
+    X = rm.build_feature_panel(none_world.tables, EVAL_DATES)
+    risk = pd.Series(X["unexcused_lessons_90d"].to_numpy(), index=X.index)
+    ev = rm.benefit.evaluate(none_model, none_world.tables, EVAL_DATES, risk=risk, n_boot=100)
+    weak = weak_arms(none_model, ev)
+    assert set(weak) == set(none_model.kinds_)
+    loose = weak_arms(none_model, ev, min_treated=1, min_events=0)
+    assert set(loose) == set(none_model.kinds_)
+    for k, why in loose.items():
+        if ev.arms[k].get("evaluated"):
+            assert "Holm-adjusted p = " in why

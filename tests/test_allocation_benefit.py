@@ -422,3 +422,43 @@ def test_gate_passes_a_real_effect_and_names_its_reasons():
         weak_arms(evaluation=ev, correction="sidak")
     with pytest.raises(ValueError, match="no 'p_value' column"):
         weak_arms(evaluation=SimpleNamespace(arms=ev.arms, table=t.drop(columns="p_value")))
+
+
+def test_train_run_logs_the_benefit_section_to_mlflow(tmp_path):
+    """The training run's MLflow entry: the model card's benefit section (aggregates only),
+    the RATE p-values and the gate's verdict per arm."""
+    from mlflow import MlflowClient
+
+    from riskmodel.pipeline import train_run
+
+    world = rm.datasets.make_school_system(n_pupils=1500, n_years=3, random_state=0)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    res = train_run({"n_boot": 0, "audit": {"enabled": False}, "baselines": ["rule"],
+                     "tracking": {"tracking_uri": uri},
+                     "benefit": {"enabled": True, "n_boot": 50,
+                                 "params": {"n_folds": 3, "n_estimators": 30,
+                                            "min_treated": 20, "min_ess": 10}}},
+                    tables=world.tables)
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(res.run_id)
+    model = res.benefit["model"]
+    for k in model.kinds_:
+        verdict = run.data.tags[f"benefit.{k}.allocated_by"]
+        weak = res.benefit["evidence"].get(k)
+        assert verdict == ("benefit" if weak is None else f"fit: {weak}"[:5000])
+        assert run.data.metrics[f"benefit.{k}.allocated_by_benefit"] == float(weak is None)
+    evaluated = [r for r in res.benefit["rate"] if r["rule"] == "benefit"]
+    assert evaluated  # the held-out year was evaluated
+    r = evaluated[0]
+    key = f"benefit.{r['kind']}.rate_benefit_{r['metric']}_p_value"
+    assert run.data.metrics[key] == pytest.approx(r["p_value"])
+    path = client.download_artifacts(res.run_id, "model_card.md", str(tmp_path))
+    with open(path, encoding="utf-8") as f:
+        card = f.read()
+    section = card.split("## Benefit of support")[1].split("## Known limits")[0]
+    assert f"fitted on {len(res.benefit['dates'])} decision date(s)" in section
+    for k in model.kinds_:
+        assert f"| {k} |" in section
+    assert "## What the risk means" in card
+    assert "new support started within 30 days after the prediction date in" in card
+    assert "pupil_id" not in section and "P0" not in section  # no pupil rows

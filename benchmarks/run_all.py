@@ -14,7 +14,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["datasets", "schema", "read", "features", "model", "explain", "allocation", "monthly",
-         "fairness", "monitor", "regimes", "pipeline", "benefit", "exploration",
+         "fairness", "monitor", "regimes", "pipeline", "benefit", "risk_under_support",
+         "exploration",
          "watchlists"]
 
 

@@ -178,11 +178,13 @@ def test_weak_rate_interval_falls_back():
                             arms_={"mentor": {"estimated": True}, "family": {"estimated": True}})
     table = pd.DataFrame({"kind": ["mentor", "family"], "rule": ["benefit", "benefit"],
                           "metric": ["autoc", "autoc"], "estimate": [0.01, 0.02],
-                          "low": [-0.002, 0.004], "high": [0.02, 0.03]})
+                          "low": [-0.002, 0.004], "high": [0.02, 0.03],
+                          "p_value": [0.08, 0.004], "n_treated": [500, 500]})
     ev = SimpleNamespace(arms={"mentor": {"evaluated": True}, "family": {"evaluated": True}},
                          table=table)
     weak = weak_arms(model, ev)
     assert list(weak) == ["mentor"] and "[-0.0020, 0.0200]" in weak["mentor"]
+    assert "Holm-adjusted p = 0.080 > level 0.05" in weak["mentor"]
     plan = rm.allocate(pupils.drop(columns=["benefit_mentor"]), resources, objective="benefit",
                        fallback=weak)
     assert plan.fallback == weak
@@ -342,3 +344,121 @@ def test_cli_train_then_score_by_benefit(tmp_path):
     assert proc.returncode == 2
     assert "plain/benefit/benefit.json is missing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------ the evidence gate
+def _null_evaluation(rng, n_arms=4, n=1500, n_boot=200, treated=500):
+    """An evaluation of arms where no ranking helps: gamma is noise around a constant."""
+    from riskmodel.benefit._evaluate import _p_above_zero, _rates
+
+    rows, arms = [], {}
+    for a in range(n_arms):
+        k = f"arm{a}"
+        gamma = 0.01 + rng.normal(size=n)
+        res = _rates({"benefit": rng.random(n), "risk": rng.random(n)}, gamma,
+                     np.arange(n) // 15, n_boot=n_boot, confidence=0.9,
+                     random_state=int(rng.integers(1 << 30)))
+        for rule in ("benefit", "risk"):
+            rows.append({"kind": k, "rule": rule, "metric": "autoc",
+                         "estimate": res[rule]["autoc"], "low": res[rule]["autoc_low"],
+                         "high": res[rule]["autoc_high"],
+                         "p_value": _p_above_zero(res[rule]["boot_autoc"]),
+                         "n_treated": treated})
+        d = res["benefit"]["boot_autoc"] - res["risk"]["boot_autoc"]
+        rows.append({"kind": k, "rule": "benefit-risk", "metric": "autoc",
+                     "estimate": res["benefit"]["autoc"] - res["risk"]["autoc"],
+                     "low": np.quantile(d, 0.05), "high": np.quantile(d, 0.95),
+                     "p_value": _p_above_zero(d), "n_treated": treated})
+        arms[k] = {"evaluated": True}
+    return SimpleNamespace(arms=arms, table=pd.DataFrame(rows))
+
+
+def test_gate_controls_false_passes_across_arms():
+    """Under the null in every arm, the uncorrected 90 % interval rule passes some arm in
+    many families; Holm at 0.05 (and the benefit-risk requirement) in at most ~5 %."""
+    rng = np.random.default_rng(0)
+    n_fam = 150
+    old = holm = bonf = benefit_only = 0
+    for _ in range(n_fam):
+        ev = _null_evaluation(rng)
+        t = ev.table
+        b = t[t["rule"] == "benefit"]
+        old += bool((b["low"] > 0).any())  # the former gate: one 90 % interval per arm
+        holm += len(weak_arms(evaluation=ev)) < 4
+        bonf += len(weak_arms(evaluation=ev, correction="bonferroni")) < 4
+        benefit_only += len(weak_arms(evaluation=ev, versus=None)) < 4
+    # 4 arms at a one-sided 5 %: about 1 - 0.95**4 = 19 % of families pass an arm
+    assert 0.10 <= old / n_fam <= 0.30
+    assert holm / n_fam <= 0.05 and bonf <= holm
+    assert benefit_only / n_fam <= 0.07 and holm <= benefit_only
+
+
+def test_gate_passes_a_real_effect_and_names_its_reasons():
+    rng = np.random.default_rng(1)
+    ev = _null_evaluation(rng, n_arms=3)
+    t = ev.table.copy()
+    strong = (t["kind"] == "arm0") & t["rule"].isin(["benefit", "benefit-risk"])
+    t.loc[strong, ["estimate", "low", "high", "p_value"]] = [0.05, 0.02, 0.08, 0.001]
+    t.loc[t["kind"] == "arm2", "n_treated"] = 40
+    ev.table = t
+    weak = weak_arms(evaluation=ev)
+    assert "arm0" not in weak
+    assert weak["arm2"] == "40 treated rows in the evaluation cohort, fewer than min_treated=100"
+    assert "Holm-adjusted" in weak["arm1"] and "benefit - risk" in weak["arm1"]
+    assert weak_arms(evaluation=ev, min_treated=30)["arm2"].startswith("RATE (autoc)")
+    t["n_treated_events"] = 25
+    t.loc[t["kind"] == "arm0", "n_treated_events"] = 4
+    assert weak_arms(evaluation=ev)["arm0"] == (
+        "4 early leavings among the arm's treated rows in the evaluation cohort, fewer than "
+        "min_events=10")
+    assert "arm0" not in weak_arms(evaluation=ev, min_events=4)
+    t["n_treated_events"] = 25
+    # the arm's p-value is the larger of benefit and benefit - risk: a benefit ranking that
+    # is above zero but does not beat risk stays weak
+    t.loc[(t["kind"] == "arm0") & (t["rule"] == "benefit-risk"), "p_value"] = 0.4
+    assert "arm0" in weak_arms(evaluation=ev)
+    assert "arm0" not in weak_arms(evaluation=ev, versus=None)
+    with pytest.raises(ValueError, match="correction must be"):
+        weak_arms(evaluation=ev, correction="sidak")
+    with pytest.raises(ValueError, match="no 'p_value' column"):
+        weak_arms(evaluation=SimpleNamespace(arms=ev.arms, table=t.drop(columns="p_value")))
+
+
+def test_train_run_logs_the_benefit_section_to_mlflow(tmp_path):
+    """The training run's MLflow entry: the model card's benefit section (aggregates only),
+    the RATE p-values and the gate's verdict per arm."""
+    from mlflow import MlflowClient
+
+    from riskmodel.pipeline import train_run
+
+    world = rm.datasets.make_school_system(n_pupils=1500, n_years=3, random_state=0)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    res = train_run({"n_boot": 0, "audit": {"enabled": False}, "baselines": ["rule"],
+                     "tracking": {"tracking_uri": uri},
+                     "benefit": {"enabled": True, "n_boot": 50,
+                                 "params": {"n_folds": 3, "n_estimators": 30,
+                                            "min_treated": 20, "min_ess": 10}}},
+                    tables=world.tables)
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(res.run_id)
+    model = res.benefit["model"]
+    for k in model.kinds_:
+        verdict = run.data.tags[f"benefit.{k}.allocated_by"]
+        weak = res.benefit["evidence"].get(k)
+        assert verdict == ("benefit" if weak is None else f"fit: {weak}"[:5000])
+        assert run.data.metrics[f"benefit.{k}.allocated_by_benefit"] == float(weak is None)
+    evaluated = [r for r in res.benefit["rate"] if r["rule"] == "benefit"]
+    assert evaluated  # the held-out year was evaluated
+    r = evaluated[0]
+    key = f"benefit.{r['kind']}.rate_benefit_{r['metric']}_p_value"
+    assert run.data.metrics[key] == pytest.approx(r["p_value"])
+    path = client.download_artifacts(res.run_id, "model_card.md", str(tmp_path))
+    with open(path, encoding="utf-8") as f:
+        card = f.read()
+    section = card.split("## Benefit of support")[1].split("## Known limits")[0]
+    assert f"fitted on {len(res.benefit['dates'])} decision date(s)" in section
+    for k in model.kinds_:
+        assert f"| {k} |" in section
+    assert "## What the risk means" in card
+    assert "new support started within 30 days after the prediction date in" in card
+    assert "pupil_id" not in section and "P0" not in section  # no pupil rows

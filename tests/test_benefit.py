@@ -204,7 +204,12 @@ def test_save_load_round_trip_and_corruption(model, world, tmp_path):
         "estimator"] == "BenefitModel"
 
 
-def test_no_effect_world_is_centred_near_zero(none_world):
+@pytest.fixture(scope="module")
+def none_model(none_world):
+    return _fit(none_world)
+
+
+def test_no_effect_world_is_centred_near_zero(none_world, none_model):
     """Under support_effects="none" the truth is 0. Tolerance, honestly: a few
     hundred treated rows and residual confounding (referrals follow latent
     signals the records show only in part) leave the AIPW average within 4
@@ -212,7 +217,7 @@ def test_no_effect_world_is_centred_near_zero(none_world):
     later cohort within 3 of those standard errors plus 0.02 (the effect model
     regresses on pseudo-outcomes with weights up to 1/e, e ~ 0.001-0.1, so its
     level is as uncertain as the average effect)."""
-    m = _fit(none_world)
+    m = none_model
     X = rm.build_feature_panel(none_world.tables, EVAL_DATES[:2])
     eff = m.effect(X)
     for k in m.kinds_:
@@ -238,10 +243,15 @@ def test_rate_interval_covers_the_truth_based_value():
     assert abs(rnd["autoc"]) < truth["autoc"] / 3
 
 
-def test_evaluate_on_a_later_cohort(model, world):
+@pytest.fixture(scope="module")
+def evaluation(model, world):
     X = rm.build_feature_panel(world.tables, EVAL_DATES)
     risk = pd.Series(X["unexcused_lessons_90d"].to_numpy(), index=X.index)
-    ev = rm.benefit.evaluate(model, world.tables, EVAL_DATES, risk=risk, n_boot=100)
+    return rm.benefit.evaluate(model, world.tables, EVAL_DATES, risk=risk, n_boot=100)
+
+
+def test_evaluate_on_a_later_cohort(model, world, evaluation):
+    ev = evaluation
     t = ev.table
     assert set(t["rule"]) == {"benefit", "risk", "school", "random", "benefit-risk"}
     assert set(t["kind"]) == {"mentor", "literacy", "support_staff"}
@@ -253,5 +263,138 @@ def test_evaluate_on_a_later_cohort(model, world):
     toc = ev.toc[("mentor", "benefit")]
     assert toc.index[-1] == 1.0 and abs(toc.iloc[-1]) < 1e-9
     assert isinstance(ev.benefit_beats_risk("mentor"), bool)
+    # one-sided bootstrap p-values: in (0, 1], below the interval's tail share (2.5 % at 95 %)
+    # when the lower bound is above zero (up to the quantile's interpolation and the +1 of the
+    # p-value); n_treated is the arm's treated rows after trimming
+    assert ((t["p_value"] > 0) & (t["p_value"] <= 1)).all()
+    assert (t.loc[t["p_value"] < 0.025 - 0.01, "low"] > 0).all()
+    assert (t.loc[t["low"] > 0, "p_value"] <= 0.025 + 0.02).all()
+    assert (t.loc[t["low"] > 0, "p_value"] < t.loc[t["low"] <= 0, "p_value"].min()).all()
+    for k in ev.arms:
+        assert (t.loc[t["kind"] == k, "n_treated"] == ev.arms[k]["n_treated"]).all()
     with pytest.raises(ValueError, match="one finite score per evaluation row"):
-        rm.benefit.evaluate(model, world.tables, EVAL_DATES, risk=np.zeros(3), n_boot=10)
+        rm.benefit.evaluate(model, world.tables, EVAL_DATES[:1], risk=np.zeros(3), n_boot=10)
+
+
+def test_gate_on_a_real_evaluation(model, evaluation):
+    """weak_arms on the evaluation of this 3,000-pupil world: every arm is weak, each for
+    the first reason that applies (too few treated rows, too few leavings among them, or
+    the Holm-adjusted test). Literacy is the case the minimum of events is for: its
+    benefit ranking came out p = 0.01 on a couple of leavings while the truth's literacy
+    effect is about 0."""
+    from riskmodel.allocation import weak_arms
+
+    weak = weak_arms(model, evaluation)
+    assert set(weak) == {"mentor", "literacy", "support_staff"}
+    arms = evaluation.arms
+    for k, why in weak.items():
+        a = arms[k]
+        if a["n_treated"] < 100:
+            assert why.startswith(f"{a['n_treated']} treated rows")
+        elif a["n_treated_events"] < 10:
+            assert why.startswith(f"{a['n_treated_events']} early leavings")
+        else:
+            assert "Holm-adjusted" in why
+    assert arms["literacy"]["n_treated"] >= 100 and arms["literacy"]["n_treated_events"] < 10
+    # without the minimums the test itself decides, over the family of all three arms
+    loose = weak_arms(model, evaluation, min_treated=1, min_events=0)
+    t = evaluation.table
+    for k in arms:
+        p = [t[(t.kind == k) & (t.rule == r) & (t.metric == "autoc")]["p_value"].iloc[0]
+             for r in ("benefit", "benefit-risk")]
+        if max(p) * 3 > 0.05:  # Holm's first step is Bonferroni over the 3 arms
+            assert k in loose and "Holm-adjusted" in loose[k]
+
+
+def test_qini_display(evaluation):
+    from riskmodel.benefit import QiniDisplay
+
+    disp = QiniDisplay.from_evaluation(evaluation, "mentor", n_points=10**7)
+    c = disp.curves_
+    assert set(c["rule"]) == {"benefit", "risk", "school", "random"}
+    t = evaluation.table
+    for rule, g in c.groupby("rule"):
+        # on the full grid the curve's mean is the RATE of the table (ties broken alike
+        # only up to the random tie order, hence the tolerance)
+        qini = t[(t.kind == "mentor") & (t.rule == rule) & (t.metric == "qini")]["estimate"]
+        toc = t[(t.kind == "mentor") & (t.rule == rule) & (t.metric == "autoc")]["estimate"]
+        assert g["qini"].mean() == pytest.approx(qini.iloc[0], abs=2e-3)
+        assert g["toc"].mean() == pytest.approx(toc.iloc[0], abs=5e-3)
+        assert abs(g["toc"].iloc[-1]) < 1e-9
+    disp.plot()
+    assert disp.ax_.get_xlabel() == "share of pupils served (q)"
+    assert len(disp.ax_.get_lines()) == 5  # four rules and the zero line
+    with pytest.raises(ValueError, match="rules \\['nope'\\]"):
+        QiniDisplay.from_evaluation(evaluation, "mentor", rules=["nope"])
+    with pytest.raises(ValueError, match="was not evaluated"):
+        QiniDisplay.from_evaluation(evaluation, "subject")
+
+
+# ------------------------------------------------------- risk without new support
+def test_new_support_indicators_and_scoring_as_if_none(world):
+    from riskmodel.benefit import as_if_no_new_support, new_support
+
+    trial = target_trial(world.tables, FIT_DATES[:2])
+    t = new_support(world.tables, trial.X.index)
+    for k in ("mentor", "literacy", "subject", "support_staff"):
+        col = t[f"new_support_{k}"].to_numpy()
+        not_ongoing = trial.ongoing[f"ongoing_{k}"].to_numpy() == 0
+        # the trial's treatment is the same start, outside ongoing support of that kind
+        np.testing.assert_array_equal(col[not_ongoing], trial.treated[k].to_numpy()[not_ongoing])
+    assert t.to_numpy().sum() > 20
+    X = trial.X.droplevel("as_of")
+    y = trial.y
+    m = rm.RiskModel(n_estimators=40, random_state=0).fit(
+        pd.concat([X, t.set_axis(X.index)], axis=1), y)
+    X0 = rm.build_features(world.tables, EVAL_DATES[0])
+    scored = as_if_no_new_support(X0, m)
+    assert list(scored.columns) == list(m.feature_names_)
+    assert (scored.filter(like="new_support_").to_numpy() == 0).all()
+    p = m.predict_proba(scored)[:, 1]
+    assert np.isfinite(p).all() and len(p) == len(X0)
+    with pytest.raises(ValueError, match="MultiIndex"):
+        new_support(world.tables, X0.index)
+
+
+def test_model_card_benefit_section_and_risk_meaning(model, evaluation, world):
+    from riskmodel.allocation import weak_arms
+    from riskmodel.report import build_model_card
+
+    fitted = {"model": model, "evidence": weak_arms(model, evaluation),
+              "rate": evaluation.table.to_dict(orient="records"), "dates": FIT_DATES,
+              "eval_dates": EVAL_DATES}
+    md, page = build_model_card(tables=world.tables, train_dates=FIT_DATES, fingerprint="abc",
+                                synthetic=True, benefit=fitted, new_support_share=0.0142)
+    assert "## What the risk means" in md and "if no new support starts" in md
+    assert "new support started within 30 days after the prediction date in 1.42 % of" in md
+    section = md.split("## Benefit of support")[1].split("## Known limits")[0]
+    t = evaluation.table
+    b = t[(t.kind == "mentor") & (t.rule == "benefit") & (t.metric == "autoc")].iloc[0]
+    assert f"{b['estimate']:+.4f} [{b['low']:+.4f}, {b['high']:+.4f}], p = {b['p_value']:.3f}" \
+        in section
+    a = model.arms_["mentor"]
+    assert f"{a['ate_benefit']:.4f} ({a['ate_se']:.4f})" in section
+    for k, why in fitted["evidence"].items():
+        assert f"**{k}** is allocated by fit: {why}." in section
+    assert "Holm-corrected" in section and "Benefit of support" in page
+    # no pupil rows: nothing of the evaluation's per-row scores reaches the card
+    assert not any(str(p) in md for p in evaluation.scores["mentor"].index[:50].get_level_values(1))
+    md0, _ = build_model_card(tables=world.tables, train_dates=FIT_DATES, fingerprint="abc")
+    assert "No benefit model was fitted with this model" in md0
+
+
+def test_gate_falls_back_in_the_no_effect_world(none_world, none_model):
+    """support_effects="none": every pass would be false. The gate falls back on every arm
+    and says why, also with the minimums switched off (then Holm's test alone decides)."""
+    from riskmodel.allocation import weak_arms
+
+    X = rm.build_feature_panel(none_world.tables, EVAL_DATES)
+    risk = pd.Series(X["unexcused_lessons_90d"].to_numpy(), index=X.index)
+    ev = rm.benefit.evaluate(none_model, none_world.tables, EVAL_DATES, risk=risk, n_boot=100)
+    weak = weak_arms(none_model, ev)
+    assert set(weak) == set(none_model.kinds_)
+    loose = weak_arms(none_model, ev, min_treated=1, min_events=0)
+    assert set(loose) == set(none_model.kinds_)
+    for k, why in loose.items():
+        if ev.arms[k].get("evaluated"):
+            assert "Holm-adjusted p = " in why

@@ -21,10 +21,12 @@ SECTIONS = (
     "## Intended use",
     "## Data",
     "## Outcome",
+    "## What the risk means",
     "## Features",
     "## Sensitive attributes",
     "## Backtest results against the baselines",
     "## Fairness audit at the programme's capacity",
+    "## Benefit of support",
     "## Known limits",
     "## Versions",
 )

@@ -125,8 +125,14 @@ def _school_year(d: pd.Timestamp) -> int:
     return d.year if d.month >= 9 else d.year - 1
 
 
-def fit_benefit(cfg, tables) -> dict:
+def fit_benefit(cfg, tables, risk=None) -> dict:
     """Fit (and evaluate) the benefit model of a train run.
+
+    ``risk``: the run's risk model. The evaluation then also ranks by it, and
+    the evidence gate (:func:`riskmodel.allocation.weak_arms`) requires the
+    benefit ranking to beat it. The run's final risk model has seen the
+    evaluation year's outcomes, which favours the risk ranking: conservative
+    for the gate.
 
     Returns ``{"model", "evidence", "dates", "eval_dates", "rate"}``.
     """
@@ -157,7 +163,7 @@ def fit_benefit(cfg, tables) -> dict:
         evaluation = None
         if eval_dates:
             evaluation = evaluate(model, tables, [str(d.date()) for d in eval_dates],
-                                  n_boot=bc.n_boot, random_state=cfg.random_state)
+                                  risk=risk, n_boot=bc.n_boot, random_state=cfg.random_state)
     for w in caught:  # overlap failures: recorded in the evidence, not raised mid-run
         logger.warning("%s", w.message)
     evidence = weak_arms(model, evaluation)
@@ -183,7 +189,7 @@ def train_hook(cfg, tables, result) -> None:
     """The train run's benefit step: fit, save, and log to the run (when tracked)."""
     if not cfg.benefit.enabled:
         return
-    fitted = fit_benefit(cfg, tables)
+    fitted = fit_benefit(cfg, tables, risk=getattr(result, "model", None))
     result.benefit = fitted
     folder = cfg.benefit.save_model or (Path(cfg.save_model) / "benefit"
                                         if cfg.save_model is not None else None)
@@ -211,10 +217,16 @@ def log_benefit(result) -> None:
         if info.get("ate_benefit") is not None:
             client.log_metric(result.run_id, f"benefit.{k}.ate", float(info["ate_benefit"]))
     for row in fitted["rate"]:
-        for key in ("estimate", "low", "high"):
-            client.log_metric(result.run_id,
-                              f"benefit.{row['kind']}.rate_{row['rule']}_{row['metric']}_{key}"
-                              .replace("-", "_minus_"), float(row[key]))
+        for key in ("estimate", "low", "high", "p_value"):
+            if key in row:
+                client.log_metric(result.run_id,
+                                  f"benefit.{row['kind']}.rate_{row['rule']}_{row['metric']}_{key}"
+                                  .replace("-", "_minus_"), float(row[key]))
+    for k in fitted["model"].kinds_:  # the gate's verdict, per arm
+        why = fitted["evidence"].get(k)
+        client.log_metric(result.run_id, f"benefit.{k}.allocated_by_benefit", float(why is None))
+        client.set_tag(result.run_id, f"benefit.{k}.allocated_by",
+                       "benefit" if why is None else f"fit: {why}"[:5000])
 
 
 # ------------------------------------------------------------------- scoring

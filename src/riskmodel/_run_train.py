@@ -247,6 +247,7 @@ def train_run(config: TrainConfig | dict | str | os.PathLike | None = None, *, t
                     audit=result.audit, tables=tables, train_dates=result.train_dates,
                     k=result.k, fingerprint=result.fingerprint,
                     register=cfg.tracking.register_model, synthetic=synthetic,
+                    benefit=getattr(result, "benefit", None),
                 )
                 result.run_id = logged.run_id
                 result.model_uri = logged.model_uri

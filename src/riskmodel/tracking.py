@@ -447,8 +447,19 @@ def _log_common(cfg, *, backtest, audit, tables, train_dates, k, fingerprint) ->
     _log_figures(backtest, audit)
 
 
+def _new_support_share(tables, X) -> float | None:
+    """Share of training rows with new support within 30 days (None without a support table)."""
+    index = getattr(X, "index", None)
+    if not isinstance(index, pd.MultiIndex) or getattr(tables, "support", None) is None:
+        return None
+    from .benefit import new_support
+
+    return float(new_support(tables, index).to_numpy().max(axis=1).mean()) if len(index) else None
+
+
 def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, k, fingerprint,
-                     register: bool = True, synthetic: bool = False) -> LoggedRun:
+                     register: bool = True, synthetic: bool = False,
+                     benefit: dict | None = None) -> LoggedRun:
     """Log a training run (see the module docstring) and register the model.
 
     Parameters
@@ -469,6 +480,9 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
         ``cfg.tracking.set_alias``, move ``cfg.tracking.alias`` to the new version.
     synthetic : bool
         The data are the synthetic school system (the model card says so).
+    benefit : dict, optional
+        The run's fitted benefit model (``TrainResult.benefit``): the model card
+        gets its section "Benefit of support" (aggregates only).
 
     Returns
     -------
@@ -513,7 +527,8 @@ def log_training_run(cfg, *, model, X, y, backtest, audit, tables, train_dates, 
             markdown, html = build_model_card(
                 cfg=cfg, model=model, backtest=backtest, audit=audit, tables=tables,
                 train_dates=train_dates, k=k, fingerprint=fingerprint, version=version,
-                synthetic=synthetic)
+                synthetic=synthetic, benefit=benefit,
+                new_support_share=_new_support_share(tables, X))
             mlflow.log_text(markdown, "model_card.md")
             mlflow.log_text(html, "model_card.html")
             logged = LoggedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,

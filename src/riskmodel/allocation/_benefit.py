@@ -150,14 +150,46 @@ def benefit_values(pup: pd.DataFrame, objective: str, kinds_used, quantile,
     return BenefitValues(value, point, tuple(basis), fallback)
 
 
-def weak_arms(model=None, evaluation=None, *, metric: str = "autoc") -> dict:
+#: defaults of the evidence gate (:func:`weak_arms`)
+GATE_LEVEL = 0.05
+GATE_MIN_TREATED = 100
+GATE_MIN_EVENTS = 10
+
+
+def _holm(p: dict) -> dict:
+    """Holm-adjusted p-values (step-down, monotone) of a dict name -> p."""
+    names = sorted(p, key=lambda k: (p[k], k))
+    m, out, run = len(names), {}, 0.0
+    for i, k in enumerate(names):
+        run = max(run, min(1.0, (m - i) * p[k]))
+        out[k] = run
+    return out
+
+
+def weak_arms(model=None, evaluation=None, *, metric: str = "autoc", versus: str | None = "risk",
+              level: float = GATE_LEVEL, correction: str = "holm",
+              min_treated: int = GATE_MIN_TREATED, min_events: int = GATE_MIN_EVENTS) -> dict:
     """Kinds whose benefit evidence is too weak to allocate by, with the reason.
 
     An arm is weak when the :class:`~riskmodel.BenefitModel` did not estimate
     it (overlap failed), when the evaluation (:func:`riskmodel.benefit.evaluate`
-    on a later cohort) could not evaluate it, or when the interval of the RATE
-    of prioritising by the estimated benefit (rule ``"benefit"``, ``metric``)
-    does not lie above zero. Pass the result as ``fallback=`` of
+    on a later cohort) could not evaluate it, when the evaluation cohort has
+    fewer than ``min_treated`` treated rows in the arm (after trimming) or fewer
+    than ``min_events`` early leavings among them (with a handful of events the
+    AIPW scores are a few huge values and the bootstrap p-value is not to be
+    trusted: literacy in a 3,000-pupil world passed with p = 0.01 on one or two
+    leavings), or when the RATE test does not pass. The test of an arm is
+    one-sided at the family-wise ``level`` across all evaluated arms (those held
+    back by the minimums count in the family with p = 1; ``correction="holm"``: Holm's
+    step-down, which controls the chance of *any* false pass over the arms;
+    ``"bonferroni"``; ``None``: each arm at ``level`` on its own, which with four
+    arms and three worlds gave a false pass, see docs/benefit.md). Its p-value is
+    the evaluation's bootstrap ``p_value`` of the benefit ranking's RATE being
+    above zero and, with ``versus="risk"`` when the evaluation has the rule
+    ``benefit-risk``, of the benefit ranking beating the risk ranking: both must
+    hold (an intersection-union test: the arm's p-value is the larger of the
+    two), since a benefit ranking that does not beat risk should not replace
+    the allocation by ``fit``. Pass the result as ``fallback=`` of
     :func:`riskmodel.allocate`: those kinds are then allocated by ``"fit"``.
 
     Parameters
@@ -165,6 +197,17 @@ def weak_arms(model=None, evaluation=None, *, metric: str = "autoc") -> dict:
     model : BenefitModel, optional
     evaluation : BenefitEvaluation, optional
     metric : {"autoc", "qini"}, default "autoc"
+    versus : {"risk", None}, default "risk"
+        Also require the benefit ranking to beat the risk ranking (when the
+        evaluation was given ``risk``).
+    level : float, default 0.05
+        Family-wise one-sided level.
+    correction : {"holm", "bonferroni", None}, default "holm"
+    min_treated : int, default 100
+        Fewest treated rows of the arm in the evaluation cohort.
+    min_events : int, default 10
+        Fewest early leavings among those treated rows (when the evaluation
+        table has ``n_treated_events``).
 
     Returns
     -------
@@ -179,35 +222,80 @@ def weak_arms(model=None, evaluation=None, *, metric: str = "autoc") -> dict:
     ...     "mentor": {"estimated": True}, "literacy": {"estimated": False, "reason": "ess 3"}})
     >>> weak_arms(model)
     {'literacy': 'overlap failed: ess 3'}
-    >>> ev = SimpleNamespace(arms={"mentor": {"evaluated": True}}, table=pd.DataFrame(
-    ...     {"kind": ["mentor"], "rule": ["benefit"], "metric": ["autoc"],
-    ...      "estimate": [0.004], "low": [-0.001], "high": [0.009]}))
+    >>> ev = SimpleNamespace(arms={"mentor": {"evaluated": True}, "support_staff": {
+    ...     "evaluated": True}}, table=pd.DataFrame(
+    ...     {"kind": ["mentor", "support_staff"], "rule": ["benefit", "benefit"],
+    ...      "metric": ["autoc", "autoc"], "estimate": [0.004, 0.02], "low": [0.0005, 0.01],
+    ...      "high": [0.009, 0.03], "p_value": [0.06, 0.001], "n_treated": [400, 300]}))
     >>> print(weak_arms(evaluation=ev)["mentor"])
-    RATE (autoc) of the benefit ranking 0.0040, interval [-0.0010, 0.0090] is not above zero
+    RATE (autoc) of the benefit ranking 0.0040 [0.0005, 0.0090]: p = 0.060, Holm-adjusted p = 0.060 > level 0.05
+    >>> weak_arms(evaluation=ev, level=0.1)
+    {}
     """
     if metric not in ("autoc", "qini"):
         raise ValueError(f"weak_arms: metric must be 'autoc' or 'qini'; got {metric!r}.")
+    if versus not in ("risk", None):
+        raise ValueError(f"weak_arms: versus must be 'risk' or None; got {versus!r}.")
+    if correction not in ("holm", "bonferroni", None):
+        raise ValueError("weak_arms: correction must be 'holm', 'bonferroni' or None; got "
+                         f"{correction!r}.")
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ValueError(f"weak_arms: level must be a number in (0, 1); got {level!r}.")
     out = {}
     if model is not None:
         for k in model.kinds_:
             info = model.arms_.get(k, {})
             if not info.get("estimated", False):
                 out[k] = f"overlap failed: {info.get('reason')}"
-    if evaluation is not None:
-        t = evaluation.table
-        for k, info in evaluation.arms.items():
-            if k in out:
-                continue
-            if not info.get("evaluated", False):
-                out[k] = f"not evaluated: {info.get('reason')}"
-                continue
-            row = t[(t["kind"] == k) & (t["rule"] == "benefit") & (t["metric"] == metric)]
-            if not len(row):
-                out[k] = f"no RATE ({metric}) of the benefit ranking in the evaluation"
-            elif not row["low"].iloc[0] > 0:
-                r = row.iloc[0]
-                out[k] = (f"RATE ({metric}) of the benefit ranking {r['estimate']:.4f}, interval "
-                          f"[{r['low']:.4f}, {r['high']:.4f}] is not above zero")
+    if evaluation is None:
+        return out
+    t = evaluation.table
+    if "p_value" not in t.columns:
+        raise ValueError("weak_arms: the evaluation table has no 'p_value' column (an "
+                         "evaluation of an older riskmodel); evaluate the benefit model again.")
+    tested, texts, family = {}, {}, []
+    for k, info in evaluation.arms.items():
+        if k in out:
+            continue
+        if not info.get("evaluated", False):
+            out[k] = f"not evaluated: {info.get('reason')}"
+            continue
+        rows = t[(t["kind"] == k) & (t["metric"] == metric)].set_index("rule")
+        if "benefit" not in rows.index:
+            out[k] = f"no RATE ({metric}) of the benefit ranking in the evaluation"
+            continue
+        r = rows.loc["benefit"]
+        n_treated = r.get("n_treated", np.nan)
+        n_events = r.get("n_treated_events", np.inf)
+        if not n_treated >= min_treated:
+            out[k] = (f"{n_treated:.0f} treated rows in the evaluation cohort, fewer than "
+                      f"min_treated={min_treated}")
+            family.append(k)
+            continue
+        if not n_events >= min_events:
+            out[k] = (f"{n_events:.0f} early leavings among the arm's treated rows in the "
+                      f"evaluation cohort, fewer than min_events={min_events}")
+            family.append(k)
+            continue
+        p = float(r["p_value"])
+        text = (f"RATE ({metric}) of the benefit ranking {r['estimate']:.4f} "
+                f"[{r['low']:.4f}, {r['high']:.4f}]: p = {p:.3f}")
+        if versus == "risk" and "benefit-risk" in rows.index:
+            d = rows.loc["benefit-risk"]
+            text += (f"; benefit - risk {d['estimate']:+.4f} [{d['low']:+.4f}, "
+                     f"{d['high']:+.4f}]: p = {float(d['p_value']):.3f}")
+            p = max(p, float(d["p_value"]))
+        tested[k], texts[k] = p, text
+    padded = {**{k: 1.0 for k in family}, **tested}  # held back: in the family with p = 1
+    if correction == "holm":
+        adj, name = _holm(padded), "Holm-adjusted"
+    elif correction == "bonferroni":
+        adj, name = {k: min(1.0, len(padded) * p) for k, p in tested.items()}, "Bonferroni-adjusted"
+    else:
+        adj, name = dict(tested), "uncorrected"
+    for k in tested:
+        if not adj[k] <= level:
+            out[k] = f"{texts[k]}, {name} p = {adj[k]:.3f} > level {level:g}"
     return out
 
 

@@ -10,9 +10,14 @@ school gives pseudo-outcomes; a LightGBM effect model per arm learns the benefit
 ``benefit_<kind>`` (positive: fewer leavings). :func:`evaluate` measures on a
 later cohort, with held-out AIPW scores, whether prioritising by the estimated
 benefit beats prioritising by risk (TOC curves and RATE, clustered bootstrap).
+:func:`new_support` and :func:`as_if_no_new_support` fit the risk *without new
+support* (:mod:`riskmodel.benefit._untreated`).
 """
 
 from ._evaluate import BenefitEvaluation, evaluate, rate
 from ._model import BenefitModel
+from ._plot import QiniDisplay
+from ._untreated import as_if_no_new_support, new_support
 
-__all__ = ["BenefitEvaluation", "BenefitModel", "evaluate", "rate"]
+__all__ = ["BenefitEvaluation", "BenefitModel", "QiniDisplay", "as_if_no_new_support", "evaluate", "new_support",
+           "rate"]

@@ -115,8 +115,12 @@ class BenefitEvaluation:
     Attributes
     ----------
     table : DataFrame
-        One row per (kind, rule, metric) with ``estimate``, ``low``, ``high``; the
-        rule ``benefit-risk`` holds the decisive difference.
+        One row per (kind, rule, metric) with ``estimate``, ``low``, ``high``, the
+        one-sided bootstrap ``p_value`` of "above zero" (``(1 + #{draw <= 0}) /
+        (n_boot + 1)``, uncorrected; :func:`riskmodel.allocation.weak_arms`
+        corrects it across arms), ``n_rows``, ``n_treated`` (after trimming) and
+        ``n_treated_events`` (early leavings among those treated rows);
+        the rule ``benefit-risk`` holds the decisive difference.
     toc : dict (kind, rule) -> Series
         TOC curve, index q (share treated, highest priority first).
     arms : dict kind -> dict
@@ -137,11 +141,19 @@ class BenefitEvaluation:
         return bool(len(row) and row["low"].iloc[0] > 0)
 
 
+def _p_above_zero(boot) -> float:
+    """One-sided bootstrap p-value of "the RATE is above zero": ``(1 + #{draw <= 0}) / (B + 1)``."""
+    boot = np.asarray(boot, dtype=np.float64)
+    return float((1 + np.count_nonzero(boot <= 0)) / (len(boot) + 1))
+
+
 def _risk_priority(risk, X):
     if risk is None:
         return None
     if hasattr(risk, "predict_proba"):
-        return np.asarray(risk.predict_proba(X))[:, 1]
+        from ._untreated import as_if_no_new_support
+
+        return np.asarray(risk.predict_proba(as_if_no_new_support(X, risk)))[:, 1]
     if isinstance(risk, pd.Series):
         if not risk.index.equals(X.index):
             risk = risk.reindex(X.index)
@@ -208,6 +220,7 @@ def evaluate(model, tables, as_of_dates, *, risk=None, n_boot=N_BOOT, confidence
             continue
         gamma = -s["psi"][keep]
         idx = np.flatnonzero(rows)[keep]
+        arms[k]["n_treated_events"] = int(trial.y[idx][t[keep] == 1].sum())
         pri = {"benefit": est[f"benefit_{k}"].to_numpy()[idx], "school": school_p[idx],
                "random": np.random.default_rng(seed + 7).random(len(idx))}
         if risk_p is not None:
@@ -220,7 +233,9 @@ def evaluate(model, tables, as_of_dates, *, risk=None, n_boot=N_BOOT, confidence
             for m in ("autoc", "qini"):
                 rows_out.append({"kind": k, "rule": rule, "metric": m, "estimate": r[m],
                                  "low": r[f"{m}_low"], "high": r[f"{m}_high"],
-                                 "n_rows": len(idx)})
+                                 "p_value": _p_above_zero(r[f"boot_{m}"]),
+                                 "n_rows": len(idx), "n_treated": ov["n_treated"],
+                                 "n_treated_events": arms[k]["n_treated_events"]})
         if "risk" in res:
             lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
             for m in ("autoc", "qini"):
@@ -228,7 +243,11 @@ def evaluate(model, tables, as_of_dates, *, risk=None, n_boot=N_BOOT, confidence
                 rows_out.append({"kind": k, "rule": "benefit-risk", "metric": m,
                                  "estimate": res["benefit"][m] - res["risk"][m],
                                  "low": float(np.quantile(d, lo_q)),
-                                 "high": float(np.quantile(d, hi_q)), "n_rows": len(idx)})
+                                 "high": float(np.quantile(d, hi_q)),
+                                 "p_value": _p_above_zero(d), "n_rows": len(idx),
+                                 "n_treated": ov["n_treated"],
+                                 "n_treated_events": arms[k]["n_treated_events"]})
     table = pd.DataFrame(rows_out, columns=["kind", "rule", "metric", "estimate", "low", "high",
-                                            "n_rows"])
+                                            "p_value", "n_rows", "n_treated",
+                                            "n_treated_events"])
     return BenefitEvaluation(table, tocs, arms, scores)

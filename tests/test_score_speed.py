@@ -220,3 +220,112 @@ def test_parquet_layout_reads_the_same_tables(tmp_path):
     assert a.fingerprint() == b.fingerprint() == world.tables.fingerprint()
     for name in world.tables.names:
         _assert_same_frame(*_read_both(plain / f"{name}.parquet"))
+
+
+# ------------------------------------------------------------ fingerprint (issue 21)
+def _reference_digest(df, cache):
+    """frame_digest as it was before the numba kernels (numpy passes per chunk)."""
+    m1, m2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+    def light(h):
+        h *= m1
+        h ^= h >> np.uint64(29)
+        return h
+
+    def hasher(s):
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = s.dtype.categories
+            ch = pd.util.hash_array(np.asarray(cats, dtype=object), categorize=False)
+            lut = np.append(ch, np.uint64(0x6A09E667F3BCC908)).astype(np.uint64)
+            return lambda a, b: lut.take(s.array.codes[a:b])
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            h = np.asarray(pd.util.hash_array(np.asarray(s, dtype=object), categorize=True),
+                           dtype=np.uint64)
+            return lambda a, b: h[a:b].copy()
+        values = s.to_numpy()
+        kind = values.dtype.kind
+        if kind == "M":
+            values = values.view("int64")
+        elif kind == "f":
+            values = values.astype("float64", copy=False).view("int64")
+        elif kind == "b":
+            values = values.view(np.uint8)
+
+        def numeric(a, b):
+            h = values[a:b].astype(np.uint64)
+            if kind == "b":
+                h += np.uint64(0x51ED27)
+            return light(h)
+        return numeric
+
+    n = len(df)
+    if n == 0:
+        return b""
+    hashers = [hasher(df[c]) for c in df.columns]
+    total = xor = 0
+    step = 1 << 18
+    with np.errstate(over="ignore"):
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            row = hashers[0](a, b)
+            for h in hashers[1:]:
+                row *= np.uint64(0x100000001B3)
+                row += h(a, b)
+            row ^= row >> np.uint64(30)
+            row *= m1
+            row ^= row >> np.uint64(27)
+            row *= m2
+            row ^= row >> np.uint64(31)
+            total = (total + int(np.add.reduce(row, dtype=np.uint64))) & 0xFFFFFFFFFFFFFFFF
+            xor ^= int(np.bitwise_xor.reduce(row))
+    return np.array([total, xor], dtype="<u8").tobytes()
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, (1 << 18) + 5])  # empty, tiny, two chunks
+def test_fingerprint_kernels_equal_the_numpy_passes(n):
+    from riskmodel._fingerprint import frame_digest
+
+    rng = np.random.default_rng(n)
+    df = pd.DataFrame({
+        "cat": pd.Categorical(rng.choice(["a", "b", None], n)),
+        "s": pd.array(rng.choice(["x", "yy", None], n), dtype="str"),
+        "obj": pd.Series(rng.choice(["u", "v"], n), dtype=object),
+        "i8": rng.integers(-128, 127, n).astype(np.int8),
+        "i16": rng.integers(-3000, 3000, n).astype(np.int16),
+        "i64": rng.integers(-2**62, 2**62, n),
+        "u64": rng.integers(0, 2**63, n).astype(np.uint64) * np.uint64(2),
+        "f": np.where(rng.random(n) < 0.1, np.nan, np.where(rng.random(n) < 0.1, -0.0,
+                                                              rng.normal(size=n))),
+        "f32": rng.normal(size=n).astype(np.float32),
+        "b": rng.random(n) < 0.5,
+        "d": np.where(rng.random(n) < 0.1, np.datetime64("NaT"),
+                      np.datetime64("2024-01-01", "ns")
+                      + rng.integers(-400, 400, n).astype("timedelta64[D]")),
+    })
+    assert frame_digest(df, {}) == _reference_digest(df, {})
+    if n > 1:
+        # row order does not matter; a changed value does
+        assert frame_digest(df.iloc[::-1].reset_index(drop=True), {}) == frame_digest(df, {})
+        changed = df.copy()
+        changed.loc[0, "i16"] = changed.loc[0, "i16"] + 1
+        assert frame_digest(changed, {}) != frame_digest(df, {})
+
+
+def test_fingerprint_of_tables_equals_the_numpy_passes():
+    import hashlib
+
+    from riskmodel import vocab
+
+    tables = rm.datasets.make_school_system(n_pupils=300, n_years=2, random_state=5).tables
+    h = hashlib.sha256(b"riskmodel.SchoolTables/1")
+    for name in vocab.TABLES:
+        df = getattr(tables, name)
+        h.update(f"|{name}:".encode())
+        if df is None:
+            h.update(b"None")
+            continue
+        h.update(f"{len(df)}:{','.join(df.columns)}:".encode())
+        h.update(",".join(str(df[c].dtype if not isinstance(df[c].dtype, pd.CategoricalDtype)
+                              else "category") for c in df.columns).encode())
+        h.update(_reference_digest(df, {}))
+    assert tables.fingerprint() == h.hexdigest()

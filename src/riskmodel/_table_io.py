@@ -48,7 +48,8 @@ _TABLE_FILES = frozenset(f"{t}.{fmt}" for t in _KNOWN for fmt in FORMATS)
 #: groups of 1 Mi rows, each with its own dictionary of all the ids, mostly stored as
 #: plain strings; reading it spends ~4-6 s re-encoding pupil_id. With row groups of up
 #: to 64 Mi rows and room for the whole dictionary, the ids are stored once per row
-#: group as dictionary indices, the file is ~20 % smaller and pupil_id reads ~3x faster.
+#: group as dictionary indices, the file is ~20 % smaller and pupil_id reads with ~2.5x
+#: less CPU (4.0 s -> 1.6 s, measured on a loaded machine).
 #: Any Parquet layout reads the same; this one only reads faster.
 PARQUET_LAYOUT = {"row_group_size": 1 << 26, "dictionary_pagesize_limit": 1 << 26}
 

@@ -211,7 +211,11 @@ def arrow_to_frame(arrow) -> pd.DataFrame:
     """
     import json
 
-    from pandas.io._util import arrow_table_to_pandas
+    try:  # pandas' own conversion of read_parquet (dtype mapping, time zones)
+        from pandas.io._util import arrow_table_to_pandas
+    except ImportError:  # pragma: no cover - a pandas without it: Arrow's conversion
+        def arrow_table_to_pandas(table, to_pandas_kwargs):
+            return table.to_pandas(**to_pandas_kwargs)
 
     meta = arrow.schema.metadata or {}
     attrs = json.loads(meta[b"PANDAS_ATTRS"]) if b"PANDAS_ATTRS" in meta else None

@@ -6,7 +6,8 @@ independent digest of each table's values: every row is hashed with vectorised
 row hashes are summed and xor-ed.
 
 The row hashes are folded by small numba kernels, one fused pass per column and
-chunk of rows (issue 21: 1.3 s -> ~0.4 s on the national tables); the digest is
+chunk of rows (issue 21: half the CPU time of the numpy passes, 0.19 s against
+0.38 s on 20 M rows x 4 columns, measured unlocked); the digest is
 bit-for-bit the one of the earlier numpy passes (``tests/test_score_speed.py``
 keeps those as the reference).
 """

@@ -20,7 +20,10 @@ How it runs (the figures say so too):
   matrix (the bare cost of scoring), to show what the end-to-end run adds.
 - Peak RSS of the process (``resource.getrusage``).
 
-Run ``python benchmarks/bench_pipeline.py`` (national) or ``--small``.
+Run ``python benchmarks/bench_pipeline.py`` (national) or ``--small``. With
+``--keep DIR`` the model, the tables folder and the as_of date are saved in ``DIR``
+on the first run and reused by later ones (generating the national system takes
+minutes); delete ``DIR`` after changing the generator or ``write_tables``.
 """
 
 from __future__ import annotations
@@ -51,7 +54,16 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
 
 
-def main(scale: str = "national") -> dict:
+def _saved(keep: Path | None, scale: str):
+    """(data folder, model folder, as_of) saved in ``keep`` by an earlier run, or None."""
+    if keep is None or not (keep / "as_of").is_file():
+        return None
+    if (keep / "scale").read_text().strip() != scale:
+        raise SystemExit(f"{keep} holds the tables of another scale; use another --keep DIR")
+    return keep / "data", keep / "model", (keep / "as_of").read_text().strip()
+
+
+def main(scale: str = "national", keep: Path | None = None) -> dict:
     import pandas as pd
 
     import riskmodel as rm
@@ -63,33 +75,44 @@ def main(scale: str = "national") -> dict:
         print(f"scale: {scale} — score {p['n_pupils']:,} pupils x {p['n_years']} years; model "
               f"trained on a smaller system of {p['train_pupils']:,} pupils x 3 years "
               "(to save time; scoring cost does not depend on it)")
-        t = time.perf_counter()
-        small = rm.datasets.make_school_system(n_pupils=p["train_pupils"], n_years=3, random_state=1)
-        trained = train_run({"tracking": {"enabled": False}, "n_boot": 0,
-                             "audit": {"enabled": False}, "baselines": []},
-                            tables=small.tables)
-        trained.model.save(work / "model")
-        print(f"training (not part of the target): {time.perf_counter() - t:.1f} s "
-              f"({trained.model.n_iter_} trees)")
-        del small
+        saved = _saved(keep, scale)
+        if saved is not None:
+            data, model_dir, as_of = saved
+            print(f"reusing the model and tables saved in {keep} (--keep)")
+        else:
+            store = keep if keep is not None else work
+            t = time.perf_counter()
+            small = rm.datasets.make_school_system(n_pupils=p["train_pupils"], n_years=3,
+                                                   random_state=1)
+            trained = train_run({"tracking": {"enabled": False}, "n_boot": 0,
+                                 "audit": {"enabled": False}, "baselines": []},
+                                tables=small.tables)
+            model_dir = store / "model"
+            trained.model.save(model_dir)
+            print(f"training (not part of the target): {time.perf_counter() - t:.1f} s "
+                  f"({trained.model.n_iter_} trees)")
+            del small
 
-        t = time.perf_counter()
-        world = rm.datasets.make_school_system(n_pupils=p["n_pupils"], n_years=p["n_years"],
-                                               random_state=0)
-        data = rm.write_tables(world.tables, work / "data")
-        as_of = str(world.as_of_dates[-1].date())
-        sizes = {n: len(df) for n, df in world.tables.to_dict().items()}
-        del world
-        print(f"generate + write national tables (not timed): {time.perf_counter() - t:.1f} s; "
-              + ", ".join(f"{n} {v:,}" for n, v in sizes.items()))
+            t = time.perf_counter()
+            world = rm.datasets.make_school_system(n_pupils=p["n_pupils"], n_years=p["n_years"],
+                                                   random_state=0)
+            data = rm.write_tables(world.tables, store / "data")
+            as_of = str(world.as_of_dates[-1].date())
+            (store / "scale").write_text(scale)
+            (store / "as_of").write_text(as_of)
+            sizes = {n: len(df) for n, df in world.tables.to_dict().items()}
+            del world
+            print(f"generate + write national tables (not timed): "
+                  f"{time.perf_counter() - t:.1f} s; "
+                  + ", ".join(f"{n} {v:,}" for n, v in sizes.items()))
 
         start = time.perf_counter()
-        res = score_run({"data": str(data), "as_of": as_of, "model": str(work / "model"),
+        res = score_run({"data": str(data), "as_of": as_of, "model": str(model_dir),
                          "out": str(work / "out"), "rules": None})
         total = time.perf_counter() - start
 
         X = pd.read_parquet(res.paths["features"])
-        model = rm.RiskModel.load(work / "model")
+        model = rm.RiskModel.load(model_dir)
         matrix = model._booster_matrix(X)
         t = time.perf_counter()
         model.booster_.predict(matrix, raw_score=True)
@@ -111,8 +134,9 @@ def main(scale: str = "national") -> dict:
         rss = _peak_rss_gb()
         print(f"output: {len(list(res.out.iterdir()))} files, {size_mb:.1f} MB; "
               f"peak RSS {rss:.2f} GB (issue 21 target {TARGET_RSS_GB:.0f} GB: "
-              f"{'OK' if rss <= TARGET_RSS_GB else 'MISSED'}; it includes generating the "
-              "tables and training, done before the scoring run)")
+              f"{'OK' if rss <= TARGET_RSS_GB else 'MISSED'}"
+              + ("" if saved is not None else "; it includes generating the tables and "
+                 "training, done before the scoring run") + ")")
         return {"total_s": total, "timings": res.timings, "bare_predict_s": bare,
                 "peak_rss_gb": _peak_rss_gb(), "n_pupils": res.manifest["n_pupils"]}
     finally:
@@ -123,7 +147,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="small scale (quick check)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log stage progress")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="save the model and tables in DIR, or reuse them from DIR")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    main("small" if args.small else "national")
+    main("small" if args.small else "national", keep=args.keep)

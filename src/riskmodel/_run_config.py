@@ -193,7 +193,7 @@ class TierConfig(StrictModel):
     high_fraction: float = Field(default=0.05, gt=0, lt=1)
     elevated_fraction: float = Field(default=0.15, gt=0, le=1)
     #: hysteresis (with a score history): a "high" pupil stays high up to this rank share
-    #: (None = 1.6 x high_fraction); likewise "elevated" (None = 1.3 x elevated_fraction)
+    #: (None = 1.3 x high_fraction); likewise "elevated" (None = 1.3 x elevated_fraction)
     high_exit_fraction: float | None = Field(default=None, gt=0, le=1)
     elevated_exit_fraction: float | None = Field(default=None, gt=0, le=1)
 

@@ -9,13 +9,15 @@
   run, split exactly by domain (same model), and the list status (new, still, left
   with a reason).
 - :func:`hysteresis_tiers` — tiers by national rank where a pupil who was "high"
-  stays "high" until their rank falls below a lower cut-off.
+  stays "high" until both their rank and the rank of their smoothed risk
+  (:func:`smoothed_rank`, the mean log-odds of this and the last run) fall below a
+  lower cut-off.
 """
 
 from ._changes import changes_since, churn
 from ._history import append_history, model_key, read_history
 from ._render import write_watchlists
-from ._tiers import hysteresis_tiers
+from ._tiers import hysteresis_tiers, national_rank, smoothed_rank
 
 __all__ = ["append_history", "changes_since", "churn", "hysteresis_tiers", "model_key",
-           "read_history", "write_watchlists"]
+           "national_rank", "read_history", "smoothed_rank", "write_watchlists"]

@@ -1,8 +1,16 @@
 """PDF of a watch list by headless Chromium's print to PDF (private).
 
 Chromium (Debian's ``chromium``; ``make chromium`` installs it) is used rather
-than WeasyPrint: it is the engine the browser test already checks the page in,
-so the PDF is the page as tested; see ``docs/watchlists.md`` for the measurement.
+than WeasyPrint, measured side by side in ``benchmarks/bench_watchlists.py``
+(``--only=pdf``; figures in ``docs/watchlists.md``): both printed every list
+without failure, on A4, with every pupil once, no row split across pages and the
+Latvian letters intact, at similar speed; WeasyPrint's files are smaller and
+byte-identical between prints (Chromium's differ in dates and structure ids, the
+drawing is the same). Chromium is kept because it drew the page as designed
+where WeasyPrint silently did not (the hatched "lowers risk" bars came out solid
+black, i.e. "raises risk" in black and white, until the CSS was rewritten for
+it), and because it is the engine the browser test checks the page in, so the
+PDF is the page as tested.
 """
 
 from __future__ import annotations

@@ -41,7 +41,21 @@ def _texts(lang: str) -> dict:
     rt = reason_texts()
     t = {k: v[lang] for k, v in rt["watchlists"].items()}
     t["domain_names"] = {d: v[lang] for d, v in rt["domains"].items()}
+    t["support_kinds"] = {k: v[lang] for k, v in rt["support_kinds"].items()}
+    # the banner of a rules_only run is shown in both languages, the page's first
+    other = "en" if lang == "lv" else "lv"
+    wl = rt["watchlists"]
+    t["rules_banner_both"] = [
+        {"lang": code, "title": wl["rules_banner_title"][code], "text": wl["rules_banner"][code]}
+        for code in (lang, other)]
     return t
+
+
+def _code(t: dict, table: str, code) -> str:
+    """A code's text from ``t[table]``; a missing code shows as "not set", an unknown one as is."""
+    if code is None or (isinstance(code, float) and np.isnan(code)) or str(code) in ("", "None"):
+        return t["no_goal"]
+    return t[table].get(str(code), str(code))
 
 
 def _svg(points: list[float]) -> str:
@@ -53,9 +67,12 @@ def _svg(points: list[float]) -> str:
     xs = np.linspace(1, w - 1, len(points))
     ys = [h - 1 - (h - 2) * p / top for p in points]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    label = " → ".join(f"{100 * p:.0f}%" for p in points)
     return (f'<svg class="trend" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
-            f'aria-label="{" → ".join(f"{100 * p:.0f}%" for p in points)}">'
-            f'<polyline fill="none" stroke="#000" stroke-width="1.2" points="{path}"/></svg>')
+            f'aria-label="{label}">'
+            f'<polyline fill="none" stroke="#000" stroke-width="1.2" points="{path}"/>'
+            f'<circle cx="{xs[-1]:.1f}" cy="{ys[-1]:.1f}" r="1.6" fill="#000"/></svg>'
+            f'<div class="trend-values">{label}</div>')
 
 
 def _read(run: Path, name: str) -> pd.DataFrame | None:
@@ -127,6 +144,9 @@ def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: st
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     t = _texts(lang)
     scores = pd.read_parquet(run / "scores.parquet")
+    if manifest.get("output") == "rules_only" or \
+            (manifest.get("monitor") or {}).get("decision") == "rules_only":
+        return _write_rules_only(run, out, manifest, scores, t, lang, pdf)
     alloc = _read(run, "allocation.parquet")
     changes = _read(run, "changes.parquet")
     expl = _read(run, "explanations.parquet")
@@ -146,7 +166,7 @@ def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: st
     dom = by_domain.reindex(index=sel.index, columns=list(RECORD_DOMAINS)).fillna(0.0)
     dom_vals = dict(zip(sel.index, dom.to_numpy().tolist()))
     ch = ({} if changes is None else
-          changes.reindex(sel.index)[["status", "d_risk"]].to_dict("index"))
+          changes.reindex(sel.index)[["status", "left_reason", "d_risk"]].to_dict("index"))
     plan_of = plans.reindex(plans.index.intersection(sel.index)).to_dict("index") \
         if len(plans) else {}
     quality = quality.to_dict() if len(quality) else {}
@@ -155,21 +175,24 @@ def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: st
     for pid, s in zip(sel.index, sel.to_dict("records")):
         tier = str(s["tier"])
         reasons = [s[c] for c in reason_cols if isinstance(s[c], str)]
-        bars = [{"name": nm, "width": f"{25 * abs(v) / scale:.1f}", "neg": v < 0}
+        bars = [{"name": nm, "width": f"{100 * abs(v) / scale:.0f}", "neg": v < 0}
                 for nm, v in zip(names, dom_vals[pid])]
         change = t["status_first"]
         c = ch.get(pid)
         if c is not None and isinstance(c["status"], str):
-            change = t["status_" + c["status"]] if c["status"] in ("new", "still", "off") else ""
+            change = t["status_" + c["status"]]
+            if c["status"] == "left" and isinstance(c.get("left_reason"), str):
+                change += " (" + t["left_" + c["left_reason"]] + ")"
             if pd.notna(c["d_risk"]):
                 change += "; " + t["risk_change"].format(delta=f"{100 * c['d_risk']:+.1f}")
         plan = t["no_plan"]
         p = plan_of.get(pid)
         if p is not None:
             plan = t["plan_line"].format(
-                kind=p.get("kind", ""), resource=p.get("resource_id", ""),
+                kind=_code(t, "support_kinds", p.get("kind")),
+                resource=p.get("resource_id", ""),
                 start=str(p.get("start_date", ""))[:10], review=str(p.get("review_date", ""))[:10],
-                goal=t["domain_names"].get(str(p.get("goal_domain")), str(p.get("goal_domain"))))
+                goal=_code(t, "domain_names", p.get("goal_domain")))
         rows[pid] = {"pupil_id": pid, "school_id": s["school_id"], "tier": tier,
                      "tier_text": t["tier_" + tier], "meaning": meaning.get(tier, ""),
                      "reasons": reasons, "bars": bars,
@@ -220,10 +243,64 @@ def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: st
                    "n_mentors": int(alloc["resource_id"].nunique()) if len(plans) else 0,
                    "n_rows": n_rows}
         if pdf:
-            from ._pdf import print_pdf
+            _print_all(tmp)
+        (tmp / "manifest.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
 
-            for page_path in sorted(tmp.glob("*/*.html")):
-                if page_path.name != "index.html":
-                    print_pdf(page_path, page_path.with_suffix(".pdf"))
+
+def _print_all(folder: Path) -> None:
+    from ._pdf import print_pdf
+
+    for page_path in sorted(folder.glob("*/*.html")):
+        if page_path.name != "index.html":
+            print_pdf(page_path, page_path.with_suffix(".pdf"))
+
+
+def _write_rules_only(run: Path, out, manifest: dict, scores: pd.DataFrame, t: dict, lang: str,
+                      pdf: bool) -> dict:
+    """The lists of a ``rules_only`` run (issue 19): a bilingual banner saying why there are
+    no risk tiers, and per school the pupils that meet at least one early-warning rule, in
+    the rule baseline's order. No mentor pages: such a run plans no support."""
+    rule_cols = [c for c in scores.columns if c.startswith("rule_") and scores[c].dtype == bool]
+    findings = [str(r) for r in (manifest.get("monitor") or {}).get("reasons") or []][:20]
+    quality = _quality(_read(run, "features.parquet"), t)
+    quality = quality.to_dict() if len(quality) else {}
+    hit = scores[scores[rule_cols].any(axis=1)] if rule_cols else scores.iloc[:0]
+    rows = {pid: {"pupil_id": pid, "school_id": s["school_id"],
+                  "conditions": [t[c] if c in t else c for c in rule_cols if s[c]],
+                  "count": int(s["rule_count"]) if "rule_count" in s else
+                  sum(bool(s[c]) for c in rule_cols),
+                  "quality": quality.get(pid, "")}
+            for pid, s in zip(hit.index, hit.to_dict("records"))}
+    env = _env()
+    page, index = env.get_template("rules_only.html.j2"), env.get_template("index.html.j2")
+    as_of = manifest["as_of"]
+    order = scores.sort_values(["school_id", "rank_national"], kind="stable")
+    n_rows = 0
+    with atomic_output_dir(out) as tmp:
+        mun_schools: dict[str, list] = {}
+        for (mun, school), g in order.groupby(["municipality_id", "school_id"], sort=True):
+            ids = [p for p in g.index if p in rows]
+            folder = tmp / str(mun)
+            folder.mkdir(exist_ok=True)
+            html = page.render(lang=lang, t=t, as_of=as_of, rows=[rows[p] for p in ids],
+                               findings=findings,
+                               title=t["rules_title_school"].format(school=school))
+            (folder / f"{school}.html").write_text(html, encoding="utf-8")
+            mun_schools.setdefault(str(mun), []).append(
+                {"school_id": school, "href": f"{school}.html", "n": len(ids)})
+            n_rows += len(ids)
+        (tmp / "mentors").mkdir()
+        for mun, schools in mun_schools.items():
+            html = index.render(lang=lang, t=t, as_of=as_of, schools=schools, mentors=[],
+                                rules_only=True, findings=findings,
+                                title=t["title_index"].format(municipality=mun))
+            (tmp / mun / "index.html").write_text(html, encoding="utf-8")
+        summary = {"kind": "watchlists", "run": str(run), "as_of": as_of, "lang": lang,
+                   "output": "rules_only",
+                   "n_schools": int(sum(len(v) for v in mun_schools.values())),
+                   "n_mentors": 0, "n_rows": n_rows}
+        if pdf:
+            _print_all(tmp)
         (tmp / "manifest.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

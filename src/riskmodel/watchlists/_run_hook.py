@@ -19,7 +19,8 @@ import pandas as pd
 from ..vocab import DOMAINS
 from ._changes import changes_since, churn
 from ._history import append_history, model_key, read_history
-from ._tiers import hysteresis_tiers
+from ._tiers import (ELEVATED_EXIT_FACTOR, HIGH_EXIT_FACTOR, hysteresis_tiers,
+                     smoothed_rank)
 
 __all__ = ["HistoryStep"]
 
@@ -56,13 +57,22 @@ class HistoryStep:
         self.past = hist[hist["as_of"] < as_of] if len(hist) else hist
 
     def tiers(self, scores: pd.DataFrame, tiers_cfg) -> pd.Series:
-        """Hysteresis tiers against the previous run (plain cut-offs without one)."""
+        """Hysteresis tiers against the previous run (plain cut-offs without one).
+
+        Staying in a tier is decided by the better of this run's rank and the rank
+        of the mean log-odds of this and the previous run's calibrated risk
+        (:func:`riskmodel.watchlists._tiers.smoothed_rank`); the calibrated risk
+        is comparable across models, the raw log-odds are not.
+        """
         prev = None if self.previous is None else self.previous["tier"]
+        prev_risk = None if self.previous is None else self.previous["risk"]
         hf, ef = tiers_cfg.high_fraction, tiers_cfg.elevated_fraction
         return hysteresis_tiers(
             scores["rank_national"], prev, high_fraction=hf, elevated_fraction=ef,
-            high_exit_fraction=tiers_cfg.high_exit_fraction or min(1.0, hf * 1.6),
-            elevated_exit_fraction=tiers_cfg.elevated_exit_fraction or min(1.0, ef * 1.3))
+            high_exit_fraction=tiers_cfg.high_exit_fraction or min(1.0, hf * HIGH_EXIT_FACTOR),
+            elevated_exit_fraction=(tiers_cfg.elevated_exit_fraction
+                                    or min(1.0, ef * ELEVATED_EXIT_FACTOR)),
+            smoothed=smoothed_rank(scores["risk"], prev_risk))
 
     def rows(self, scores: pd.DataFrame, X: pd.DataFrame, allocation) -> pd.DataFrame:
         rows = scores[["school_id", "municipality_id", "risk", "rank_national", "tier"]].copy()

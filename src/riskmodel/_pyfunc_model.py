@@ -27,27 +27,27 @@ class RiskModelPyfunc(PythonModel):
         config = context.model_config or {}
         # "reasons_k" is the key of models logged before riskmodel 0.2
         self.n_reasons = int(config.get("n_reasons", config.get("reasons_k", 3)))
-        # riskmodel.spark.score: the domain contributions, and threads per task
-        self.domain_contributions = bool(config.get("domain_contributions", False))
-        self.num_threads = config.get("num_threads")
 
     def predict(self, context, model_input: pd.DataFrame,
                 params: dict | None = None) -> pd.DataFrame:
         from riskmodel.pyfunc import predict_rows
 
-        if getattr(self, "num_threads", None) is None:
+        # inference parameters of the signature (riskmodel.spark.score sets them)
+        params = params or {}
+        domains = bool(params.get("domain_contributions", False))
+        n = int(params.get("num_threads") or 0)
+        if n <= 0:
             return predict_rows(self.model, model_input, n_reasons=self.n_reasons,
-                                domain_contributions=getattr(self, "domain_contributions", False))
+                                domain_contributions=domains)
         import numba
         from threadpoolctl import threadpool_limits
 
-        n = int(self.num_threads)
         previous = numba.get_num_threads()
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
         try:
             with threadpool_limits(limits=n):  # LightGBM's OpenMP threads
                 return predict_rows(self.model, model_input, n_reasons=self.n_reasons,
-                                    domain_contributions=self.domain_contributions)
+                                    domain_contributions=domains)
         finally:
             numba.set_num_threads(previous)
 

@@ -234,7 +234,13 @@ def signature(model, n_reasons: int = 3, *, k=UNSET):
 
     outputs = Schema([ColSpec("double", "risk")]
                      + [ColSpec("string", c, required=False) for c in output_columns(n_reasons)[1:]])
-    return ModelSignature(inputs=input_schema(model), outputs=outputs)
+    from mlflow.types import ParamSchema, ParamSpec
+
+    # inference parameters (riskmodel.spark.score sets them): the domain contributions
+    # as extra columns, and LightGBM / numba threads (0: the library's default)
+    params = ParamSchema([ParamSpec("domain_contributions", "boolean", False),
+                          ParamSpec("num_threads", "long", 0)])
+    return ModelSignature(inputs=input_schema(model), outputs=outputs, params=params)
 
 
 def as_signature_frame(model, X: pd.DataFrame) -> pd.DataFrame:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from ..vocab import DOMAINS
 from ._session import SparkError, spark_errors
 
-#: the pyfunc's model config on Spark: domain contributions, one thread per task
-SPARK_MODEL_CONFIG = {"domain_contributions": True, "num_threads": 1}
+#: the pyfunc's inference parameters on Spark: domain contributions, one thread per task
+SPARK_PARAMS = {"domain_contributions": True, "num_threads": 1}
 
 
 def result_type(n_reasons: int = 3):
@@ -58,7 +58,7 @@ def score(features, model_uri: str, *, n_reasons: int = 3, keep=("pupil_id", "sc
         A riskmodel pyfunc model: ``models:/riskmodel@champion``, ``runs:/…/model``
         or a local path.
     n_reasons : int, default 3
-        Reasons per pupil; the model's configured number must be at least this.
+        Reasons per pupil; at most the number the model was logged with (3).
     keep : sequence of str
         Columns of ``features`` carried into the result (those present).
 
@@ -72,7 +72,14 @@ def score(features, model_uri: str, *, n_reasons: int = 3, keep=("pupil_id", "sc
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
-    inputs, _ = _inputs(model_uri)
+    from ..pyfunc import output_columns
+
+    inputs, info = _inputs(model_uri)
+    names = [p.name for p in (info.signature.params.params if info.signature.params else [])]
+    if "domain_contributions" not in names:
+        raise SparkError(f"score: the model {model_uri!r} was logged without riskmodel's "
+                         "inference parameters (domain contributions, threads); log it again "
+                         "with riskmodel.pyfunc.log_model.")
     missing = [n for n, _ in inputs if n not in features.columns]
     if missing:
         raise SparkError(f"score: the features lack {len(missing)} column(s) of the model, "
@@ -81,9 +88,15 @@ def score(features, model_uri: str, *, n_reasons: int = 3, keep=("pupil_id", "sc
         spark = features.sparkSession
         udf = mlflow.pyfunc.spark_udf(
             spark, model_uri, result_type=result_type(n_reasons), env_manager="local",
-            model_config={**SPARK_MODEL_CONFIG, "n_reasons": n_reasons})
+            params=SPARK_PARAMS)
         args = [(F.col(n).cast("string") if t == "string" else F.col(n).cast("double")).alias(n)
                 for n, t in inputs]
         kept = [c for c in keep if c in features.columns]
-        return (features.withColumn("_prediction", udf(F.struct(*args)))
-                .select(*kept, "_prediction.*"))
+        out = (features.withColumn("_prediction", udf(F.struct(*args)))
+               .select(*kept, "_prediction.*"))
+        # spark_udf casts a struct's string fields with astype(str): a missing reason
+        # (a pupil with fewer reasons) arrives as "None" or "nan"; no reason text is that
+        for c in output_columns(n_reasons)[1:]:
+            out = out.withColumn(c, F.when(F.col(c).isin("None", "nan"), F.lit(None))
+                                 .otherwise(F.col(c)))
+        return out

@@ -27,6 +27,8 @@ DEFAULT_CONF = {
     # one LightGBM / numba thread per task: the executors' cores are the tasks
     "spark.executorEnv.OMP_NUM_THREADS": "1",
     "spark.executorEnv.NUMBA_NUM_THREADS": "1",
+    # output folders hold data and manifest.json only (no _SUCCESS marker files)
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
 
 

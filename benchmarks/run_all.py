@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["datasets", "schema", "read", "features", "model", "explain", "allocation", "monthly",
          "fairness", "monitor", "regimes", "pipeline", "benefit", "exploration",
-         "watchlists"]
+         "watchlists", "spark"]
 
 
 def main(argv: list[str]) -> int:

@@ -179,15 +179,16 @@ def test_score_equals_the_library_and_the_pyfunc(world, frames, registered):
 
 
 def test_cli_score_engine_spark_equals_the_local_run(world, data_dir, registered, tmp_path,
-                                                     spark):
+                                                     spark, monkeypatch):
     from riskmodel.cli import main
     from riskmodel.pipeline import score_run
 
     model, uri = registered
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     out = tmp_path / "spark-run"
     code = main(["score", "--engine", "spark", "--spark-master", "local[2]",
                  "--data", str(data_dir), "--model", "models:/rm-spark/1", "--as-of",
-                 SCHOOL_DAY, "--no-allocate", "--tracking-uri", uri, "--out", str(out)])
+                 SCHOOL_DAY, "--no-allocate", "--out", str(out)])
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["engine"] == "spark" and manifest["model"]["version"] == "1"
@@ -226,6 +227,7 @@ def test_spark_failures_are_typed_errors(spark, data_dir, registered, tmp_path, 
     from riskmodel.cli import main
 
     _, uri = registered
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     with pytest.raises(rs.SparkError, match="read_tables on Spark failed"):
         from riskmodel.spark._session import spark_errors
 
@@ -233,7 +235,7 @@ def test_spark_failures_are_typed_errors(spark, data_dir, registered, tmp_path, 
             spark.read.parquet(str(tmp_path / "missing.parquet")).count()
     # allocation is refused on Spark, not skipped (exit 2, nothing written)
     code = main(["score", "--engine", "spark", "--data", str(data_dir), "--model",
-                 "models:/rm-spark/1", "--tracking-uri", uri, "--out", str(tmp_path / "o")])
+                 "models:/rm-spark/1", "--out", str(tmp_path / "o")])
     assert code == 2 and "--no-allocate" in capsys.readouterr().err
     # a model folder is not a pyfunc model
     code = main(["score", "--engine", "spark", "--data", str(data_dir), "--no-allocate",

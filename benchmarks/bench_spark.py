@@ -88,6 +88,7 @@ def write_chunks(folder: Path, n_pupils: int, chunk: int, seed: int = 0) -> None
     import pyarrow.parquet as pq
 
     n_chunks = max(1, -(-n_pupils // chunk))
+    folder.mkdir(parents=True, exist_ok=True)
     for i in range(n_chunks):
         size = min(chunk, n_pupils - i * chunk)
         world = rm.datasets.make_school_system(n_pupils=size, n_years=2, random_state=seed + i)

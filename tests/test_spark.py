@@ -242,6 +242,15 @@ def test_spark_failures_are_typed_errors(spark, data_dir, registered, tmp_path, 
                  "--model", str(tmp_path), "--out", str(tmp_path / "o")])
     assert code == 2 and "registered MLflow pyfunc" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    # a bad master URL: exit 2 with one line, no Java or Py4J stack trace
+    run = subprocess.run([sys.executable, "-m", "riskmodel", "score", "--engine", "spark",
+                          "--spark-master", "bogus://nowhere", "--data", str(data_dir),
+                          "--no-allocate", "--model", "models:/rm-spark/1", "--out",
+                          str(tmp_path / "o")], capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert "is not a Spark master URL" in run.stderr
+    assert "Traceback" not in run.stderr and "Exception" not in run.stderr
+    assert not (tmp_path / "o").exists()
     # no Java: a typed error before Spark is touched
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))

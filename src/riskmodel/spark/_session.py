@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 
 from ..errors import ConfigError
@@ -32,6 +33,12 @@ DEFAULT_CONF = {
 }
 
 
+#: the master URLs Spark accepts (checked before the JVM starts, which would print its
+#: own stack trace for a bad one)
+_MASTER = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[[\d, ]+\]|spark://\S+|"
+                     r"yarn|k8s://\S+)$")
+
+
 def session(master: str = "local[*]", *, app_name: str = "riskmodel", driver_memory="2g",
             conf: dict | None = None):
     """A SparkSession for riskmodel (the active one when a session is running).
@@ -51,6 +58,9 @@ def session(master: str = "local[*]", *, app_name: str = "riskmodel", driver_mem
     SparkError
         When Java is missing or Spark does not start (a bad master URL, ...).
     """
+    if not isinstance(master, str) or not _MASTER.match(master):
+        raise SparkError(f"{master!r} is not a Spark master URL: use local[*], local[N], "
+                         "spark://HOST:PORT, yarn or k8s://HOST:PORT.")
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
         raise SparkError("Spark needs Java (17 or later): no 'java' on PATH and JAVA_HOME is "
                          "not set. Install a JRE (make test installs default-jre-headless).")

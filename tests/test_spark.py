@@ -188,7 +188,7 @@ def test_cli_score_engine_spark_equals_the_local_run(world, data_dir, registered
     out = tmp_path / "spark-run"
     code = main(["score", "--engine", "spark", "--spark-master", "local[2]",
                  "--data", str(data_dir), "--model", "models:/rm-spark/1", "--as-of",
-                 SCHOOL_DAY, "--no-allocate", "--out", str(out)])
+                 SCHOOL_DAY, "--no-allocate", "--monitor", "off", "--out", str(out)])
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["engine"] == "spark" and manifest["model"]["version"] == "1"
@@ -239,13 +239,14 @@ def test_spark_failures_are_typed_errors(spark, data_dir, registered, tmp_path, 
     assert code == 2 and "--no-allocate" in capsys.readouterr().err
     # a model folder is not a pyfunc model
     code = main(["score", "--engine", "spark", "--data", str(data_dir), "--no-allocate",
-                 "--model", str(tmp_path), "--out", str(tmp_path / "o")])
+                 "--monitor", "off", "--model", str(tmp_path), "--out", str(tmp_path / "o")])
     assert code == 2 and "registered MLflow pyfunc" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     # a bad master URL: exit 2 with one line, no Java or Py4J stack trace
     run = subprocess.run([sys.executable, "-m", "riskmodel", "score", "--engine", "spark",
                           "--spark-master", "bogus://nowhere", "--data", str(data_dir),
-                          "--no-allocate", "--model", "models:/rm-spark/1", "--out",
+                          "--no-allocate", "--monitor", "off", "--model", "models:/rm-spark/1",
+                          "--out",
                           str(tmp_path / "o")], capture_output=True, text=True)
     assert run.returncode == 2, run.stderr
     assert "is not a Spark master URL" in run.stderr

@@ -117,8 +117,9 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
     and ``manifest.json`` (engine, master, model URI and version, as_of, the
     cohort, the high tier, sha256 of every data file).
 
-    Not on Spark yet: the allocation (``allocate`` must be off), the monitor, the
-    score history and the report; the run refuses them rather than skip them.
+    Not on Spark yet: the allocation (``allocate`` must be off), the monitor
+    (``monitor`` must be off), the score history and the report; the run refuses the
+    first three rather than skip them, and writes no report.
 
     Returns
     -------
@@ -131,6 +132,9 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
     if cfg.allocate:
         raise ConfigError("--engine spark does not allocate yet: pass --no-allocate (the "
                           "allocation runs on the scores with `riskmodel allocate`).")
+    if cfg.monitor == "on":
+        raise ConfigError("--engine spark does not run the monitor yet: pass --monitor off "
+                          "(run `riskmodel monitor` on the data beside it).")
     if cfg.history is not None:
         raise ConfigError("--engine spark keeps no score history yet: leave out --history.")
     if cfg.data is None:

@@ -78,10 +78,15 @@ def test_import_riskmodel_does_not_import_pyspark():
     assert out.stdout.strip() == "[]"
 
 
-def test_features_equal_the_library_school_year_and_summer(world, frames):
+def test_features_equal_the_library_school_year_and_summer(world, frames, caplog):
     cfg = FeatureConfig(include_sensitive=True)  # home_language: a string column
-    panel = rs.build_feature_panel(frames, [SCHOOL_DAY, SUMMER_DAY], cfg,
-                                   pupils_per_partition=300).toPandas()
+    with caplog.at_level("WARNING", logger="riskmodel"):
+        panel = rs.build_feature_panel(frames, [SCHOOL_DAY, SUMMER_DAY, "2010-01-04"], cfg,
+                                       pupils_per_partition=300).toPandas()
+    # a date without pupils is left out with a warning, as in the library
+    assert "2010-01-04" in caplog.text and "left out of the panel" in caplog.text
+    assert sorted(set(panel["as_of"])) == [pd.Timestamp(SCHOOL_DAY).date(),
+                                           pd.Timestamp(SUMMER_DAY).date()]
     assert panel.columns[:4].tolist() == ["as_of", "pupil_id", "school_id", "municipality_id"]
     for day in (SCHOOL_DAY, SUMMER_DAY):
         lib = rm.build_features(world.tables, day, cfg)

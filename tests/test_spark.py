@@ -262,3 +262,48 @@ def test_spark_failures_are_typed_errors(spark, data_dir, registered, tmp_path, 
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(rs.SparkError, match="needs Java"):
         rs.session("local[1]")
+
+
+def test_library_hooks_default_to_the_library(world):
+    """The hooks the Spark path uses leave the library's results unchanged by default,
+    and do what they say when given."""
+    from riskmodel._columns import ts_day
+    from riskmodel._enrolments import Enrolments, cohort_at
+    from riskmodel.features._build import _Prepared, _check_config
+
+    enr = Enrolments.from_tables(world.tables)
+    day = ts_day(pd.Timestamp(SUMMER_DAY))
+    auto = cohort_at(enr, day)
+    assert auto.summer and auto.n_waiting > 0
+    forced = cohort_at(enr, day, summer=False)  # the whole system says: not a summer date
+    assert not forced.summer and len(forced.rows) == auto.n_enrolled
+    cfg = _check_config(None)
+    d = pd.Timestamp("2023-11-06")  # the records reach a year back: arrivals are known
+    plain = _Prepared(world.tables, cfg, [d])
+    first = int(enr.start.min())
+    att_first = int(world.tables.attendance["date"].min().to_datetime64().astype(
+        "datetime64[D]").astype(np.int64))
+    given = _Prepared(world.tables, cfg, [d], whole={"summer": {d: False},
+                                                     "data_start": {d: first},
+                                                     "attendance_first_day": att_first})
+    a, b = plain.features_at(d), given.features_at(d)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # a later data start makes new arrivals unknowable (NaN), as with shorter records
+    late = _Prepared(world.tables, cfg, [d], whole={"summer": {d: False},
+                                                    "data_start": {d: ts_day(d) - 100},
+                                                    "attendance_first_day": att_first})
+    assert late.features_at(d)["new_arrival_365d"].isna().all()
+    assert a["new_arrival_365d"].notna().all()
+
+
+def test_predict_rows_domain_contributions(registered, world):
+    model, _ = registered
+    X = rm.build_features(world.tables, SCHOOL_DAY).head(50)
+    rows = pyfunc.predict_rows(model, X, n_reasons=2, domain_contributions=True)
+    assert rows.columns[:5].tolist() == pyfunc.output_columns(2)
+    contrib = rows[[f"contribution_{d}" for d in rm.vocab.DOMAINS]].to_numpy()
+    ex = model.explain(X)
+    raw = contrib.sum(axis=1) + ex.base_value
+    assert np.allclose(raw, ex.values.sum(axis=1).to_numpy() + ex.base_value, atol=1e-9)
+    plain = pyfunc.predict_rows(model, X, n_reasons=2)
+    assert plain.columns.tolist() == pyfunc.output_columns(2)

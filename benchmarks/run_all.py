@@ -15,8 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["datasets", "schema", "read", "features", "model", "explain", "allocation", "monthly",
          "fairness", "monitor", "regimes", "pipeline", "benefit", "risk_under_support",
-         "exploration",
-         "watchlists"]
+         "exploration", "watchlists", "spark"]
 
 
 def main(argv: list[str]) -> int:

@@ -108,6 +108,7 @@ _SUBMODULES = (
     "pyfunc",
     "monitor",
     "benefit",
+    "spark",  # needs the spark extra; imports pyspark only when used
 )
 
 __all__ = sorted(

@@ -175,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score history folder (hysteresis tiers, changes; e.g. out/history)")
     p.add_argument("--watchlists", type=Path, help="also write the watch lists into this folder")
     p.add_argument("--lang", choices=("lv", "en"), default="lv", help="watch-list language")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="run on this machine (default) or on Spark (riskmodel[spark]; "
+                        "Parquet data, a registered pyfunc model; see docs/spark.md)")
+    p.add_argument("--spark-master", default="local[*]",
+                   help="Spark master URL for --engine spark (default local[*])")
     _common(p)
 
     p = sub.add_parser("watchlists", help="watch lists per school and mentor from a score run")

@@ -227,8 +227,12 @@ class Cohort:
     n_waiting: int
 
 
-def cohort_at(enrolments: Enrolments, as_day: int) -> Cohort:
+def cohort_at(enrolments: Enrolments, as_day: int, summer: bool | None = None) -> Cohort:
     """The cohort of ``as_day`` from all enrolments (only the records known before it are used).
+
+    ``summer`` overrides the summer-date decision (more pupils waiting to continue
+    than enrolled) with one taken elsewhere: :mod:`riskmodel.spark` decides it once
+    from the counts of the whole system and passes it to every pupil partition.
 
     Examples
     --------
@@ -246,7 +250,9 @@ def cohort_at(enrolments: Enrolments, as_day: int) -> Cohort:
     known = enrolments.known_at(as_day)
     enrolled = known.current_rows()
     wait, grade = waiting_to_continue(known, as_day)
-    if len(wait) <= len(enrolled):  # a date in a school year (or nobody at all)
+    if summer is None:
+        summer = len(wait) > len(enrolled)
+    if not summer:  # a date in a school year (or nobody at all)
         return Cohort(view=known, records=known, rows=enrolled,
                       planned=np.zeros(len(enrolled), dtype=bool), source=enrolled,
                       summer=False, n_enrolled=len(enrolled), n_waiting=len(wait))

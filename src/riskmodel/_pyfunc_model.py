@@ -32,7 +32,24 @@ class RiskModelPyfunc(PythonModel):
                 params: dict | None = None) -> pd.DataFrame:
         from riskmodel.pyfunc import predict_rows
 
-        return predict_rows(self.model, model_input, n_reasons=self.n_reasons)
+        # inference parameters of the signature (riskmodel.spark.score sets them)
+        params = params or {}
+        domains = bool(params.get("domain_contributions", False))
+        n = int(params.get("num_threads") or 0)
+        if n <= 0:
+            return predict_rows(self.model, model_input, n_reasons=self.n_reasons,
+                                domain_contributions=domains)
+        import numba
+        from threadpoolctl import threadpool_limits
+
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        try:
+            with threadpool_limits(limits=n):  # LightGBM's OpenMP threads
+                return predict_rows(self.model, model_input, n_reasons=self.n_reasons,
+                                    domain_contributions=domains)
+        finally:
+            numba.set_num_threads(previous)
 
 
 set_model(RiskModelPyfunc())

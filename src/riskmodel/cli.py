@@ -251,6 +251,16 @@ def _cmd_score(args) -> int:
     if args.history is not None:
         opts["history"] = str(args.history)
     cfg = _config(ScoreConfig, args, opts)
+    if getattr(args, "engine", "local") == "spark":  # issue 20: the same run on Spark
+        from .spark import score_run as spark_score_run
+
+        if args.watchlists is not None:
+            raise ConfigError("--engine spark writes no watch lists yet: leave out "
+                              "--watchlists (run `riskmodel watchlists` on a local run).")
+
+        res = spark_score_run(cfg, master=args.spark_master, progress=_progress(args))
+        _print_score(res)
+        return EXIT_OK
     res = score_run(cfg, progress=_progress(args))
     _print_score(res)
     if res.manifest.get("history"):  # hook: watchlists (churn of the high tier)

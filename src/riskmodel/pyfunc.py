@@ -95,7 +95,8 @@ def _feature_names(model) -> list[str]:
     return [str(n) for n in (names if names is not None else model.feature_names_)]
 
 
-def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3, *, k=UNSET) -> pd.DataFrame:
+def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3, *, k=UNSET,
+                 domain_contributions: bool = False) -> pd.DataFrame:
     """Risk and top ``n_reasons`` reasons (lv, en) of each row of ``frame``; row ``i`` → row ``i``.
 
     Parameters
@@ -106,11 +107,17 @@ def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3, *, k=UNSET) -> 
         One row per pupil with (at least) the model's feature columns; other
         columns are ignored. Integer-like and boolean features may come as doubles.
     n_reasons : int, default 3
+    domain_contributions : bool, default False
+        Also the contributions summed by domain (log-odds): ``contribution_<domain>``
+        for each of :data:`riskmodel.vocab.DOMAINS` (0.0 for a domain without a
+        feature in the model). Set through the pyfunc's model config
+        ``{"domain_contributions": true}`` (:func:`riskmodel.spark.score` does).
 
     Returns
     -------
     DataFrame
-        Columns :func:`output_columns`, a RangeIndex in the order of ``frame``.
+        Columns :func:`output_columns` (and the contributions), a RangeIndex in the
+        order of ``frame``.
 
     Examples
     --------
@@ -146,7 +153,16 @@ def predict_rows(model, frame: pd.DataFrame, n_reasons: int = 3, *, k=UNSET) -> 
         for i in range(1, n_reasons + 1):
             col = wide[i].astype(object)
             out[f"reason_{i}_{lang}"] = col.where(col.notna(), None).to_numpy()
-    out = out[output_columns(n_reasons)].reset_index(drop=True)
+    cols = output_columns(n_reasons)
+    if domain_contributions:
+        from .vocab import DOMAINS
+
+        by = ex.by_domain()
+        for d in (*DOMAINS, *[c for c in by.columns if c not in DOMAINS]):
+            out[f"contribution_{d}"] = (by[d].to_numpy(dtype="float64") if d in by.columns
+                                        else 0.0)
+            cols.append(f"contribution_{d}")
+    out = out[cols].reset_index(drop=True)
     return out
 
 
@@ -218,7 +234,13 @@ def signature(model, n_reasons: int = 3, *, k=UNSET):
 
     outputs = Schema([ColSpec("double", "risk")]
                      + [ColSpec("string", c, required=False) for c in output_columns(n_reasons)[1:]])
-    return ModelSignature(inputs=input_schema(model), outputs=outputs)
+    from mlflow.types import ParamSchema, ParamSpec
+
+    # inference parameters (riskmodel.spark.score sets them): the domain contributions
+    # as extra columns, and LightGBM / numba threads (0: the library's default)
+    params = ParamSchema([ParamSpec("domain_contributions", "boolean", False),
+                          ParamSpec("num_threads", "long", 0)])
+    return ModelSignature(inputs=input_schema(model), outputs=outputs, params=params)
 
 
 def as_signature_frame(model, X: pd.DataFrame) -> pd.DataFrame:

@@ -10,20 +10,24 @@ from . import _kernels as K
 from ._common import Bins, event_arrays, frozen, ratio
 
 
-def compute_all(tables, config, ctxs, lo: int, hi: int) -> list[dict] | None:
+def compute_all(tables, config, ctxs, lo: int, hi: int, first_day: int | None = None
+                ) -> list[dict] | None:
     """Attendance features of every as_of in ``ctxs`` from one pass over the table.
 
     Only records dated in ``[lo, hi)`` are read; ``lo`` must be at or before the
     earliest window start (the pass starts at the first record when that is
     later).  Each dict also holds ``_att90_all``/``_tot90_all``
     (per pupil row, all pupils) for the school-level context feature.
+    ``first_day`` (the day of the table's first record) is taken from the table
+    unless given: :mod:`riskmodel.spark` gives the whole system's to each partition.
     """
     arrays = event_arrays(tables, "attendance", ["pupil_id", "date", "status"])
     if arrays is None:
         return None
     df, pupil, ticks, per_day = arrays
     n = len(tables.pupils)
-    first_day = _first_day(ticks, per_day)
+    if first_day is None:
+        first_day = _first_day(ticks, per_day)
     if first_day is not None:
         # no record lies before the first one: windows reaching further back (365
         # days) see the same records from there, with fewer bins and a narrower

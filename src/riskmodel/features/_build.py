@@ -46,19 +46,22 @@ class AsOfContext:
     grade: np.ndarray  # current grade of the population (the grade they will enter)
     planned: np.ndarray  # bool per pupil of the population: a planned (summer) enrolment
     summer: bool  # as_of lies between two school years (see riskmodel._enrolments)
+    data_start: int | None = None  # first enrolment start of the whole system, when given
 
 
-def _context_at(enrolments: Enrolments, config: FeatureConfig, as_of: pd.Timestamp
-                ) -> AsOfContext:
+def _context_at(enrolments: Enrolments, config: FeatureConfig, as_of: pd.Timestamp,
+                summer: bool | None = None, data_start: int | None = None) -> AsOfContext:
     """The cohort of ``as_of`` (in the configured grades); :class:`_NoPupils` if nobody.
 
     During a school year: the pupils enrolled on ``as_of``. On a summer date: also
     the pupils waiting to continue, in the grade they will enter
-    (:func:`riskmodel._enrolments.cohort_at`).
+    (:func:`riskmodel._enrolments.cohort_at`). ``summer`` and ``data_start`` are
+    decisions of the whole system, given when the tables hold a part of it
+    (:mod:`riskmodel.spark`).
     """
     a = ts_day(as_of)
     ys, _ = school_year_start_day(a, config.school_year_start_month)
-    cohort = cohort_at(enrolments, a)
+    cohort = cohort_at(enrolments, a, summer=summer)
     enr, all_cur = cohort.view, cohort.rows
     g = enr.grade[all_cur]
     sel = (g >= config.min_grade) & (g <= config.max_grade)
@@ -88,13 +91,20 @@ def _context_at(enrolments: Enrolments, config: FeatureConfig, as_of: pd.Timesta
         grade=enr.grade[cur],
         planned=cohort.planned[sel],
         summer=cohort.summer,
+        data_start=data_start,
     )
 
 
 class _Prepared:
-    """Everything that does not depend on as_of, built once per call."""
+    """Everything that does not depend on as_of, built once per call.
 
-    def __init__(self, tables, config: FeatureConfig, dates: list[pd.Timestamp]):
+    ``whole`` holds what the tables cannot tell when they are one pupil partition
+    of a larger system (:mod:`riskmodel.spark`): ``{"summer": {as_of: bool},
+    "data_start": {as_of: int}, "attendance_first_day": int or None}``.
+    """
+
+    def __init__(self, tables, config: FeatureConfig, dates: list[pd.Timestamp],
+                 whole: dict | None = None):
         self.tables = tables
         self.config = config
         self.pupil_ids = pd.Index(tables.pupils["pupil_id"].astype("str"), name="pupil_id")
@@ -110,7 +120,12 @@ class _Prepared:
         self.contexts: dict[pd.Timestamp, AsOfContext | _NoPupils] = {}
         for d in dates:
             try:
-                self.contexts[d] = _context_at(self.enrolments, config, d)
+                if whole is None:
+                    self.contexts[d] = _context_at(self.enrolments, config, d)
+                else:
+                    self.contexts[d] = _context_at(self.enrolments, config, d,
+                                                   summer=whole["summer"][d],
+                                                   data_start=whole["data_start"][d])
             except _NoPupils as exc:
                 self.contexts[d] = exc
         ctxs = [c for c in self.contexts.values() if isinstance(c, AsOfContext)]
@@ -130,7 +145,10 @@ class _Prepared:
         if "engagement" in domains:
             passes.append((_engagement, min(a) - 365))
         for module, lo in passes:
-            res = module.compute_all(tables, config, ctxs, lo, hi)
+            kwargs = {}
+            if whole is not None and module is _attendance:
+                kwargs["first_day"] = whole["attendance_first_day"]
+            res = module.compute_all(tables, config, ctxs, lo, hi, **kwargs)
             if res is not None:
                 for c, r in zip(ctxs, res):
                     self.results[id(c)].update(r)

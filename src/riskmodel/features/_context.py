@@ -25,12 +25,13 @@ def prepare(tables, config, enrolments):
     return {"urban": urban}
 
 
-def _leaving_rates(ctx, config):
-    """Share of enrolments at each school/municipality, overlapping the look-back,
-    that ended in early leaving; only outcomes already settled before as_of.
-    Computed from the records only (not the planned enrolments of a summer date)."""
-    enr = ctx.records
-    a = ctx.as_day
+def leaving_flags(records, as_day: int, config) -> tuple[np.ndarray, np.ndarray]:
+    """Per enrolment of ``records`` (a known view): settled early leaving within the
+    look-back, and exposed (open, or ended within the look-back). Summed by school and
+    municipality these give the leaving rates; :mod:`riskmodel.spark` sums them over
+    the whole system."""
+    enr = records
+    a = as_day
     lo = a - 365 * CONTEXT_YEARS
     flags = leaving_mask(
         enr,
@@ -44,6 +45,15 @@ def _leaving_rates(ctx, config):
     settled = ended & (enr.end + grace < a) & (enr.end >= lo)
     leavers = flags & settled
     exposed = (enr.end == OPEN_DAY) | (enr.end >= lo)
+    return leavers, exposed
+
+
+def _leaving_rates(ctx, config):
+    """Share of enrolments at each school/municipality, overlapping the look-back,
+    that ended in early leaving; only outcomes already settled before as_of.
+    Computed from the records only (not the planned enrolments of a summer date)."""
+    enr = ctx.records
+    leavers, exposed = leaving_flags(enr, ctx.as_day, config)
     n_s, n_m = len(enr.school_ids), len(enr.municipality_ids)
     school_rate = ratio(
         np.bincount(enr.school[leavers], minlength=n_s),

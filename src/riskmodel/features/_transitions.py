@@ -88,7 +88,9 @@ def compute(prep, ctx, config) -> dict[str, np.ndarray]:
 
     # new arrival: first known enrolment within the last year, not into grade 1
     first = ~same_prev
-    data_start = int(enr.start.min()) if len(enr.start) else a
+    data_start = ctx.data_start  # given by riskmodel.spark: the whole system's first start
+    if data_start is None:
+        data_start = int(enr.start.min()) if len(enr.start) else a
     new = np.zeros(n, dtype=np.float64)
     fi = np.flatnonzero(first & (enr.start >= a - 365) & (enr.grade > 1))
     new[p[fi]] = 1.0

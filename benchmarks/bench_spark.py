@@ -1,0 +1,204 @@
+"""Scale-out on Spark (issue 20): larger than memory, and the overhead at national scale.
+
+1. Larger than memory: a synthetic system of ``--pupils`` pupils (default 1,000,000)
+   x 2 school years, generated in chunks of ``--chunk`` pupils (independent systems
+   with their own pupil and school ids, sharing the municipalities) written straight
+   to Parquet dataset folders; ``riskmodel score --engine spark --no-allocate``
+   (features and scoring) on ``local[2]`` with the driver's JVM capped so that JVM
+   plus Python workers stay within ``--memory-gb`` (default 8). Prints the time and
+   the peak memory (RSS of the whole process tree, sampled every 0.2 s).
+2. Single machine: ``riskmodel score --no-allocate`` (engine local) at
+   ``--national`` pupils (default 200,000): time and peak memory, and both
+   extrapolated linearly to ``--pupils``.
+3. Overhead: ``--engine spark`` on the same ``--national`` data as a ratio to the
+   local run (aim: at most 3x).
+
+Every run is a separate process (``--child``), so each peak is its own.
+
+Run (heavy: under the shared lock)::
+
+    flock /work/notes/heavy.lock python benchmarks/bench_spark.py
+    flock /work/notes/heavy.lock python benchmarks/bench_spark.py --pupils 200000 --national 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+AS_OF = "2023-03-01"
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str], env=None) -> dict:
+    """Run ``cmd``; its JSON result plus wall time and the peak RSS of its process tree."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    ps = psutil.Process(proc.pid)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], _tree_rss(ps))
+            except psutil.Error:
+                pass
+            done.wait(0.2)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    out, err = proc.communicate()
+    done.set()
+    t.join()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(err[-4000:])
+        raise SystemExit(f"{cmd[2:5]} failed with exit code {proc.returncode}")
+    result = json.loads(out.strip().splitlines()[-1])
+    return {**result, "wall_s": wall, "peak_gb": peak[0] / 1e9}
+
+
+# ----------------------------------------------------------------------------- data
+def write_chunks(folder: Path, n_pupils: int, chunk: int, seed: int = 0) -> None:
+    """``n_pupils`` pupils in independent chunks, each table a Parquet dataset folder."""
+    import riskmodel as rm
+    from riskmodel.spark._tables import _plain
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n_chunks = max(1, -(-n_pupils // chunk))
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n_chunks):
+        size = min(chunk, n_pupils - i * chunk)
+        world = rm.datasets.make_school_system(n_pupils=size, n_years=2, random_state=seed + i)
+        for name in world.tables.names:
+            if name == "support":
+                continue
+            df = _plain(getattr(world.tables, name))
+            for col in ("pupil_id", "school_id"):
+                if col in df.columns and n_chunks > 1:
+                    df[col] = [None if v is None else f"c{i}-{v}" for v in df[col]]
+            target = folder / f"{name}.parquet"
+            if n_chunks > 1:
+                target.mkdir(parents=True, exist_ok=True)
+                target = target / f"part-{i:04d}.parquet"
+            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), target)
+        del world
+
+
+def register_model(root: Path) -> str:
+    """A small RiskModel registered as the riskmodel pyfunc; its tracking URI."""
+    import mlflow
+
+    import riskmodel as rm
+    from riskmodel import pyfunc
+    from riskmodel.tracking import configure
+
+    world = rm.datasets.make_school_system(n_pupils=5_000, n_years=2, random_state=99)
+    X = rm.build_features(world.tables, "2023-01-09")
+    y = rm.make_labels(world.tables, "2023-01-09", horizon_days=365).reindex(X.index).fillna(0)
+    model = rm.RiskModel(n_estimators=200, random_state=0).fit(X, y)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    configure(uri)
+    mlflow.set_experiment("bench-spark")
+    with mlflow.start_run():
+        pyfunc.log_model(model, registered_model_name="rm-bench")
+    return uri
+
+
+# ----------------------------------------------------------------------------- child
+def child(engine: str, data: str, out: str, memory_gb: float) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from riskmodel.cli import main
+
+    argv = ["score", "--data", data, "--model", "models:/rm-bench/1", "--as-of", AS_OF,
+            "--no-allocate", "--monitor", "off", "--out", out, "-q"]
+    if engine == "spark":
+        from riskmodel import spark as rs
+
+        # local mode: one JVM (driver = executor) plus one Python worker per core;
+        # the JVM gets 55 % of the budget, the workers and the driver's Python the rest
+        jvm = max(1, int(memory_gb * 0.55))
+        rs.session("local[2]", driver_memory=f"{jvm}g",
+                   conf={"spark.sql.shuffle.partitions": "8"}).sparkContext.setLogLevel("ERROR")
+        argv += ["--engine", "spark", "--spark-master", "local[2]"]
+    start = time.perf_counter()
+    code = main(argv)
+    elapsed = time.perf_counter() - start
+    manifest = json.loads((Path(out) / "manifest.json").read_text())
+    print(json.dumps({"code": code, "run_s": elapsed, "n": manifest["n_pupils"]}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pupils", type=int, default=1_000_000)
+    ap.add_argument("--national", type=int, default=200_000)
+    ap.add_argument("--chunk", type=int, default=100_000)
+    ap.add_argument("--memory-gb", type=float, default=8.0)
+    ap.add_argument("--small", action="store_true",
+                    help="quick run: 100,000 pupils in chunks of 50,000; national 20,000")
+    ap.add_argument("--child", nargs=4, metavar=("ENGINE", "DATA", "OUT", "MEM"))
+    args = ap.parse_args()
+    if args.small:
+        args.pupils, args.national, args.chunk = 100_000, 20_000, 50_000
+    if args.child:
+        engine, data, out, mem = args.child
+        child(engine, data, out, float(mem))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
+        tmp = Path(tmp)
+        env = {**os.environ, "MLFLOW_TRACKING_URI": register_model(tmp)}
+        t0 = time.perf_counter()
+        write_chunks(tmp / "national", args.national, chunk=args.national, seed=0)
+        write_chunks(tmp / "large", args.pupils, chunk=args.chunk, seed=10)
+        print(f"data generated in {time.perf_counter() - t0:.0f} s "
+              f"({args.pupils:,} pupils in chunks of {args.chunk:,}; {args.national:,})")
+
+        def go(engine, data, name):
+            cmd = [sys.executable, __file__, "--child", engine, str(tmp / data),
+                   str(tmp / name), str(args.memory_gb)]
+            return run_measured(cmd, env=env)
+
+        local = go("local", "national", "out-local")
+        spark_nat = go("spark", "national", "out-spark-nat")
+        large = go("spark", "large", "out-spark-large")
+
+    f = args.pupils / args.national
+    print(f"\nLarger than memory: --engine spark, {large['n']:,} pupils scored "
+          f"({args.pupils:,} generated x 2 years), local[2], memory cap {args.memory_gb:g} GB")
+    print(f"  time {large['wall_s']:.0f} s (run {large['run_s']:.0f} s), "
+          f"peak memory {large['peak_gb']:.2f} GB")
+    print(f"Single machine (engine local) at {args.national:,} pupils ({local['n']:,} scored):")
+    print(f"  time {local['wall_s']:.0f} s, peak memory {local['peak_gb']:.2f} GB; "
+          f"extrapolated x{f:g} to {args.pupils:,}: {local['wall_s'] * f:.0f} s, "
+          f"{local['peak_gb'] * f:.1f} GB")
+    print(f"Overhead at {args.national:,} pupils: spark {spark_nat['wall_s']:.0f} s "
+          f"(peak {spark_nat['peak_gb']:.2f} GB) vs local {local['wall_s']:.0f} s: "
+          f"ratio {spark_nat['wall_s'] / local['wall_s']:.2f}x (aim <= 3x)")
+
+
+if __name__ == "__main__":
+    main()

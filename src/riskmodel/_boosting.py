@@ -25,6 +25,8 @@ from ._linear import LinearScorecard
 
 __all__ = ["BoostResult", "BoostSettings", "FitData", "fit_cross", "fit_holdout", "lgb_params", "n_threads"]
 
+DEV = {}
+
 #: keys of ``validation_log_loss_``, by whether the boosting starts from the linear part
 CANDIDATE_NAMES = {False: "trees", True: "linear+trees"}
 
@@ -125,6 +127,10 @@ def lgb_params(settings, n_train, n_minority, seed, monotone):
         "verbosity": -1,
         "num_threads": n_threads(settings.n_jobs, n_train),
     }
+    if n_minority < DEV.get("few", 200):
+        for key in ("min_data_in_leaf", "lambda_l2", "learning_rate", "min_data_per_group", "cat_smooth", "max_cat_to_onehot", "num_leaves", "extra_trees"):
+            if key in DEV:
+                params[key] = DEV[key]
     if monotone is not None:
         params["monotone_constraints"] = monotone
         params["monotone_constraints_method"] = "intermediate"
@@ -137,7 +143,10 @@ def lgb_params(settings, n_train, n_minority, seed, monotone):
 def _linear_part(data, idx, use_linear):
     if not use_linear:
         return None
-    return LinearScorecard().fit(data.matrix[idx], data.categorical, data.y01[idx], data.weight[idx],
+    kw = {}
+    if data.n_minority < DEV.get("few", 200):
+        kw = {k: DEV[d] for k, d in (("C", "linC"), ("min_frequency", "minfreq")) if d in DEV}
+    return LinearScorecard(**kw).fit(data.matrix[idx], data.categorical, data.y01[idx], data.weight[idx],
                                  data.monotone)
 
 
@@ -264,6 +273,14 @@ def _boost_folds_in_step(data, settings, splits, params, use_linear):
     return best, best_loss, folds
 
 
+def _oof(data, fit):
+    best, _, folds = fit
+    oof_score = np.empty(len(data.y01))
+    for valid_idx, part, fold_booster in folds:
+        oof_score[valid_idx] = _raw_score(fold_booster, part, data, valid_idx, num_iteration=best)
+    return oof_score
+
+
 def fit_cross(data, settings, n_folds, candidates):
     """Cross-fitted trees; ``candidates`` lists the linear starts to compare (False, True).
 
@@ -288,12 +305,19 @@ def fit_cross(data, settings, n_folds, candidates):
     splits = _fold_splits(data, k)
     params = _params(data, settings, int(n * (k - 1) / k))
     fits = {use: _boost_folds_in_step(data, settings, splits, params, use) for use in candidates}
-    loss = {CANDIDATE_NAMES[use]: fit[1] for use, fit in fits.items()}
-    use_linear = min(fits, key=lambda use: fits[use][1])
+    oofs = {use: _oof(data, fit) for use, fit in fits.items()}
+    if DEV.get("calsel") and data.n_minority < DEV.get("few", 200):
+        from ._calibration import apply_calibration, fit_calibration
+        def _cal_loss(score):
+            cal = fit_calibration("sigmoid", score, data.y01, data.weight)
+            p = np.clip(apply_calibration(cal, score), 1e-12, 1 - 1e-12)
+            return float(np.sum(data.weight * -(data.y01 * np.log(p) + (1 - data.y01) * np.log(1 - p))) / data.weight.sum())
+        loss = {CANDIDATE_NAMES[use]: _cal_loss(oofs[use]) for use in fits}
+    else:
+        loss = {CANDIDATE_NAMES[use]: fit[1] for use, fit in fits.items()}
+    use_linear = min(fits, key=lambda use: loss[CANDIDATE_NAMES[use]])
     best, _, folds = fits[use_linear]
-    oof_score = np.empty(n)
-    for valid_idx, part, fold_booster in folds:
-        oof_score[valid_idx] = _raw_score(fold_booster, part, data, valid_idx, num_iteration=best)
+    oof_score = oofs[use_linear]
     all_idx = np.arange(n)
     part = _linear_part(data, all_idx, use_linear)
     booster = lgb.train(_params(data, settings, n), _dataset(data, settings, all_idx, part), num_boost_round=best)

@@ -25,7 +25,10 @@ from ._linear import LinearScorecard
 
 __all__ = ["BoostResult", "BoostSettings", "FitData", "fit_cross", "fit_holdout", "lgb_params", "n_threads"]
 
-DEV = {}
+#: below this many rows of the rarer class a table is "small": categorical splits need
+#: only ``min_data_in_leaf`` rows a side (see :func:`lgb_params`); at and above it, the
+#: parameters are those of riskmodel 1.9 (the synthetic school system has far more)
+FEW_EVENTS = 200
 
 #: keys of ``validation_log_loss_``, by whether the boosting starts from the linear part
 CANDIDATE_NAMES = {False: "trees", True: "linear+trees"}
@@ -94,8 +97,10 @@ def lgb_params(settings, n_train, n_minority, seed, monotone):
     --------
     >>> s = BoostSettings(0.05, 100, 10, "auto", "auto", 0.8, 0.8, 10.0, None)
     >>> p = lgb_params(s, n_train=1_000, n_minority=60, seed=0, monotone=None)
-    >>> p["num_leaves"], p["min_data_in_leaf"]
-    (7, 20)
+    >>> p["num_leaves"], p["min_data_in_leaf"], p["min_data_per_group"]
+    (7, 20, 20)
+    >>> lgb_params(s, n_train=20_000, n_minority=600, seed=0, monotone=None)["min_data_per_group"]
+    100
     """
     if settings.num_leaves == "auto":
         leaves = 7 if n_minority < 2_000 else 15 if n_minority < 10_000 else 31
@@ -119,7 +124,10 @@ def lgb_params(settings, n_train, n_minority, seed, monotone):
         "max_cat_to_onehot": 4,
         "cat_smooth": 10.0,
         "cat_l2": 10.0,
-        "min_data_per_group": 100,
+        # LightGBM's default: a side of a categorical split needs 100 rows. With few
+        # events (small tables) that bars nearly every category split (a 5-level answer
+        # in 240 rows), so there it needs only as many rows as a leaf
+        "min_data_per_group": int(mcs) if n_minority < FEW_EVENTS else 100,
         "max_bin": 255,
         "seed": int(seed),
         "deterministic": True,
@@ -127,10 +135,6 @@ def lgb_params(settings, n_train, n_minority, seed, monotone):
         "verbosity": -1,
         "num_threads": n_threads(settings.n_jobs, n_train),
     }
-    if n_minority < DEV.get("few", 200):
-        for key in ("min_data_in_leaf", "lambda_l2", "learning_rate", "min_data_per_group", "cat_smooth", "max_cat_to_onehot", "num_leaves", "extra_trees"):
-            if key in DEV:
-                params[key] = DEV[key]
     if monotone is not None:
         params["monotone_constraints"] = monotone
         params["monotone_constraints_method"] = "intermediate"
@@ -143,10 +147,7 @@ def lgb_params(settings, n_train, n_minority, seed, monotone):
 def _linear_part(data, idx, use_linear):
     if not use_linear:
         return None
-    kw = {}
-    if data.n_minority < DEV.get("few", 200):
-        kw = {k: DEV[d] for k, d in (("C", "linC"), ("min_frequency", "minfreq")) if d in DEV}
-    return LinearScorecard(**kw).fit(data.matrix[idx], data.categorical, data.y01[idx], data.weight[idx],
+    return LinearScorecard().fit(data.matrix[idx], data.categorical, data.y01[idx], data.weight[idx],
                                  data.monotone)
 
 
@@ -273,14 +274,6 @@ def _boost_folds_in_step(data, settings, splits, params, use_linear):
     return best, best_loss, folds
 
 
-def _oof(data, fit):
-    best, _, folds = fit
-    oof_score = np.empty(len(data.y01))
-    for valid_idx, part, fold_booster in folds:
-        oof_score[valid_idx] = _raw_score(fold_booster, part, data, valid_idx, num_iteration=best)
-    return oof_score
-
-
 def fit_cross(data, settings, n_folds, candidates):
     """Cross-fitted trees; ``candidates`` lists the linear starts to compare (False, True).
 
@@ -305,19 +298,12 @@ def fit_cross(data, settings, n_folds, candidates):
     splits = _fold_splits(data, k)
     params = _params(data, settings, int(n * (k - 1) / k))
     fits = {use: _boost_folds_in_step(data, settings, splits, params, use) for use in candidates}
-    oofs = {use: _oof(data, fit) for use, fit in fits.items()}
-    if DEV.get("calsel") and data.n_minority < DEV.get("few", 200):
-        from ._calibration import apply_calibration, fit_calibration
-        def _cal_loss(score):
-            cal = fit_calibration("sigmoid", score, data.y01, data.weight)
-            p = np.clip(apply_calibration(cal, score), 1e-12, 1 - 1e-12)
-            return float(np.sum(data.weight * -(data.y01 * np.log(p) + (1 - data.y01) * np.log(1 - p))) / data.weight.sum())
-        loss = {CANDIDATE_NAMES[use]: _cal_loss(oofs[use]) for use in fits}
-    else:
-        loss = {CANDIDATE_NAMES[use]: fit[1] for use, fit in fits.items()}
-    use_linear = min(fits, key=lambda use: loss[CANDIDATE_NAMES[use]])
+    loss = {CANDIDATE_NAMES[use]: fit[1] for use, fit in fits.items()}
+    use_linear = min(fits, key=lambda use: fits[use][1])
     best, _, folds = fits[use_linear]
-    oof_score = oofs[use_linear]
+    oof_score = np.empty(n)
+    for valid_idx, part, fold_booster in folds:
+        oof_score[valid_idx] = _raw_score(fold_booster, part, data, valid_idx, num_iteration=best)
     all_idx = np.arange(n)
     part = _linear_part(data, all_idx, use_linear)
     booster = lgb.train(_params(data, settings, n), _dataset(data, settings, all_idx, part), num_boost_round=best)

@@ -1,12 +1,15 @@
 """RiskModel on small tables with few leavers: never reliably below chance.
 
-On pure noise every model that sees only its training folds has an expected
-cross-validated ROC AUC of exactly 0.5 (the held-out rows are independent of what it
-was fitted on), so a mean reliably below 0.5 over many fresh tables can only come from
-a defect (a score whose order is flipped between the folds and the final model, rows
-mixed up between fit and predict, calibration that turns the order over). The
-weak-signal tables check the other side: with about a dozen leavers in a few hundred
-rows, a weak real signal must be found more often than not.
+On pure noise a model that sees only its training folds has an expected cross-validated
+ROC AUC of exactly 0.5, whatever it does inside (the held-out rows are independent of
+everything it was fitted on, and stratification fixes only their counts). So the
+below-chance figure of issue 21 (0.372 on the "noisy" bench shape, which has a weak
+signal) is the spread of five 500-row tables with about 15 leavers each, not a model
+that learns the signal backwards. The tests hold all three sides: on pure noise the
+mean and the typical (median) table are not reliably below 0.5, and the probabilities
+stay close to the base rate (a model that trusts its noise fails here); with a weak real
+signal and about a dozen leavers the signal is found (a model that learns nothing, or
+turns its order over in the calibration or the final refit, fails here).
 """
 
 from __future__ import annotations
@@ -42,13 +45,13 @@ def _cv_aucs(seeds, **table):
 
 @pytest.fixture(scope="module")
 def noise_aucs():
-    return _cv_aucs(range(40))
+    return _cv_aucs(range(36))
 
 
 def test_never_reliably_below_chance_on_pure_noise(noise_aucs):
-    # 40 tables of 300 rows, 4 % leavers (about 12, 8 per training fold: the inner
+    # 36 tables of 300 rows, 4 % leavers (about 12, 8 per training fold: the inner
     # cross-fitting holds out 1-2 leavers per fold)
-    assert len(noise_aucs) >= 30
+    assert len(noise_aucs) >= 28
     mean, se = noise_aucs.mean(), noise_aucs.std(ddof=1) / np.sqrt(len(noise_aucs))
     # one-sided t-test of mean >= 0.5 at the 1 % level
     assert stats.ttest_1samp(noise_aucs, 0.5, alternative="less").pvalue > 0.01, (mean, se)
@@ -62,3 +65,16 @@ def test_a_weak_signal_with_a_dozen_leavers_is_found():
     aucs = _cv_aucs(range(100, 120), signal=0.6)
     assert stats.ttest_1samp(aucs, 0.5, alternative="greater").pvalue < 0.01, aucs.mean()
     assert aucs.mean() > 0.6
+
+
+def test_probabilities_on_pure_noise_stay_near_the_base_rate():
+    spreads, offsets = [], []
+    for seed in range(8):
+        X, y = _noise_table(seed)
+        X_new, _ = _noise_table(1000 + seed, n=5_000)
+        p = RiskModel(random_state=0).fit(X, y).predict_proba(X_new)[:, 1]
+        spreads.append(p.std() / y.mean())
+        offsets.append(abs(p.mean() - y.mean()))
+    # measured: spread 0 on most tables, 0.8 of the base rate on the worst of 6
+    assert np.median(spreads) < 0.25, spreads
+    assert np.mean(offsets) < 0.005, offsets

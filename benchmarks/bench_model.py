@@ -93,9 +93,9 @@ def survey_tables(n, seed=0):
     - ``survey``: a latent disengagement u shows through twelve 5-level Likert answers (some
       reversed, 5 % "no answer"), yes/no answers, absences; a class (15 levels, about 20
       pupils each) with its own effect and a parent's job; risk additive in u, home support
-      and the class, 14 % leavers on average.
+      and the class, 16 % leavers on average.
     - ``survey_items``: the same kind of questionnaire, but the risk comes from a few
-      specific answers and one interaction (a tree's home ground), 10 % leavers; most of the
+      specific answers and one interaction (a tree's home ground), 18 % leavers; most of the
       30 answers are noise.
     """
     rng = np.random.default_rng(seed)

@@ -25,6 +25,11 @@ from ._linear import LinearScorecard
 
 __all__ = ["BoostResult", "BoostSettings", "FitData", "fit_cross", "fit_holdout", "lgb_params", "n_threads"]
 
+#: below this many rows of the rarer class a table is "small": categorical splits need
+#: only ``min_data_in_leaf`` rows a side (see :func:`lgb_params`); at and above it, the
+#: parameters are those of riskmodel 1.9 (the synthetic school system has far more)
+FEW_EVENTS = 200
+
 #: keys of ``validation_log_loss_``, by whether the boosting starts from the linear part
 CANDIDATE_NAMES = {False: "trees", True: "linear+trees"}
 
@@ -92,8 +97,10 @@ def lgb_params(settings, n_train, n_minority, seed, monotone):
     --------
     >>> s = BoostSettings(0.05, 100, 10, "auto", "auto", 0.8, 0.8, 10.0, None)
     >>> p = lgb_params(s, n_train=1_000, n_minority=60, seed=0, monotone=None)
-    >>> p["num_leaves"], p["min_data_in_leaf"]
-    (7, 20)
+    >>> p["num_leaves"], p["min_data_in_leaf"], p["min_data_per_group"]
+    (7, 20, 20)
+    >>> lgb_params(s, n_train=20_000, n_minority=600, seed=0, monotone=None)["min_data_per_group"]
+    100
     """
     if settings.num_leaves == "auto":
         leaves = 7 if n_minority < 2_000 else 15 if n_minority < 10_000 else 31
@@ -117,7 +124,10 @@ def lgb_params(settings, n_train, n_minority, seed, monotone):
         "max_cat_to_onehot": 4,
         "cat_smooth": 10.0,
         "cat_l2": 10.0,
-        "min_data_per_group": 100,
+        # LightGBM's default: a side of a categorical split needs 100 rows. With few
+        # events (small tables) that bars nearly every category split (a 5-level answer
+        # in 240 rows), so there it needs only as many rows as a leaf
+        "min_data_per_group": int(mcs) if n_minority < FEW_EVENTS else 100,
         "max_bin": 255,
         "seed": int(seed),
         "deterministic": True,

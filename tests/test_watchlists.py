@@ -117,6 +117,29 @@ def test_changes_shown_sum_to_risk_change(run):
     assert "procentpunkti" in page.read_text(encoding="utf-8")
 
 
+def test_each_row_states_its_own_calibrated_risk(run):
+    """The words under a tier are the pupil's own risk ("about n in 10 pupils with a risk
+    like this"), not the tier's average: a 58 % pupil must not read "1 in 10"."""
+    import re
+
+    base, _ = run
+    scores = pd.read_parquet(base / "2023-04-01" / "scores.parquet")
+    seen = 0
+    for page in (base / "lists").glob("*/*.html"):
+        if page.name == "index.html" or page.parent.name == "mentors":
+            continue
+        html = page.read_text(encoding="utf-8")
+        for pid, body in re.findall(r'<tr class="pupil[^"]*" data-pupil="([^"]+)"(.*?)</tr>', html,
+                                    flags=re.S):
+            m = re.search(r"aptuveni (&lt;1|<1|\d+) no 10", body)
+            assert m is not None, pid
+            n = 10 * float(scores.loc[pid, "risk"])
+            assert m.group(1) == ("&lt;1" if n < 0.5 else f"{n:.0f}") or \
+                m.group(1) == ("<1" if n < 0.5 else f"{n:.0f}")
+            seen += 1
+    assert seen > 0
+
+
 def test_browser_renders_school_list(run, tmp_path):
     assert shutil.which("chromium"), "chromium missing: run `make chromium` (apt-get install -y chromium)"
     base, _ = run

@@ -224,7 +224,8 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                               "Choose another --as-of.")
         from ._run_monitor import score_monitor, write_rules_only  # issue 19: monitor first
 
-        monitor = score_monitor(cfg, tables, as_of, X, model)
+        with stages("monitor"):
+            monitor = score_monitor(cfg, tables, as_of, X, model)
         if monitor.rules_only:
             return write_rules_only(cfg, X=X, pupils=pupils, monitor=monitor, as_of=as_of,
                                     model_info=model_info, fingerprint=fingerprint,

@@ -119,14 +119,18 @@ class LabelConfig(StrictModel):
 
 def _last_recorded_day(tables) -> int | None:
     """The latest date in any table (enrolment starts/ends, event dates)."""
+    from ._school_tables import _date_range
+
     last = None
 
     def upd(values):
         nonlocal last
-        d = to_day(values)
-        d = d[d != NAT_DAY]
-        if len(d):
-            m = int(d.max())
+        arr = np.asarray(values)
+        if arr.dtype.kind != "M":
+            arr = pd.to_datetime(pd.Series(values)).to_numpy()
+        span = _date_range(arr)  # on the int64 view: no day array, no mask
+        if span is not None:
+            m = int(to_day(span[1:])[0])
             last = m if last is None else max(last, m)
 
     enr = tables.enrolments

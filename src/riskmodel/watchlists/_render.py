@@ -80,16 +80,12 @@ def _read(run: Path, name: str) -> pd.DataFrame | None:
     return pd.read_parquet(p) if p.is_file() else None
 
 
-def _meaning(scores: pd.DataFrame, t: dict, horizon_days: int) -> dict:
+def _meaning(risk: float, t: dict, horizon_days: int) -> str:
+    """The pupil's calibrated risk in words: "about n in 10 pupils with a risk like this"."""
     horizon = (t["horizon_year"] if horizon_days == 365
                else t["horizon_days"].format(days=horizon_days))
-    out = {}
-    for tier in ("high", "elevated", "low"):
-        r = scores.loc[scores["tier"].astype(str) == tier, "risk"]
-        if len(r):
-            n = 10 * float(r.mean())
-            out[tier] = t["meaning"].format(n="<1" if n < 0.5 else f"{n:.0f}", horizon=horizon)
-    return out
+    n = 10 * float(risk)
+    return t["meaning"].format(n="<1" if n < 0.5 else f"{n:.0f}", horizon=horizon)
 
 
 def _quality(features: pd.DataFrame | None, t: dict) -> pd.Series:
@@ -156,7 +152,6 @@ def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: st
                  else pd.DataFrame(index=scores.index))
     quality = _quality(_read(run, "features.parquet"), t)
     trend = _trend(manifest.get("history_dir"), scores, manifest["as_of"])
-    meaning = _meaning(scores, t, horizon_days)
     plans = (alloc.drop_duplicates("pupil_id").set_index("pupil_id")
              if alloc is not None and len(alloc) else pd.DataFrame())
     listed = scores["tier"].astype(str).isin(LISTED) | scores.index.isin(plans.index)
@@ -194,7 +189,7 @@ def write_watchlists(run: str | os.PathLike, out: str | os.PathLike, *, lang: st
                 start=str(p.get("start_date", ""))[:10], review=str(p.get("review_date", ""))[:10],
                 goal=_code(t, "domain_names", p.get("goal_domain")))
         rows[pid] = {"pupil_id": pid, "school_id": s["school_id"], "tier": tier,
-                     "tier_text": t["tier_" + tier], "meaning": meaning.get(tier, ""),
+                     "tier_text": t["tier_" + tier], "meaning": _meaning(s["risk"], t, horizon_days),
                      "reasons": reasons, "bars": bars,
                      "trend": _svg(trend.get(pid, []) + [float(s["risk"])]), "change": change,
                      "plan": plan, "quality": quality.get(pid, "")}

@@ -37,6 +37,14 @@ def spark():
     s.stop()
 
 
+def test_local_workers_run_the_drivers_python(spark):
+    """Local workers import the riskmodel the driver imports: they run this interpreter,
+    not the first python3 on PATH (in a virtual environment that is not activated, as
+    under make test, that one has no riskmodel)."""
+    got = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable)
+    assert got.collect() == [sys.executable]
+
+
 @pytest.fixture(scope="module")
 def world():
     # four schools in two municipalities: the context step has something to sum

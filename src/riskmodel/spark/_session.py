@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 
 from ..errors import ConfigError
 
@@ -71,7 +72,13 @@ def session(master: str = "local[*]", *, app_name: str = "riskmodel", driver_mem
         if active is not None:
             return active
         builder = SparkSession.builder.master(master).appName(app_name)
-        settings = {**DEFAULT_CONF, "spark.driver.memory": str(driver_memory), **(conf or {})}
+        settings = {**DEFAULT_CONF, "spark.driver.memory": str(driver_memory)}
+        if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+            # local workers run this interpreter, so they import the riskmodel the driver
+            # imports (Spark's default is the first python3 on PATH, which may not have it).
+            # PySpark takes the workers' Python from this variable when the context starts.
+            os.environ["PYSPARK_PYTHON"] = sys.executable
+        settings.update(conf or {})
         for k, v in settings.items():
             builder = builder.config(k, v)
         return builder.getOrCreate()

@@ -187,12 +187,12 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, index=False, lineterminator="\n")
 
 
-def write_manifest(folder: Path, manifest: dict) -> dict:
-    """Write ``manifest.json`` (with the sha256 of every other file) into ``folder``."""
-    files = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.name != MANIFEST:
-            files[p.name] = file_sha256(p)
+def write_manifest(folder: Path, manifest: dict, files: dict | None = None) -> dict:
+    """Write ``manifest.json`` into ``folder``, with ``files`` (name -> sha256; by
+    default every other file directly in ``folder``)."""
+    if files is None:
+        files = {p.name: file_sha256(p) for p in sorted(folder.iterdir())
+                 if p.is_file() and p.name != MANIFEST}
     manifest = {"riskmodel_manifest": 1, **manifest, "files_sha256": files,
                 "riskmodel_version": riskmodel_version()}
     text = json.dumps(jsonable(manifest), indent=2, sort_keys=True, ensure_ascii=False)

@@ -66,10 +66,16 @@ class ScoreResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _tiers(rank: np.ndarray, n: int, tiers: TierConfig) -> pd.Categorical:
+def tier_cuts(n: int, tiers: TierConfig) -> tuple[int, int]:
+    """The last national rank of the high and of the elevated tier among ``n`` pupils."""
     high = resolve_capacity(n, top_fraction=tiers.high_fraction, func="score_run")
     elevated = max(high, resolve_capacity(n, top_fraction=tiers.elevated_fraction,
                                           func="score_run"))
+    return high, elevated
+
+
+def _tiers(rank: np.ndarray, n: int, tiers: TierConfig) -> pd.Categorical:
+    high, elevated = tier_cuts(n, tiers)
     labels = np.where(rank <= high, "high", np.where(rank <= elevated, "elevated", "low"))
     return pd.Categorical(labels, categories=["high", "elevated", "low"], ordered=True)
 

@@ -11,16 +11,16 @@ folder that is renamed to ``out`` only when everything is written
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
 from .._atomic import MANIFEST, atomic_output_dir, check_output_dir
-from .._checks import parse_as_of, resolve_capacity
+from .._checks import parse_as_of
 from .._run_config import ScoreConfig
-from .._run_io import MAX_DAYS_AFTER_DATA, Stages
+from .._run_io import MAX_DAYS_AFTER_DATA, Stages, write_manifest
+from .._run_score import tier_cuts
 from .._util import file_sha256, jsonable, riskmodel_version
 from ..config import load_config
 from ..errors import ConfigError
@@ -71,9 +71,7 @@ def _tiered(scores, n: int, tiers):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    high = resolve_capacity(n, top_fraction=tiers.high_fraction, func="score_run")
-    elevated = max(high, resolve_capacity(n, top_fraction=tiers.elevated_fraction,
-                                          func="score_run"))
+    high, elevated = tier_cuts(n, tiers)
     # one global order: Spark sorts by range partitions, then numbers within them
     national = Window.orderBy(F.col("risk").desc(), F.col("pupil_id").asc())
     school = Window.partitionBy("school_id").orderBy(F.col("rank_national").asc())
@@ -187,11 +185,7 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
                     X.write.partitionBy("municipality_id").parquet(str(tmp / "features.parquet"))
                     scored.write.partitionBy("municipality_id").parquet(
                         str(tmp / "scores.parquet"))
-                    manifest = {"riskmodel_manifest": 1, **manifest,
-                                "files_sha256": _hashes(tmp)}
-                    (tmp / MANIFEST).write_text(
-                        json.dumps(jsonable(manifest), indent=2, sort_keys=True,
-                                   ensure_ascii=False) + "\n", encoding="utf-8")
+                    manifest = write_manifest(tmp, manifest, files=_hashes(tmp))
                 X.unpersist()
         out = Path(cfg.out)
         paths = {Path(f).stem: out / f for f in SPARK_SCORE_FILES}

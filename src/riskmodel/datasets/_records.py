@@ -53,6 +53,47 @@ def _enrolled_in_month(span: _YearSpan, ids_all, band_all, cal: SchoolYearCalend
     return ids, lo, hi, band, (hi - lo + 1) / month_len
 
 
+def _online_range(span: _YearSpan, idx, lo, hi, cal: SchoolYearCalendar, mi: int):
+    """Calendar days (days since 1970) over which month ``mi``'s online events fall.
+
+    Online events (logins, messages) happen on any calendar day, also at weekends and
+    in holidays. A pupil enrolled across a month boundary gets the whole calendar
+    month: from its first day when enrolled before the month's first school day, to
+    its last day when still enrolled after the month's last school day. Otherwise
+    the range starts or ends on the pupil's own first or last school day (no online
+    events outside the enrolment). September starts on its first school day and May
+    ends on the year's last (the summer holds no school-year events).
+
+    Ending a month's events on its last school day instead would put the days after
+    it (a weekend, the autumn or Christmas holidays) out of reach, and how many such
+    days fall before a date changes from year to year with the calendar: 2027's
+    autumn week closes October on the 22nd, and its online events crowd into 22 days
+    instead of 31, which moved ``parent_logins_28d`` and ``days_since_parent_contact``
+    between stable years (monitor false alarms, issue 19).
+
+    Examples
+    --------
+    >>> from riskmodel.datasets._calendar import school_year_calendar
+    >>> cal = school_year_calendar(2027)
+    >>> span = _YearSpan(np.array([0]), np.array([cal.n_days - 1]), np.array([-1]),
+    ...                  np.array([-1]))
+    >>> lo, hi = _month_ranges(span, np.array([0]), cal, 1)
+    >>> d0, d1 = _online_range(span, np.array([0]), lo, hi, cal, 1)
+    >>> str(cal.days[hi[0]]), str(np.datetime64(int(d0[0]), "D")), str(np.datetime64(int(d1[0]), "D"))
+    ('2027-10-22', '2027-10-01', '2027-10-31')
+    """
+    day_num = cal.days.astype(np.int64)
+    first_day = cal.days[cal.month_first[mi]].astype("datetime64[M]")
+    month_start = first_day.astype("datetime64[D]").astype(np.int64)
+    month_end = (first_day + 1).astype("datetime64[D]").astype(np.int64) - 1
+    d0, d1 = day_num[lo], day_num[hi]
+    before = (lo == cal.month_first[mi]) & (span.first[idx] < lo)
+    after = (hi == cal.month_last[mi]) & (span.last[idx] > hi)
+    d0 = np.where(before, np.minimum(d0, month_start), d0)
+    d1 = np.where(after, np.maximum(d1, month_end), d1)
+    return d0, d1
+
+
 def _random_days(rng, lo, hi, span: _YearSpan, idx):
     """Uniform school day in [lo, hi], moved out of a transfer gap."""
     d = lo + np.floor(rng.random(len(lo)) * (hi - lo + 1)).astype(np.int64)
@@ -203,7 +244,8 @@ def _engagement(rng, P, pop, span, X, cal, out):
         p, e = rows // 7, rows % 7
         pid = ids[p]
         # online events on any calendar day of the active range, meetings on school days
-        d0, d1 = day_num[lo[p]], day_num[hi[p]]
+        d0, d1 = _online_range(span, ids, lo, hi, cal, mi)
+        d0, d1 = d0[p], d1[p]
         date = d0 + np.floor(rng.random(len(p)) * (d1 - d0 + 1)).astype(np.int64)
         meeting = (e == _EVENT["meeting_invited"]) | (e == _EVENT["consultation"])
         sday = _random_days(rng, lo[p][meeting], hi[p][meeting], span, pid[meeting])

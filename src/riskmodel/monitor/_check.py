@@ -64,7 +64,8 @@ def _statistics(ref, cur, columns, risks, *, thresholds=None, high_fraction=0.05
                 elevated_fraction=0.15):
     """The statistics of two feature matrices (and the two cohorts' risks, or None)."""
     infl = thresholds.inflation("feature") if thresholds is not None else None
-    feat = drift_statistics(ref, cur, columns, psi_inflation=infl)
+    infl_df = thresholds.inflation_df("feature") if thresholds is not None else None
+    feat = drift_statistics(ref, cur, columns, psi_inflation=infl, psi_inflation_df=infl_df)
     feat.insert(0, "level", "feature")
     dom = availability_statistics(ref, cur, columns)
     dom.insert(0, "level", "domain")
@@ -72,8 +73,11 @@ def _statistics(ref, cur, columns, risks, *, thresholds=None, high_fraction=0.05
     if risks is not None:
         s_infl = thresholds.inflation("score").get("score", 1.0) if thresholds is not None \
             else 1.0
+        s_df = thresholds.inflation_df("score").get("score") if thresholds is not None \
+            else None
         sc = score_statistics(risks[0], risks[1], high_fraction=high_fraction,
-                              elevated_fraction=elevated_fraction, score_inflation=s_infl)
+                              elevated_fraction=elevated_fraction, score_inflation=s_infl,
+                              score_inflation_df=s_df)
         sc.insert(0, "level", "score")
         parts.append(sc)
     out = pd.concat(parts, ignore_index=True)

@@ -32,7 +32,7 @@ from scipy import stats
 from ..errors import DataValidationError
 
 __all__ = ["N_BINS", "bin_counts", "resolution", "drift_statistics", "group_level", "numeric_block", "psi",
-           "js_distance"]
+           "psi_p_value", "js_distance"]
 
 
 def group_level(names) -> set:
@@ -231,14 +231,48 @@ def js_distance(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     return float(np.sqrt(max(0.5 * (kl_p + kl_q), 0.0)))
 
 
+def psi_p_value(value: float, scale: float, df: int, inflation: float = 1.0,
+                inflation_df: float | None = None) -> float:
+    """p-value of "no change" of a PSI ``value`` (``scale = 1/n_ref + 1/n_cur``).
+
+    ``T = value / scale`` is asymptotically chi-square with ``df`` degrees of freedom
+    when only sampling separates the two cohorts. Stable years vary more than that
+    (calendars, cohorts, schools moving together): under ``T ~ c * chi2(df)`` the
+    history estimates ``c`` as ``inflation``, the mean of ``T_i / df_i`` over its k
+    stable pairs, an estimate on ``inflation_df = sum(df_i)`` degrees of freedom.
+    Without ``inflation_df`` (``c`` taken as known) the p-value is
+    ``chi2.sf(T / c, df)``; with it, the prediction test of a new year against a
+    scale estimated from k years, ``F.sf((T / df) / c, df, inflation_df)``, which
+    carries the uncertainty of a short history (three stable pairs estimate ``c`` on
+    some 30 degrees of freedom, and a chi-square with ``c`` taken as known would
+    flag a stable year's largest group-level PSI far more often than at its level).
+    As the history grows, the F test tends to the chi-square.
+
+    Examples
+    --------
+    >>> t = 0.2; s = 2 / 300  # T = 30 on 9 df
+    >>> round(psi_p_value(t, s, 9), 5), round(psi_p_value(t, s, 9, 1.0, 27), 4)
+    (0.00044, 0.0073)
+    >>> round(psi_p_value(t, s, 9, 1.0, 10**7), 5)
+    0.00044
+    """
+    inflation = max(float(inflation), 1e-12)
+    t = value / scale
+    if inflation_df is None or not np.isfinite(inflation_df) or inflation_df <= 0:
+        return float(stats.chi2.sf(t / inflation, df))
+    return float(stats.f.sf(t / df / inflation, df, inflation_df))
+
+
 def drift_statistics(ref: np.ndarray, cur: np.ndarray, names, *, n_bins: int = N_BINS,
-                     psi_inflation=None) -> pd.DataFrame:
+                     psi_inflation=None, psi_inflation_df=None) -> pd.DataFrame:
     """One row per feature and statistic, with the p-value of "no change".
 
     p-values: PSI scaled by ``(1/n_ref + 1/n_cur)`` is asymptotically chi-square with
     (non-empty bins - 1) degrees of freedom when nothing changed; ``psi_inflation``
     (per feature, >= 1, from :func:`calibrate_thresholds`) widens that null to the
-    year-to-year variation of the history. The missing share: a two-proportion
+    year-to-year variation of the history, and with ``psi_inflation_df`` (per feature,
+    the history's degrees of freedom behind the inflation) the test is the predictive
+    F test of :func:`psi_p_value`. The missing share: a two-proportion
     z-test. Out of range: a binomial test against ``2 / (n_ref + 1)``, the chance that
     a value from the same distribution falls outside the reference's range.
     JS distance has no p-value of its own (it tests the same thing as PSI).
@@ -259,10 +293,10 @@ def drift_statistics(ref: np.ndarray, cur: np.ndarray, names, *, n_bins: int = N
         rc, cc = bin_counts(ref[:, j], cur[:, j], n_bins)
         value_psi = psi(rc, cc)
         df = max(int(((rc + cc) > 0).sum()) - 1, 1)
-        scale = (1 / n_ref + 1 / n_cur) * (1.0 if psi_inflation is None
-                                            else psi_inflation.get(name, 1.0))
+        infl = 1.0 if psi_inflation is None else psi_inflation.get(name, 1.0)
+        hist_df = None if psi_inflation_df is None else psi_inflation_df.get(name)
         n_pupils = len(cur)
-        p_psi = float(stats.chi2.sf(value_psi / scale, df))
+        p_psi = psi_p_value(value_psi, 1 / n_ref + 1 / n_cur, df, infl, hist_df)
         if name in groups and n_ref - 1 < MIN_GROUPS:
             p_psi = np.nan  # too few schools for a distribution over deciles: not tested
         rows.append((name, "psi", value_psi, p_psi, n_pupils, df))

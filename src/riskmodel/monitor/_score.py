@@ -29,7 +29,7 @@ from scipy import stats
 from scipy.special import expit, logit
 
 from .._checks import resolve_capacity
-from ._drift import bin_counts, psi
+from ._drift import bin_counts, psi, psi_p_value
 
 __all__ = ["expected_auc", "log_likelihood", "logistic_recalibration", "outcome_statistics", "score_statistics"]
 
@@ -43,13 +43,16 @@ def _row(statistic, value, p=np.nan, n=0, low=np.nan, high=np.nan, expected=np.n
             float(expected), note)
 
 
-def score_statistics(r_ref, r_cur, *, high_fraction, elevated_fraction, score_inflation=1.0):
-    """Rows of the score-level statistics (predicted risks of both cohorts)."""
+def score_statistics(r_ref, r_cur, *, high_fraction, elevated_fraction, score_inflation=1.0,
+                     score_inflation_df=None):
+    """Rows of the score-level statistics (predicted risks of both cohorts); the
+    score's PSI is tested as the features' (:func:`._drift.psi_p_value`)."""
     rc, cc = bin_counts(r_ref, r_cur, soft=False)  # continuous, no lattice
     value = psi(rc, cc)
     df = max(int(((rc + cc) > 0).sum()) - 1, 1)
-    scale = (1 / len(r_ref) + 1 / len(r_cur)) * score_inflation
-    rows = [_row("score_psi", value, stats.chi2.sf(value / scale, df), len(r_cur))]
+    p = psi_p_value(value, 1 / len(r_ref) + 1 / len(r_cur), df, score_inflation,
+                    score_inflation_df)
+    rows = [_row("score_psi", value, p, len(r_cur))]
     order = np.sort(r_ref)[::-1]
     for tier, frac in (("high", high_fraction), ("elevated", elevated_fraction)):
         k = resolve_capacity(len(r_ref), top_fraction=frac, func="monitor.check")

@@ -6,7 +6,10 @@ bootstrap resamples of each such pair (the sampling noise on top of the
 year-to-year variation), and keeps the ``quantile`` (0.99) of each statistic's
 severity per feature, domain or score. PSI also gets an ``inflation`` factor:
 how much more it varied between the stable years than sampling alone explains,
-which widens the null distribution of its p-value.
+which widens the null distribution of its p-value, and the degrees of freedom
+that estimate rests on: a new year is tested against k stable pairs by the
+predictive F test (:func:`._drift.psi_p_value`), not by a chi-square that takes
+the year-to-year scale of three pairs as known.
 
 Every threshold is at least the documented minimum effect size of :data:`FLOORS`.
 A 99th percentile over k stable year pairs is, for k below about a hundred, the
@@ -83,7 +86,10 @@ class MonitorThresholds:
     ----------
     table : DataFrame
         Columns ``level``, ``name``, ``statistic``, ``threshold`` (on the severity
-        scale), ``inflation`` (PSI only; NaN otherwise) and ``n_values`` (history
+        scale), ``inflation`` (PSI only; NaN otherwise), ``inflation_df`` (PSI only:
+        the degrees of freedom of the history behind the inflation, for the
+        predictive F test of :func:`._drift.psi_p_value`; NaN in thresholds stored
+        before it, which are then tested by the chi-square) and ``n_values`` (history
         values behind the threshold).
     quantile : float
     n_pairs : int
@@ -98,6 +104,9 @@ class MonitorThresholds:
     def __init__(self, table: pd.DataFrame, *, quantile: float, n_pairs: int, n_resamples: int,
                  dates=None):
         self.table = table.reset_index(drop=True)
+        if "inflation_df" not in self.table:
+            self.table.insert(self.table.columns.get_loc("inflation") + 1, "inflation_df",
+                              np.nan)
         self.quantile = float(quantile)
         self.n_pairs = int(n_pairs)
         self.n_resamples = int(n_resamples)
@@ -151,6 +160,14 @@ class MonitorThresholds:
                        & self.table["statistic"].isin(["psi", "score_psi"])]
         return dict(zip(t["name"], t["inflation"].fillna(1.0)))
 
+    def inflation_df(self, level: str) -> dict:
+        """Degrees of freedom of the history behind each PSI inflation of one level
+        (names without them are left out: their test takes the inflation as known)."""
+        t = self.table[(self.table["level"] == level)
+                       & self.table["statistic"].isin(["psi", "score_psi"])
+                       & self.table["inflation_df"].notna()]
+        return dict(zip(t["name"], t["inflation_df"].astype("float64")))
+
     def to_dict(self) -> dict:
         """A JSON-able dict; :meth:`from_dict` reads it back.
 
@@ -163,10 +180,12 @@ class MonitorThresholds:
         >>> MonitorThresholds.from_dict(th.to_dict()).table.equals(th.table)
         True
         """
-        t = self.table.astype({"threshold": "float64", "inflation": "float64"})
+        t = self.table.astype({"threshold": "float64", "inflation": "float64",
+                               "inflation_df": "float64"})
         rows = [{"level": r.level, "name": str(r.name), "statistic": r.statistic,
                  "threshold": None if np.isnan(r.threshold) else float(r.threshold),
                  "inflation": None if np.isnan(r.inflation) else float(r.inflation),
+                 "inflation_df": None if np.isnan(r.inflation_df) else float(r.inflation_df),
                  "n_values": int(r.n_values)} for r in t.itertuples(index=False)]
         return {"format": 1, "quantile": self.quantile, "n_pairs": self.n_pairs,
                 "n_resamples": self.n_resamples, "dates": list(self.dates),
@@ -179,9 +198,9 @@ class MonitorThresholds:
         try:
             rows = d["thresholds"]
             table = pd.DataFrame(rows, columns=["level", "name", "statistic", "threshold",
-                                                "inflation", "n_values"])
+                                                "inflation", "inflation_df", "n_values"])
             table = table.astype({"threshold": "float64", "inflation": "float64",
-                                  "n_values": "int64"})
+                                  "inflation_df": "float64", "n_values": "int64"})
             return cls(table, quantile=float(d["quantile"]), n_pairs=int(d["n_pairs"]),
                        n_resamples=int(d["n_resamples"]), dates=d.get("dates") or None)
         except (KeyError, TypeError, ValueError) as exc:
@@ -292,6 +311,7 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
                             * f["df"].to_numpy()[at]
                 g = f.loc[is_psi, ["level", "name", "statistic"]].copy()
                 g["ratio"] = f["value"].to_numpy()[is_psi] / scale[is_psi]
+                g["df"] = f["df"].to_numpy()[is_psi]
                 ratios.append(g)
     hist = pd.concat(parts, ignore_index=True)
     hist = hist[np.isfinite(hist["severity"])]
@@ -299,9 +319,11 @@ def calibrate_thresholds(frames, *, model=None, quantile=0.99, n_resamples=20,
     table = (hist.groupby(keys, sort=False)["severity"]
              .agg(threshold=lambda s: float(np.quantile(s, quantile)), n_values="size")
              .reset_index())
-    infl = (pd.concat(ratios).groupby(keys)["ratio"].mean().clip(lower=1.0)
-            .rename("inflation").reset_index())
+    by = pd.concat(ratios).groupby(keys)
+    infl = pd.DataFrame({"inflation": by["ratio"].mean().clip(lower=1.0),
+                         "inflation_df": by["df"].sum().astype("float64")}).reset_index()
     table = table.merge(infl, on=keys, how="left")
-    table = table[["level", "name", "statistic", "threshold", "inflation", "n_values"]]
+    table = table[["level", "name", "statistic", "threshold", "inflation", "inflation_df",
+                   "n_values"]]
     return MonitorThresholds(table, quantile=quantile, n_pairs=len(frames) - 1,
                              n_resamples=n_resamples, dates=dates)

@@ -37,7 +37,8 @@ import pandas as pd
 
 from .errors import ConfigError, ModelFileError
 
-__all__ = ["MonitorRun", "model_thresholds", "monitor_run", "run_monitor",
+__all__ = ["MonitorRun", "ScoreFeatures", "first_enrolment", "model_thresholds", "monitor_run",
+           "run_monitor", "score_features", "score_monitor", "seasonal_thresholds",
            "thresholds_from_cohorts", "write_rules_only"]
 
 #: leavers (and stayers) the outcome check needs among the reference cohort
@@ -64,17 +65,25 @@ def thresholds_from_cohorts(frames, model, *, n_resamples=20, random_state=0, da
 YEAR = pd.Timedelta(days=364)
 
 
-def seasonal_thresholds(tables, as_of, model, X_ref, *, n_resamples=20, random_state=0):
+def first_enrolment(tables) -> pd.Timestamp:
+    """The first enrolment start of the tables (NaT when there is none)."""
+    return pd.to_datetime(tables.enrolments["start_date"], errors="coerce").min()
+
+
+def seasonal_thresholds(tables, as_of, model, X_ref, *, n_resamples=20, random_state=0,
+                        first=None):
     """Thresholds at ``as_of``'s time of year from the data's own history, or None.
 
     The frames of ``as_of - j * 52 weeks`` (``j >= 2``, each with a full year of data
     before it) and the reference ``X_ref`` (``j = 1``); None when there is no such
-    earlier frame.
+    earlier frame. ``first``: the first enrolment start (:func:`first_enrolment`),
+    when the caller has it.
     """
     from .features import build_features
     from .monitor import calibrate_thresholds
 
-    first = pd.to_datetime(tables.enrolments["start_date"], errors="coerce").min()
+    if first is None:
+        first = first_enrolment(tables)
     as_of = pd.Timestamp(as_of)
     dates, j = [], 2
     while pd.notna(first) and as_of - j * YEAR - pd.Timedelta(days=365) >= first.normalize():
@@ -115,6 +124,8 @@ class MonitorRun:
     frames: tuple = field(default=(), repr=False)
     thresholds: object = field(default=None, repr=False)
     thresholds_source: str | None = None
+    #: the model's risks of today's cohort (``frames[1]``'s rows), predicted once
+    risk_current: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def rules_only(self) -> bool:
@@ -166,31 +177,41 @@ _ACTIONS = {
 
 
 def _decide(inputs, outcomes, model_columns, calibrated):
+    """One report from the inputs' check and the outcome rows (a DataFrame, or None)."""
     from .monitor._availability import domains_of
     from .monitor._decision import decide
     from .monitor._report import MonitorReport
 
     parts = [inputs.findings]
     if outcomes is not None:
-        parts.append(outcomes.findings[outcomes.findings["level"] == "outcome"])
+        parts.append(outcomes)
     findings = pd.concat(parts, ignore_index=True)
     decision, reasons = decide(findings, model_domains=set(domains_of(model_columns)["domain"]),
                                has_outcomes=False, calibrated=calibrated,
                                outcomes_of_current=False)
-    notes = list(inputs.notes) + ([] if outcomes is None else [
-        n for n in outcomes.notes if n not in inputs.notes])
-    notes = [n for n in notes if not n.startswith("No outcomes")] if outcomes is not None \
-        else notes
+    # the outcome rows' own notes (thresholds floored) are the inputs' already
+    notes = [n for n in inputs.notes if not n.startswith("No outcomes")] \
+        if outcomes is not None else list(inputs.notes)
     return MonitorReport(findings, decision, reasons, calibrated=calibrated, notes=notes,
                          fdr=inputs.fdr)
 
 
 def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0.05,
-                require_thresholds=False, random_state=0, X_ref=None) -> MonitorRun:
-    """The monitor's check before scoring ``as_of`` (see the module docstring)."""
+                require_thresholds=False, random_state=0, X_ref=None, first=None,
+                risk_current=None) -> MonitorRun:
+    """The monitor's check before scoring ``as_of`` (see the module docstring).
+
+    ``X`` and ``X_ref``: today's and the reference's features, when the caller has
+    them; ``first``: the first enrolment start (:func:`first_enrolment`);
+    ``risk_current``: the model's risks of ``X``'s rows. Each cohort is predicted
+    once (here, or by the caller), and :attr:`MonitorRun.risk_current` holds
+    today's risks for the score stage.
+    """
     from . import monitor as mon
+    from ._checks import resolve_capacity
     from .features import build_features
     from .labels import make_labels
+    from .monitor._check import outcome_findings
     from .monitor._score import logistic_recalibration
 
     as_of = pd.Timestamp(as_of)
@@ -205,7 +226,8 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
         return MonitorRun("no_thresholds", message=msg)
     ref_date = as_of - YEAR
     horizon = (as_of - ref_date).days - 1
-    first = pd.to_datetime(tables.enrolments["start_date"], errors="coerce").min()
+    if first is None:
+        first = first_enrolment(tables)
     if pd.isna(first) or ref_date <= first.normalize():
         msg = (f"The data hold no cohort a year before {as_of.date()} (the reference date "
                f"{ref_date.date()} is on or before the first enrolment"
@@ -223,36 +245,51 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
                           "to compare. Choose another --as-of.")
     source = "stored with the model"
     if thresholds.in_season(as_of) is False:  # calibrated at another time of year
-        seasonal = seasonal_thresholds(tables, as_of, model, X_ref, random_state=random_state)
+        seasonal = seasonal_thresholds(tables, as_of, model, X_ref, random_state=random_state,
+                                       first=first)
         if seasonal is not None:
             thresholds, source = seasonal, "calibrated at the scoring date's time of year"
     thresholds = thresholds.at(as_of)
-    kw = {"model": model, "thresholds": thresholds, "top_fraction": top_fraction,
-          "random_state": random_state}
-    inputs = mon.check(X_ref, X_cur, **kw)
+    # each cohort is predicted once: the inputs' check, the outcome rows and the
+    # update take the reference's risks, the score stage today's
+    columns = [str(c) for c in model.feature_names_]
+    missing = [c for c in columns if c not in X_ref.columns or c not in X_cur.columns]
+    if missing:  # check names them (a DataValidationError)
+        risks = None
+    else:
+        p_ref = np.asarray(model.predict_proba(X_ref[columns])[:, 1], dtype="float64")
+        p_cur = (np.asarray(model.predict_proba(X_cur[columns])[:, 1], dtype="float64")
+                 if risk_current is None else np.asarray(risk_current, dtype="float64"))
+        risks = (p_ref, p_cur)
+    inputs = mon.check(X_ref, X_cur, model=model, thresholds=thresholds,
+                       top_fraction=top_fraction, random_state=random_state, risks=risks)
     y = make_labels(tables, ref_date, horizon_days=horizon).reindex(X_ref.index).dropna()
     outcomes, update = None, None
     n_pos = int((y == 1).sum())
     if min(n_pos, len(y) - n_pos) >= MIN_OUTCOMES:
-        X_out = X_ref.loc[y.index]
-        outcomes = mon.check(X_out, X_out, outcomes=y.astype(int), **kw)
-        of = outcomes.findings
-        of.loc[of["level"] == "outcome", "name"] = f"cohort {ref_date.date()}"
+        # the outcome rows of check(X_ref[y], X_ref[y], outcomes=y): no drift of a
+        # cohort against itself, no second prediction
+        p_out = p_ref[X_ref.index.get_indexer(y.index)]
+        k = resolve_capacity(len(y), top_fraction=0.05 if top_fraction is None else top_fraction,
+                             func="monitor.check")  # check's own default: the high tier
+        outcomes = outcome_findings(y.astype(int).to_numpy(dtype="float64"), p_out, k=k,
+                                    thresholds=thresholds, random_state=random_state)
+        outcomes.loc[outcomes["level"] == "outcome", "name"] = f"cohort {ref_date.date()}"
     report = _decide(inputs, outcomes, list(model.feature_names_), calibrated=True)
     if outcomes is None:
         report.notes.append(f"The reference cohort of {ref_date.date()} has {n_pos} leaver(s) "
                             f"among {len(y)} pupils with known outcomes; calibration was not "
                             f"checked (at least {MIN_OUTCOMES} of each needed).")
     if report.decision in ("update_intercept", "recalibrate") and outcomes is not None:
-        p = model.predict_proba(X_ref.loc[y.index, list(model.feature_names_)])[:, 1]
-        a, b, _, _ = logistic_recalibration(y.to_numpy(dtype="float64"), p,
+        a, b, _, _ = logistic_recalibration(y.to_numpy(dtype="float64"), p_out,
                                             fix_slope=report.decision == "update_intercept")
         update = {"kind": report.decision, "intercept": float(a), "slope": float(b),
                   "fitted_on": f"outcomes of the cohort of {ref_date.date()}",
                   "n": int(len(y)), "n_leavers": n_pos}
     return MonitorRun("checked", report.decision, report, ref_date,
                       message=f"decision {report.decision}", update=update,
-                      frames=(X_ref, X_cur), thresholds=thresholds, thresholds_source=source)
+                      frames=(X_ref, X_cur), thresholds=thresholds, thresholds_source=source,
+                      risk_current=risks[1] if risks is not None else None)
 
 
 def _rule_table(X: pd.DataFrame, pupils: pd.DataFrame) -> pd.DataFrame:
@@ -313,11 +350,43 @@ def write_rules_only(cfg, *, X, pupils, monitor: MonitorRun, as_of, model_info, 
     return ScoreResult(out=Path(cfg.out), paths=paths, manifest=manifest)
 
 
-def score_monitor(cfg, tables, as_of, X, model):
+@dataclass
+class ScoreFeatures:
+    """The score run's features: today's ``X`` (sorted by pupil), and the monitor's
+    reference cohort ``X_ref`` built in the same pass over the event tables (None
+    when the monitor will not compare, or nobody is enrolled on its date)."""
+
+    X: pd.DataFrame
+    X_ref: pd.DataFrame | None = None
+    first: pd.Timestamp | None = None
+
+
+def score_features(cfg, tables, as_of, model) -> ScoreFeatures:
+    """Today's features and, when the monitor will compare, the reference cohort's.
+
+    The two dates share the passes over the event tables
+    (:func:`riskmodel.features._build.build_features_at`); each frame equals
+    ``build_features`` at its own date.
+    """
+    from .features._build import build_features_at
+
+    as_of = pd.Timestamp(as_of)
+    ref_date, first = None, None
+    if getattr(cfg, "monitor", "on") != "off" and model_thresholds(model) is not None:
+        first = first_enrolment(tables)
+        if pd.notna(first) and as_of - YEAR > first.normalize():
+            ref_date = as_of - YEAR
+    X, rest = build_features_at(tables, as_of, [] if ref_date is None else [ref_date])
+    X_ref = rest[0].sort_index(kind="stable") if rest and rest[0] is not None else None
+    return ScoreFeatures(X.sort_index(kind="stable"), X_ref, first)
+
+
+def score_monitor(cfg, tables, as_of, X, model, *, X_ref=None, first=None):
     """The score run's monitor (``cfg.monitor``: on or off)."""
     if getattr(cfg, "monitor", "on") == "off":
         return MonitorRun("off", message="--monitor off: the monitor was skipped")
-    return run_monitor(tables, as_of, model, X, top_fraction=cfg.tiers.high_fraction)
+    return run_monitor(tables, as_of, model, X, top_fraction=cfg.tiers.high_fraction,
+                       X_ref=X_ref, first=first)
 
 
 def monitor_run(*, data, as_of, model, out, codes=None, read=None, tracking_uri=None,

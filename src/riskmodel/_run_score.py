@@ -211,7 +211,7 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
     stages = Stages(["validate", "model", "features", "score", "explain", "allocate", "write"],
                     progress, desc="score")
     try:
-        from .features import build_features, pupil_frame
+        from .features import pupil_frame
         from .features._build import cohort_summary
 
         with stages("validate"):
@@ -221,23 +221,28 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
         with stages("model"):
             model, model_info = _model(cfg, model)
             rules = resolve_rules(cfg.rules) if cfg.allocate else None
+        from ._run_monitor import score_features, score_monitor, write_rules_only
+
         with stages("features"):
-            X = build_features(tables, as_of).sort_index(kind="stable")
+            # with the monitor's reference cohort (a year back) from the same passes
+            feats = score_features(cfg, tables, as_of, model)
+            X = feats.X
             pupils = pupil_frame(tables, as_of).reindex(X.index)
             cohort = cohort_summary(tables, as_of)
         if len(X) == 0:
             raise ConfigError(f"No pupil is enrolled on {as_of.date()}; nothing to score. "
                               "Choose another --as-of.")
-        from ._run_monitor import score_monitor, write_rules_only  # issue 19: monitor first
-
-        with stages("monitor"):
-            monitor = score_monitor(cfg, tables, as_of, X, model)
+        with stages("monitor"):  # issue 19: the monitor first
+            monitor = score_monitor(cfg, tables, as_of, X, model, X_ref=feats.X_ref,
+                                    first=feats.first)
         if monitor.rules_only:
             return write_rules_only(cfg, X=X, pupils=pupils, monitor=monitor, as_of=as_of,
                                     model_info=model_info, fingerprint=fingerprint,
                                     cohort=cohort)
         with stages("score"):
-            risk = pd.Series(model.predict_proba(X)[:, 1], index=X.index, name="risk")
+            p = monitor.risk_current  # predicted once, by the monitor, when it ran
+            p = model.predict_proba(X)[:, 1] if p is None else p
+            risk = pd.Series(p, index=X.index, name="risk")
             risk = monitor.apply(risk)  # the monitor's update_intercept/recalibrate, if any
         with stages("explain"):
             ex = model.explain(X)

@@ -304,6 +304,35 @@ def build_features(tables, as_of, config=None) -> pd.DataFrame:
     return prepared.features_at(ts)
 
 
+def build_features_at(tables, as_of, others, config=None):
+    """``build_features`` at ``as_of`` and at each of ``others``, from one pass over
+    each event table (private; the score run and its monitor's reference cohort).
+
+    Each frame is the frame :func:`build_features` gives at its date: every date's
+    windows end at that date, so no feature sees a record dated on or after it
+    (the same passes as :func:`build_feature_panel`). Returns ``(X, [X_other or
+    None, ...])``: None for a date of ``others`` on which nobody is enrolled (the
+    caller decides; ``build_features`` there raises). Nobody on ``as_of`` raises,
+    as ``build_features`` does.
+    """
+    ts = parse_as_of(as_of, "build_features")
+    others = [parse_as_of(d, "build_features") for d in others]
+    check_tables(tables, "build_features")
+    cfg = _check_config(config)
+    dates = [ts] + [d for d in others if d != ts]
+    prepared = _Prepared(tables, cfg, dates)
+    _warn_beyond_data(prepared, ts)
+    X = prepared.features_at(ts)
+    rest = []
+    for d in others:
+        _warn_beyond_data(prepared, d)
+        try:
+            rest.append(prepared.features_at(d))
+        except _NoPupils:
+            rest.append(None)
+    return X, rest
+
+
 def build_feature_panel(tables, as_of_dates, config=None) -> pd.DataFrame:
     """Features at several dates, stacked: index ``(as_of, pupil_id)``.
 

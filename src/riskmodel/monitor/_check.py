@@ -16,7 +16,7 @@ from ._report import FINDING_COLUMNS, MonitorReport
 from ._score import expected_precision, outcome_statistics, score_statistics
 from ._thresholds import MonitorThresholds, severity
 
-__all__ = ["check"]
+__all__ = ["check", "outcome_findings"]
 
 
 def _validated_pair(reference, current, model, func):
@@ -58,6 +58,23 @@ def _validated_pair(reference, current, model, func):
 
 def _risk(model, frame, columns):
     return np.asarray(model.predict_proba(frame[columns])[:, 1], dtype="float64")
+
+
+def _given_risks(risks, reference, current, func):
+    """``risks`` (the model's probabilities of both frames' rows) checked, as float64."""
+    if not (isinstance(risks, (tuple, list)) and len(risks) == 2):
+        raise ValueError(f"The 'risks' of {func} must be a pair (reference, current) of "
+                         f"arrays; got {type(risks).__name__}.")
+    out = []
+    for r, frame, param in zip(risks, (reference, current), ("reference", "current")):
+        r = np.asarray(r, dtype="float64")
+        if r.shape != (len(frame),):
+            raise ValueError(f"The {param} risks of {func} have shape {r.shape}; the "
+                             f"{param!r} frame has {len(frame)} rows.")
+        if not np.all((r >= 0) & (r <= 1)):
+            raise ValueError(f"The {param} risks of {func} must be probabilities in [0, 1].")
+        out.append(r)
+    return tuple(out)
 
 
 def _statistics(ref, cur, columns, risks, *, thresholds=None, high_fraction=0.05,
@@ -170,9 +187,30 @@ def _flag(findings, thresholds, fdr, outcome_alpha=OUTCOME_ALPHA):
     return f
 
 
+def outcome_findings(y, p, *, k, thresholds=None, fdr=0.05, outcome_alpha=OUTCOME_ALPHA,
+                     n_boot=N_BOOT, confidence=CONFIDENCE, random_state=0) -> pd.DataFrame:
+    """The flagged ``outcome`` rows of :func:`check` for outcomes ``y`` and risks ``p``.
+
+    The rows ``check(X, X, model=model, outcomes=y, ...)`` gives at level ``outcome``
+    (``p`` the model's risks of ``X``, ``k`` the capacity among its rows), without
+    the drift statistics of ``X`` against itself and without predicting it again:
+    the outcome rows are flagged on their own (their tests are not pooled with the
+    inputs'), so they are the same. The score run's outcome pass (last year's
+    cohort against its outcomes) uses it.
+    """
+    y = np.asarray(y, dtype="float64")
+    p = np.asarray(p, dtype="float64")
+    out = outcome_statistics(y, p, k=k, n_boot=n_boot, confidence=confidence,
+                             random_state=random_state)
+    out.insert(0, "level", "outcome")
+    out = _flag(out, thresholds, fdr, outcome_alpha)
+    return out[FINDING_COLUMNS].reset_index(drop=True)
+
+
 def check(reference, current, *, model=None, outcomes=None, thresholds=None, top_k=None,
           top_fraction=None, high_fraction=0.05, elevated_fraction=0.15, fdr=0.05,
-          outcome_alpha=OUTCOME_ALPHA, n_boot=N_BOOT, confidence=CONFIDENCE, random_state=0) -> MonitorReport:
+          outcome_alpha=OUTCOME_ALPHA, n_boot=N_BOOT, confidence=CONFIDENCE, random_state=0,
+          risks=None) -> MonitorReport:
     """Has the world changed under the model? Findings, a decision and its reasons.
 
     Parameters
@@ -203,6 +241,11 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
     n_boot : int, default=N_BOOT
     confidence : float, default=CONFIDENCE
     random_state : int, default=0
+    risks : pair of arrays, optional
+        The model's probabilities (``predict_proba(...)[:, 1]``) of the rows of
+        ``reference`` and of ``current``, when the caller has them already (the
+        score run predicts each cohort once); the model is then not called. Only
+        with ``model``.
 
     Returns
     -------
@@ -228,8 +271,12 @@ def check(reference, current, *, model=None, outcomes=None, thresholds=None, top
     if thresholds is not None:
         check_instance(thresholds, "thresholds", MonitorThresholds, func)
     reference, current, columns = _validated_pair(reference, current, model, func)
-    risks = ((_risk(model, reference, columns), _risk(model, current, columns))
-             if model is not None else None)
+    if risks is not None:
+        if model is None:
+            raise ValueError("monitor.check takes 'risks' only with the 'model' they are of.")
+        risks = _given_risks(risks, reference, current, func)
+    elif model is not None:
+        risks = (_risk(model, reference, columns), _risk(model, current, columns))
     findings = _statistics(numeric_block(reference, columns, "reference"),
                            numeric_block(current, columns, "current"), columns, risks,
                            thresholds=thresholds, high_fraction=high_fraction,

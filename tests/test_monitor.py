@@ -381,6 +381,36 @@ def test_the_update_is_applied_to_the_risk():
     assert np.allclose(odds, 2 * p / (1 - p))
 
 
+def test_a_case_mix_shift_today_recalibrates_nothing_on_last_years_outcomes(run_world):
+    """A grading reform from this school year shifts today's inputs; last year's cohort
+    (before the reform) is calibrated on its outcomes. ``recalibrate`` is recommended, but
+    no update is fitted on outcomes that predate the shift (Davis et al.: an update is
+    fitted on the outcomes of the population that shifted)."""
+    from riskmodel.report import score_report_html
+
+    world, model = run_world
+    reform = rm.datasets.apply_regime_changes(world, [{"kind": "grading_reform",
+                                                       "year": 2024}])
+    res = run_monitor(reform.tables, AS_OF, model)
+    flagged = res.report.flagged()
+    assert res.decision == "recalibrate", res.report.reasons
+    assert (flagged["level"] == "feature").any()
+    assert not (flagged["level"] == "outcome").any()  # last year's calibration held
+    assert res.update is None and res.update_withheld == "case_mix_today"
+    assert res.apply(pd.Series([0.2, 0.7])).tolist() == [0.2, 0.7]
+    assert all("predate" in r for r in res.report.reasons)
+    entry = res.manifest()
+    assert entry["update"] is None and entry["update_withheld"] == "case_mix_today"
+    assert "could not correct it" in entry["action"]
+    scores = pd.DataFrame({"risk": [0.1, 0.6], "tier": pd.Categorical(["low", "high"]),
+                           "municipality_id": "M1"})
+    page = score_report_html(scores=scores, manifest={"as_of": AS_OF, "monitor": entry})
+    assert "predate the shift" in page and "pirms šīm pārmaiņām" in page
+    # the same model on the unchanged world: no update withheld, nothing flagged today
+    stable = run_monitor(world.tables, AS_OF, model)
+    assert stable.update_withheld is None
+
+
 def test_an_outcome_shift_gives_update_intercept_with_its_update():
     # past the system's warm-up (2-year and 3-year histories fill up by 2022), a model
     # without the school-level context features (their 3-year rates move for years)

@@ -20,7 +20,10 @@
   outcomes). One decision from both (:func:`riskmodel.monitor._decision.decide`);
   a case-mix shift today counts as unchecked calibration, since the outcomes are
   last year's. ``update_intercept`` and ``recalibrate`` carry the update fitted on
-  the latest outcomes (``logit p' = a + b logit p``, ``b = 1`` for the intercept).
+  the latest outcomes (``logit p' = a + b logit p``, ``b = 1`` for the intercept)
+  when those outcomes show the miscalibration (the closed test rejected the model);
+  a ``recalibrate`` that rests on today's case-mix shift alone carries none
+  (``update_withheld = "case_mix_today"``): last year's outcomes predate the shift.
 - :func:`monitor_run` -- the ``riskmodel monitor`` command: ``monitor.json``
   (decision, reasons, findings with small cells blanked, thresholds, update) and
   ``monitor.html`` (plots of the drifted features against the reference).
@@ -126,6 +129,10 @@ class MonitorRun:
     thresholds_source: str | None = None
     #: the model's risks of today's cohort (``frames[1]``'s rows), predicted once
     risk_current: np.ndarray | None = field(default=None, repr=False)
+    #: why an update the decision names was not fitted: ``case_mix_today`` (it rests on
+    #: today's case-mix shift; the latest outcomes predate it and show the model
+    #: calibrated), or None
+    update_withheld: str | None = None
 
     @property
     def rules_only(self) -> bool:
@@ -148,6 +155,12 @@ class MonitorRun:
             action = (f"scored with the model unchanged: {self.decision} is recommended, but "
                       "no outcomes of the reference cohort are known yet, so no update was "
                       "applied")
+            if self.update_withheld == "case_mix_today":
+                action = (f"scored with the model unchanged: {self.decision} is recommended "
+                          "because today's case mix shifted; the latest outcomes predate the "
+                          "shift and show the model calibrated, so an update fitted on them "
+                          "could not correct it; recalibrate once this cohort's outcomes are "
+                          "known")
         out = {"status": self.status, "decision": self.decision, "message": self.message,
                "action": action}
         if self.reference_date is not None:
@@ -158,6 +171,7 @@ class MonitorRun:
             out["n_checked"] = int(len(self.report.findings))
             out["notes"] = list(self.report.notes)
         out["update"] = self.update
+        out["update_withheld"] = self.update_withheld
         if self.thresholds is not None:
             th = self.thresholds
             out["thresholds"] = {"source": self.thresholds_source, "n_pairs": th.n_pairs,
@@ -280,7 +294,23 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
         report.notes.append(f"The reference cohort of {ref_date.date()} has {n_pos} leaver(s) "
                             f"among {len(y)} pupils with known outcomes; calibration was not "
                             f"checked (at least {MIN_OUTCOMES} of each needed).")
-    if report.decision in ("update_intercept", "recalibrate") and outcomes is not None:
+    # an update is fitted only on outcomes that show the miscalibration (the closed test
+    # rejected the model on the reference cohort): a recalibrate that rests on today's
+    # case-mix shift alone cannot be fitted on last year's outcomes, which predate the
+    # shift and which the model fitted (Davis et al. 2019: each update is fitted on the
+    # outcomes of the population that drifted); it waits for this cohort's outcomes
+    rejected = outcomes is not None and bool(
+        (outcomes["flagged"] & (outcomes["statistic"] == "recalibration_lr")).any())
+    withheld = None
+    if report.decision in ("update_intercept", "recalibrate") and outcomes is not None \
+            and not rejected:
+        withheld = "case_mix_today"
+        report.notes.append(
+            f"{report.decision} rests on today's case-mix shift alone: the outcomes of the "
+            f"cohort of {ref_date.date()} show the model calibrated (the closed test did not "
+            "reject it) and predate the shift, so no update was fitted on them; the model "
+            "scores as it is until this cohort's outcomes are known.")
+    if report.decision in ("update_intercept", "recalibrate") and rejected:
         a, b, _, _ = logistic_recalibration(y.to_numpy(dtype="float64"), p_out,
                                             fix_slope=report.decision == "update_intercept")
         update = {"kind": report.decision, "intercept": float(a), "slope": float(b),
@@ -288,6 +318,7 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
                   "n": int(len(y)), "n_leavers": n_pos}
     return MonitorRun("checked", report.decision, report, ref_date,
                       message=f"decision {report.decision}", update=update,
+                      update_withheld=withheld,
                       frames=(X_ref, X_cur), thresholds=thresholds, thresholds_source=source,
                       risk_current=risks[1] if risks is not None else None)
 

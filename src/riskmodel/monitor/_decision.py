@@ -14,7 +14,11 @@ In order, the first rung that applies:
    2017) rejects the model as it is and the intercept update against the
    recalibration (the slope is needed), or the model is rejected while the case mix
    (features or score) shifted; without outcomes, a case-mix shift alone
-   (calibration cannot be checked until outcomes are known).
+   (calibration cannot be checked until outcomes are known). In a score run, where
+   the outcomes are last year's, that ``recalibrate`` is a recommendation: last
+   year's outcomes predate today's shift, so no update is fitted on them
+   (:func:`riskmodel._run_monitor.run_monitor`); recalibration (Davis et al.) is
+   fitted on outcomes of the population that shifted, where discrimination held.
 4. ``update_intercept`` — the outcome rate moved: the closed test rejects the model
    as it is but not the intercept update, and the case mix did not shift. Features that are the outcome's own
    history (past leaving rates of the school or municipality, ``*leaving_rate*``)
@@ -88,6 +92,12 @@ def decide(findings: pd.DataFrame, *, model_domains=None, has_outcomes: bool,
                 "case mix shifted: " + _say(r) for r in case_mix.itertuples()]
         return "update_intercept", [_say(r) for r in calib.itertuples()] + [
             "the outcome's own history moved with it: " + _say(r) for r in echo.itertuples()]
+    if len(case_mix) and not has_outcomes and not outcomes_of_current \
+            and (findings["level"] == "outcome").any():
+        # the score run: last year's outcomes held; today's shift is not checkable on them
+        return "recalibrate", ["today's case mix shifted; the latest outcomes predate it, so "
+                               "today's calibration is checked once this cohort's outcomes "
+                               "are known: " + _say(r) for r in case_mix.itertuples()]
     if len(case_mix) and not has_outcomes:
         return "recalibrate", ["case mix shifted and calibration cannot be checked without "
                                "outcomes: " + _say(r) for r in case_mix.itertuples()]

@@ -220,8 +220,10 @@ def _monitor_banner(manifest: dict) -> dict | None:
         lv, en = texts[decision]["lv"], texts[decision]["en"]
     else:  # recommended, but no outcomes to fit the update on
         name = texts["update_name"][decision]
-        lv = texts["not_applied"]["lv"].format(decision=name["lv"])
-        en = texts["not_applied"]["en"].format(decision=name["en"])
+        key = "case_mix_today" if mon.get("update_withheld") == "case_mix_today" \
+            else "not_applied"
+        lv = texts[key]["lv"].format(decision=name["lv"])
+        en = texts[key]["en"].format(decision=name["en"])
     return {"decision": decision, "lv": lv, "en": en,
             "findings_title": f"{texts['findings']['en']} / {texts['findings']['lv']}",
             "reasons": list(mon.get("reasons") or [])[:10]}

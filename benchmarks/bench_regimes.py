@@ -45,10 +45,11 @@ the power, and the benchmark prints the calculation: for the reference cohort's 
 probabilities ``p`` (the D(0) cohort, whose outcomes the D(1) run checks), the shifted
 probabilities are ``1 - (1 - p) ** exp(shift)`` (the hazard times ``exp(shift)``), the
 likelihood ratio's noncentrality is ``lambda = 2 sum KL(p' || p)``, and the power is
-``ncx2.sf(chi2.isf(0.01, 2), 2, lambda)``; 95 % power needs ``lambda >= 20.9``. One
-world of 1,500 pupils (seed 0) gave ``lambda = 2.0`` (power 0.13), so about 16,000 pupils
-are needed; 20,000 leave a margin for the seeds' rates (measured at 3,000: 1 of 5
-detected). The size of the
+``ncx2.sf(chi2.isf(0.01, 2), 2, lambda)``; 95 % power needs ``lambda >= 20.7``, about
+105 expected leavers in the reference cohort. Measured (one locked run, 5 seeds): 182-263
+expected leavers at 20,000 pupils (power 0.999-1.000; 8,000-11,500 pupils would just do,
+by seed), and power 0.31-0.47 at 3,000 pupils, where 1 of 5 was detected. 20,000 leave a
+margin for the seeds' rates. The size of the
 shift is unchanged. Those worlds get their own model and thresholds, fitted and calibrated
 on their own history before the change (outcomes up to October 2025, features before
 D(-1); the change starts in September 2026), as the thresholds must be calibrated at the

@@ -173,14 +173,23 @@ def check_as_of(tables, as_of: pd.Timestamp, option: str = "--as-of") -> pd.Time
     return as_of
 
 
-def write_parquet(df: pd.DataFrame, path: Path) -> None:
-    """Deterministic Parquet: no timestamps; same frame -> same bytes."""
+def write_parquet(df: pd.DataFrame, path: Path, *, float_dictionary: bool = True) -> None:
+    """Deterministic Parquet: no timestamps; same frame -> same bytes.
+
+    ``float_dictionary=False`` writes float columns without a dictionary (the
+    other columns keep theirs): for columns whose values are nearly all distinct
+    (log-odds contributions, risks) Arrow builds the dictionary and then drops it,
+    which doubles the time of the file for no gain in size. The values read back
+    are the same either way.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df, preserve_index=True)
+    use_dictionary = True if float_dictionary else [
+        f.name for f in table.schema if not pa.types.is_floating(f.type)]
     pq.write_table(table, path, compression="zstd", write_statistics=True,
-                   use_dictionary=True)
+                   use_dictionary=use_dictionary)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -218,11 +227,16 @@ def as_frame(obj) -> pd.DataFrame:
     return df
 
 
-def audit_groups(tables, as_of, index, attributes) -> pd.DataFrame:
-    """The audit attributes of the pupils ``index`` as of ``as_of`` (plain labels)."""
+def audit_groups(tables, as_of, index, attributes, frame=None) -> pd.DataFrame:
+    """The audit attributes of the pupils ``index`` as of ``as_of`` (plain labels).
+
+    ``frame``: the run's own ``pupil_frame(tables, as_of)``, when it has one
+    (else it is computed here).
+    """
     from .features import pupil_frame
 
-    frame = pupil_frame(tables, as_of)
+    if frame is None:
+        frame = pupil_frame(tables, as_of)
     if "urban" in attributes and "urban" not in frame.columns and tables.schools is not None \
             and "urban" in tables.schools.columns and "school_id" in frame.columns:
         urban = tables.schools.drop_duplicates("school_id").set_index("school_id")["urban"]

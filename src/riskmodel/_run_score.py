@@ -109,11 +109,12 @@ def _reasons_wide(explanation, n_reasons: int) -> tuple[pd.DataFrame, pd.Series]
     return explanation._reasons_wide(n_reasons)  # placed by position, no pivot (issue 21)
 
 
-def _support_audit(tables, as_of, allocation, alloc_pupils, rules):
+def _support_audit(tables, as_of, allocation, alloc_pupils, rules, pupils=None):
     """Who in the risk group got support, by audit attribute (aggregates, small cells hidden)."""
     from .fairness import audit_allocation
 
-    groups = audit_groups(tables, as_of, alloc_pupils.index, [*AUDIT_ATTRIBUTES, "urban"])
+    groups = audit_groups(tables, as_of, alloc_pupils.index, [*AUDIT_ATTRIBUTES, "urban"],
+                          frame=pupils)
     if groups.shape[1] == 0:
         return None
     table = audit_allocation(allocation.assignments, alloc_pupils[["risk"]], groups,
@@ -274,7 +275,8 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                                                                   alloc_pupils)
                 allocation, _, roster = plan_support(alloc_pupils, scores, cfg.resources, rules,
                                                      cfg.objective, as_of, tables, **options)
-                support_audit = _support_audit(tables, as_of, allocation, alloc_pupils, rules)
+                support_audit = _support_audit(tables, as_of, allocation, alloc_pupils, rules,
+                                               pupils=pupils)  # the frame of this run
         with stages("write"):
             explanations = ex.values.reindex(X.index).copy()
             explanations["base_value"] = float(ex.base_value)
@@ -310,8 +312,10 @@ def score_run(config: ScoreConfig | dict | str | os.PathLike | None = None, *, t
                 # the report is drawn; all are finished before the manifest hashes them
                 with ParallelWrites() as writes:
                     writes.submit(write_parquet, X, tmp / "features.parquet")
-                    writes.submit(write_parquet, scores, tmp / "scores.parquet")
-                    writes.submit(write_parquet, explanations, tmp / "explanations.parquet")
+                    writes.submit(write_parquet, scores, tmp / "scores.parquet",
+                                  float_dictionary=False)
+                    writes.submit(write_parquet, explanations, tmp / "explanations.parquet",
+                                  float_dictionary=False)  # contributions: near-unique
                     if allocation is not None:
                         from ._run_allocate import write_plan
 

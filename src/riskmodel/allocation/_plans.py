@@ -116,7 +116,7 @@ def plan_columns(pr: Problem, e, continuing: np.ndarray, start: np.ndarray,
     }
     for c in REASON_COLUMNS:
         if c in pr.pupils.columns:
-            vals = pr.pupils[c].astype(object).to_numpy()[e.p]
+            vals = pr.pupils[c].take(e.p).astype(object).to_numpy()  # the assigned only
             cols[c] = np.array([None if v is None or (isinstance(v, float) and np.isnan(v))
                                 else str(v) for v in vals], dtype=object)
     return cols

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._checks import InvalidParameterError, check_bool, check_int, check_option
 from ..vocab import DOMAINS
-from ._reasons import is_sensitive, reason_sentences, reason_texts, top_reasons
+from ._reasons import is_sensitive, reason_codes, reason_sentences, reason_texts, top_reasons
 
 logger = logging.getLogger(__name__)
 
@@ -372,15 +372,21 @@ class Explanation:
         first = pd.Series(columns[feats[top]], index=pd.Index(
             self.values.index.to_numpy()[rows[top]], name=self.values.index.name),
             name="first_reason")
-        reg = _registry()
+        import pyarrow as pa
+
+        _, codes, sentences = reason_codes(self.data, rows, feats, contrib, _registry(), langs)
         out = {}
         for lang in langs:
-            _, text = reason_sentences(self.data, rows, feats, contrib, lang, reg)
+            # each distinct sentence is one Python string; the columns are Arrow strings
+            # taken from them by code (no string object per pupil)
+            dictionary = pa.array(sentences[lang], type=pa.large_string())
             for r in range(1, n_reasons + 1):
-                col = np.full(n, None, dtype=object)
+                col = np.full(n, -1, dtype=np.int64)
                 sel = ranks == r
-                col[rows[sel]] = text[sel]
-                out[f"reason_{r}_{lang}"] = pd.Series(col, index=self.values.index, dtype="str")
+                col[rows[sel]] = codes[sel]
+                text = dictionary.take(pa.array(col, mask=col < 0))
+                out[f"reason_{r}_{lang}"] = pd.Series(pd.array(text, dtype="str"),
+                                                      index=self.values.index)
         return pd.DataFrame(out, index=self.values.index), first
 
     @staticmethod

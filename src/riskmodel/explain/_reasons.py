@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["reason_sentences", "reason_texts", "top_reasons"]
+__all__ = ["reason_codes", "reason_sentences", "reason_texts", "top_reasons"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,59 +134,116 @@ def reason_sentences(data: pd.DataFrame, rows, columns, contributions, lang: str
     >>> texts.tolist()
     ['Unexcused absences in the last 4 weeks: 14 lessons — raises risk', 'mine: 2.50 — lowers risk']
     """
+    values, codes, sentences = reason_codes(data, rows, columns, contributions, registry,
+                                            langs=(lang,))
+    return values, np.asarray(sentences[lang], dtype=object)[codes]
+
+
+def reason_codes(data: pd.DataFrame, rows, columns, contributions, registry: pd.DataFrame,
+                 langs=("lv", "en")):
+    """Each reason's sentence as a code into a short list of distinct sentences per language.
+
+    A reason's sentence depends only on its feature, the pupil's value and the
+    sign of the contribution, and a feature takes few distinct values over a
+    school system. So each distinct (feature, value, sign) is put into words
+    once, per language, and every reason gets the position of its sentence:
+    ``sentences[lang][codes[i]]`` is the sentence :func:`reason_sentences` gives
+    for reason ``i``. Floats are told apart by their bits, so 0.0 and -0.0 keep
+    their own text; non-numeric values are worded one by one.
+
+    Parameters
+    ----------
+    data, rows, columns, contributions, registry
+        As in :func:`reason_sentences`.
+    langs : sequence of {"lv", "en"}
+
+    Returns
+    -------
+    values : ndarray of float
+        Each reason's value in the unit users read.
+    codes : ndarray of int64
+    sentences : dict lang -> list of str
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from riskmodel.features import registry
+    >>> data = pd.DataFrame({"mine": [2.5, 2.5, 1.0]})
+    >>> _, codes, sentences = reason_codes(data, np.array([0, 1, 2]), np.array([0, 0, 0]),
+    ...                                    np.array([0.8, 0.3, 0.1]), registry(), ("en",))
+    >>> codes.tolist(), sentences["en"]
+    ([1, 1, 0], ['mine: 1 — raises risk', 'mine: 2.50 — raises risk'])
+    """
     texts = reason_texts()
+    rows = np.asarray(rows, dtype=np.int64)
+    columns = np.asarray(columns, dtype=np.int64)
+    contributions = np.asarray(contributions, dtype=np.float64)
     value_out = np.full(len(rows), np.nan)
-    text_out = np.empty(len(rows), dtype=object)
-    missing = texts["missing_value"][lang]
+    codes = np.zeros(len(rows), dtype=np.int64)
+    sentences: dict[str, list[str]] = {lang: [] for lang in langs}
+    # the sign of each contribution: 0 lowers, 1 zero (or NaN), 2 raises
+    sign_class = np.where(contributions > 0, 2, np.where(contributions < 0, 0, 1))
     names = list(data.columns)
-    for j in np.unique(columns):
+    order = np.argsort(columns, kind="stable")
+    feats, starts = np.unique(columns[order], return_index=True)
+    bounds = np.r_[starts, len(order)]
+    offset = 0
+    for j, a, b in zip(feats.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
         name = names[j]
-        sel = np.flatnonzero(columns == j)
+        sel = order[a:b]
         raw = data.iloc[rows[sel], j]
         if isinstance(raw.dtype, pd.CategoricalDtype) or raw.dtype == object or raw.dtype.kind not in "fiub":
             vals = raw.astype(object).to_numpy()
         else:
             vals = raw.to_numpy()
-        spec, template, direction = None, None, 0
+        spec, direction = None, 0
         if name in registry.index:
             spec = registry.at[name, "value_format"] or None
-            template = registry.at[name, f"reason_{lang}"]
             direction = int(registry.at[name, "direction"])
-        if template is None or not isinstance(template, str):
-            template = texts["fallback"][lang].replace("{feature}", name.replace("_", " "))
         value_out[sel] = _user_unit(vals, spec)
-        # a missing value reads "<label>: nav datu", without the unit after {value}
-        no_data = template.split("{value}")[0] + missing if "{value}" in template else None
-        text_out[sel] = _sentences(vals, spec, template, no_data, missing)
-        if spec and spec.startswith("+") and direction != 0:
-            text_out[sel] = _smaller_change_than_usual(
-                text_out[sel], vals, contributions[sel], direction, texts, lang)
-    sep = texts["separator"]
-    suffix = np.where(contributions > 0, sep + texts["direction"]["raises"][lang],
-                      sep + texts["direction"]["lowers"][lang])
-    return value_out, (text_out + suffix.astype(object)).astype(object)
+        uniq, inv = _distinct(vals)
+        combo = inv * 3 + sign_class[sel]
+        used, codes_j = np.unique(combo, return_inverse=True)
+        value_of, sign_of = used // 3, used % 3
+        for lang in langs:
+            template = registry.at[name, f"reason_{lang}"] if name in registry.index else None
+            if template is None or not isinstance(template, str):
+                template = texts["fallback"][lang].replace("{feature}", name.replace("_", " "))
+            missing = texts["missing_value"][lang]
+            # a missing value reads "<label>: nav datu", without the unit after {value}
+            no_data = template.split("{value}")[0] + missing if "{value}" in template else None
+            words = _sentences(uniq, spec, template, no_data, missing)[value_of]
+            if spec and spec.startswith("+") and direction != 0:
+                words = _smaller_change_than_usual(words, uniq[value_of], sign_of - 1.0,
+                                                   direction, texts, lang)
+            suffix = np.where(sign_of == 2, texts["separator"] + texts["direction"]["raises"][lang],
+                              texts["separator"] + texts["direction"]["lowers"][lang])
+            sentences[lang].extend((words + suffix.astype(object)).tolist())
+        codes[sel] = offset + codes_j.reshape(-1)
+        offset += len(used)
+    return value_out, codes, sentences
 
 
-def _sentences(vals: np.ndarray, spec: str | None, template: str, no_data: str | None,
-               missing: str) -> np.ndarray:
-    """One feature's sentences (without the direction), each distinct value formatted once.
+def _distinct(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of one feature's reasons and each reason's position among them.
 
-    A feature takes few distinct values over a school system (counts, shares of a
-    few lessons), so the sentences are made for the distinct values and spread by
-    the inverse index. Floats are told apart by their bits, so 0.0 and -0.0 keep
-    their own text, as when every value was formatted on its own.
+    Numbers are told apart by their bits (0.0 and -0.0 are two values); anything
+    else is kept one by one.
     """
     if vals.dtype.kind in "fiub":
         key = vals.view(f"i{vals.itemsize}") if vals.dtype.kind == "f" else vals
-        uniq_key, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        uniq = vals[first]
-    else:
-        uniq, inv = vals, np.arange(len(vals))
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        return vals[first], inv.reshape(-1).astype(np.int64)
+    return vals, np.arange(len(vals), dtype=np.int64)
+
+
+def _sentences(uniq: np.ndarray, spec: str | None, template: str, no_data: str | None,
+               missing: str) -> np.ndarray:
+    """One feature's sentences (without the direction), one per value of ``uniq``."""
     na = pd.isna(uniq) if no_data is not None else np.zeros(len(uniq), dtype=bool)
-    text_u = np.array([no_data if m else template.format(value=f)
-                       for f, m in zip(_format_values(uniq, spec, missing), na.tolist())],
-                      dtype=object)
-    return text_u[inv.reshape(-1)] if len(vals) else np.empty(0, dtype=object)
+    return np.array([no_data if m else template.format(value=f)
+                     for f, m in zip(_format_values(uniq, spec, missing), na.tolist())],
+                    dtype=object)
 
 
 def _format_values(values: np.ndarray, spec: str | None, missing: str) -> list[str]:

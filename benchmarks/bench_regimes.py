@@ -160,11 +160,11 @@ def _run(world, date, model, th, X_ref=None):
             "n_flagged": int(res.report.findings["flagged"].sum())}
 
 
-def _seed(seed: int, n: int, n_runs: int) -> list[dict]:
+def _fit_history(world, seed: int):
+    """The history's feature frames (one per HIST date), the model fitted on the TRAIN
+    dates, and the monitor's thresholds calibrated on the history."""
     import riskmodel as rm
 
-    kw = {"n_pupils": n, "n_years": N_YEARS, "random_state": seed, "start_year": START}
-    world = rm.datasets.make_school_system(**kw)
     panel = rm.build_feature_panel(world.tables, HIST)
     frames = [g.droplevel(0).sort_index(kind="stable") for _, g in panel.groupby(level=0)]
     ys = [rm.make_labels(world.tables, d).reindex(frames[HIST.index(d)].index).fillna(0)
@@ -173,6 +173,15 @@ def _seed(seed: int, n: int, n_runs: int) -> list[dict]:
         pd.concat([frames[HIST.index(d)] for d in TRAIN]), pd.concat(ys))
     th = rm.monitor.calibrate_thresholds(frames, model=model, n_resamples=20,
                                          random_state=seed, dates=HIST)
+    return frames, model, th
+
+
+def _seed(seed: int, n: int, n_runs: int) -> list[dict]:
+    import riskmodel as rm
+
+    kw = {"n_pupils": n, "n_years": N_YEARS, "random_state": seed, "start_year": START}
+    world = rm.datasets.make_school_system(**kw)
+    frames, model, th = _fit_history(world, seed)
     rows = []
     prev = frames[-1]
     for date in RUNS[:n_runs]:
@@ -221,14 +230,7 @@ def _outcome_seed(seed: int, n: int, kind: str) -> list[dict]:
     reg = REGIMES[kind]
     w = rm.datasets.make_school_system(n_pupils=n, n_years=N_YEARS, random_state=seed,
                                        start_year=START, regime_changes=[reg])
-    panel = rm.build_feature_panel(w.tables, HIST)
-    frames = [g.droplevel(0).sort_index(kind="stable") for _, g in panel.groupby(level=0)]
-    ys = [rm.make_labels(w.tables, d).reindex(frames[HIST.index(d)].index).fillna(0)
-          .astype(int) for d in TRAIN]
-    model = rm.RiskModel(n_estimators=100, random_state=seed).fit(
-        pd.concat([frames[HIST.index(d)] for d in TRAIN]), pd.concat(ys))
-    th = rm.monitor.calibrate_thresholds(frames, model=model, n_resamples=20,
-                                         random_state=seed, dates=HIST)
+    frames, model, th = _fit_history(w, seed)
     rows, prev = [], frames[-1]
     for date in RUNS[:2]:
         r = _run(w, date, model, th, X_ref=prev)

@@ -39,7 +39,7 @@ December; ``remote_year`` 15 % of lessons more excused; ``outcome_shift`` a log-
 shift of 0.4 (the hazard times 1.5, e.g. a new bridging year's pull), and the class
 default 0.7 (``outcome_shift_x2``, the hazard doubled). 0.4 was chosen because a doubled
 hazard pushes the riskiest pupils into the generator's hazard cap, which bends the
-calibration slope. The x1.5 shift's worlds are built at ``N_OUTCOME = 20,000`` pupils,
+calibration slope. Both shifts' worlds are built at ``N_OUTCOME = 20,000`` pupils,
 not 3,000: the closed test (``recalibration_lr``, 2 df, at ``outcome_alpha = 0.01``) needs
 the power, and the benchmark prints the calculation: for the reference cohort's own
 probabilities ``p`` (the D(0) cohort, whose outcomes the D(1) run checks), the shifted
@@ -53,8 +53,8 @@ margin for the seeds' rates. The size of the
 shift is unchanged. Those worlds get their own model and thresholds, fitted and calibrated
 on their own history before the change (outcomes up to October 2025, features before
 D(-1); the change starts in September 2026), as the thresholds must be calibrated at the
-size one scores at. The doubled hazard (``outcome_shift_x2``) stays at 3,000 pupils, shown
-beside it (not the figure).
+size one scores at. The doubled hazard (``outcome_shift_x2``) is built the same way, at the
+same size, on worlds of its own.
 
 Precision@k (k = 5 % of the cohort) is measured against the generator's truth: the
 mean true ``p_leave`` of the k pupils ranked highest (the expected precision, free of
@@ -67,10 +67,10 @@ timing; here one timed call with the model on a resampled frame).
 
 Usage::
 
-    python benchmarks/bench_regimes.py           # 5 seeds, 3,000 pupils (x1.5: 15,000)
+    python benchmarks/bench_regimes.py           # 5 seeds, 3,000 pupils (outcome shifts: 20,000)
     python benchmarks/bench_regimes.py --small   # 2 seeds, 1,500 pupils, 3 stable runs
-    python benchmarks/bench_regimes.py --part main      # all but the x1.5 outcome shift
-    python benchmarks/bench_regimes.py --part outcome   # only the x1.5 outcome shift
+    python benchmarks/bench_regimes.py --part main      # all but the outcome shifts
+    python benchmarks/bench_regimes.py --part outcome   # only the outcome shifts
 
 Each part takes under 10 minutes on the shared machine (``main`` about 4, ``outcome``
 about 8 minutes), so each can run under the heavy lock on its own.
@@ -85,10 +85,10 @@ import numpy as np
 import pandas as pd
 
 START, N_YEARS, REGIME_YEAR = 2019, 12, 2026
-#: pupils of the x1.5 outcome-shift worlds (the power calculation is printed)
+#: pupils of the outcome-shift worlds (the power calculation is printed)
 N_OUTCOME = 20_000
 #: the regimes built at N_OUTCOME, each on a world of its own
-POWERED = ("outcome_shift",)
+POWERED = ("outcome_shift", "outcome_shift_x2")
 OUTCOME_ALPHA, POWER_TARGET = 0.01, 0.95
 ANCHOR, WEEKS52 = pd.Timestamp("2026-10-14"), pd.Timedelta(days=364)
 
@@ -289,16 +289,19 @@ def main(seeds, n, n_timing, n_runs=len(RUNS), part="all", n_outcome=N_OUTCOME) 
               f"{'OK' if keep >= 0.95 else 'MISSED'}")
         ok &= keep >= 0.95
     kinds = [k for k in REGIMES if (df["world"] == k).any()]
-    pw = df[df["world"].isin(POWERED) & (df["run"] == RUNS[1])]
-    if len(pw):
-        print(f"\npower of the closed test (recalibration_lr, 2 df, alpha {OUTCOME_ALPHA}) for "
-              "the x1.5 hazard, from each reference cohort's own probabilities "
-              "(noncentrality 2 sum KL(p' || p), p' = 1 - (1 - p) ** exp(shift)):")
-        from scipy import stats
+    from scipy import stats
 
-        need = stats.chi2.isf(OUTCOME_ALPHA, 2)
-        lam95 = next(lam for lam in np.arange(1, 200, 0.1)
-                     if stats.ncx2.sf(need, 2, lam) >= POWER_TARGET)
+    need = stats.chi2.isf(OUTCOME_ALPHA, 2)
+    lam95 = next(lam for lam in np.arange(1, 200, 0.1)
+                 if stats.ncx2.sf(need, 2, lam) >= POWER_TARGET)
+    for kind in POWERED:
+        pw = df[(df["world"] == kind) & (df["run"] == RUNS[1])]
+        if not len(pw):
+            continue
+        shift = REGIMES[kind]["log_hazard_shift"]
+        print(f"\npower of the closed test (recalibration_lr, 2 df, alpha {OUTCOME_ALPHA}) for "
+              f"{kind} (hazard x{np.exp(shift):.2f}), from each reference cohort's own "
+              "probabilities (noncentrality 2 sum KL(p' || p), p' = 1 - (1 - p) ** exp(shift)):")
         for r in pw.itertuples():
             small = r.noncentrality * 3000 / r.n_pupils
             print(f"  seed {r.seed}: {r.n_pupils:,} pupils, expected leavers "
@@ -375,7 +378,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="2 seeds, 1,500 pupils")
     ap.add_argument("--part", choices=["all", "main", "outcome"], default="all",
-                    help="main: all but the x1.5 outcome shift; outcome: only that")
+                    help="main: all but the outcome shifts; outcome: only those")
     args = ap.parse_args()
     if args.small:
         raise SystemExit(main([0, 1], 1500, 20_000, n_runs=3, part=args.part, n_outcome=3000))

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._ranking import national_rank, school_rank
 from .errors import ConfigError, ModelFileError
 
 __all__ = ["MonitorRun", "ScoreFeatures", "first_enrolment", "model_thresholds", "monitor_run",
@@ -339,12 +340,9 @@ def _rule_table(X: pd.DataFrame, pupils: pd.DataFrame) -> pd.DataFrame:
                         "municipality_id": pupils["municipality_id"].astype("str")},
                        index=X.index).join(flags).join(score)
     out["rule_count"] = flags.sum(axis=1).astype("int64")
-    order = np.lexsort((X.index.to_numpy().astype(str), -score.to_numpy()))
-    rank = np.empty(len(out), dtype=np.int64)
-    rank[order] = np.arange(1, len(out) + 1)
+    rank = national_rank(score)
     out["rank_national"] = rank
-    out["rank_school"] = (out.groupby("school_id", sort=False)["rank_national"]
-                          .rank(method="first").astype("int64"))
+    out["rank_school"] = school_rank(rank, out["school_id"])
     return out
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ._atomic import atomic_output_dir, check_output_dir
 from ._checks import parse_as_of, resolve_capacity
+from ._ranking import national_rank, school_rank
 from ._run_config import ScoreConfig, TierConfig
 from ._run_io import (
     Stages,
@@ -82,16 +83,12 @@ def _tiers(rank: np.ndarray, n: int, tiers: TierConfig) -> pd.Categorical:
 
 def _rank_table(risk: pd.Series, pupils: pd.DataFrame, tiers: TierConfig) -> pd.DataFrame:
     """National and school ranks (1 = highest risk; ties broken by pupil_id) and tiers."""
-    df = pd.DataFrame({"risk": risk.to_numpy(), "school_id": pupils["school_id"].to_numpy()},
+    rank = national_rank(risk)
+    df = pd.DataFrame({"rank_national": rank.to_numpy(),
+                       "rank_school": school_rank(rank, pupils["school_id"]).to_numpy()},
                       index=risk.index)
-    order = np.lexsort((df.index.to_numpy().astype(str), -df["risk"].to_numpy()))
-    rank = np.empty(len(df), dtype=np.int64)
-    rank[order] = np.arange(1, len(df) + 1)
-    df["rank_national"] = rank
-    df["rank_school"] = (df.groupby("school_id", observed=True, sort=False)["rank_national"]
-                         .rank(method="first").astype("int64"))
-    df["tier"] = _tiers(rank, len(df), tiers)
-    return df[["rank_national", "rank_school", "tier"]]
+    df["tier"] = _tiers(rank.to_numpy(), len(df), tiers)
+    return df
 
 
 def _domain_shares(by_domain: pd.DataFrame) -> pd.DataFrame:

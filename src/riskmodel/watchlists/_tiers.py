@@ -16,27 +16,13 @@ import numpy as np
 import pandas as pd
 
 from .._checks import resolve_capacity
+from .._ranking import national_rank
 
 __all__ = ["hysteresis_tiers", "national_rank", "smoothed_rank"]
 
 #: exit cut-off = this x the entry share, where TierConfig leaves it unset
 HIGH_EXIT_FACTOR = 1.3
 ELEVATED_EXIT_FACTOR = 1.3
-
-
-def national_rank(score: pd.Series) -> pd.Series:
-    """Rank 1 = highest ``score``; ties broken by index (as ``rank_national``).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> national_rank(pd.Series([0.2, 0.5, 0.2], index=["b", "a", "c"])).tolist()
-    [2, 1, 3]
-    """
-    order = np.lexsort((score.index.to_numpy().astype(str), -score.to_numpy(dtype=float)))
-    rank = np.empty(len(score), dtype=np.int64)
-    rank[order] = np.arange(1, len(score) + 1)
-    return pd.Series(rank, index=score.index, name="rank")
 
 
 def smoothed_rank(risk: pd.Series, previous_risk: pd.Series | None) -> pd.Series | None:

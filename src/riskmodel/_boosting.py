@@ -160,7 +160,8 @@ def _linear_part(data, idx, C):
 
 
 def choose_linear_c(data, splits, grid=LINEAR_C_GRID):
-    """The C of ``grid`` whose linear part has the lowest mean held-out log-loss over ``splits``.
+    """``(C, parts)``: the C of ``grid`` whose linear part has the lowest mean held-out
+    log-loss over ``splits``, and those parts (one per split, fitted on its training rows).
 
     Examples
     --------
@@ -168,21 +169,21 @@ def choose_linear_c(data, splits, grid=LINEAR_C_GRID):
     >>> rng = np.random.default_rng(0)
     >>> matrix = rng.normal(size=(200, 30)); y = (matrix[:, 0] + rng.normal(size=200) > 1.5).astype(float)
     >>> data = FitData(matrix, y, np.ones(200), [False] * 30, None, None, None, 0, int(y.sum()))
-    >>> choose_linear_c(data, [(np.arange(100), np.arange(100, 200))]) < 1.0
-    True
+    >>> C, parts = choose_linear_c(data, [(np.arange(100), np.arange(100, 200))])
+    >>> C < 1.0, len(parts)
+    (True, 1)
     """
-    from scipy.special import expit
-
-    def held_out_loss(C):
-        total = 0.0
+    best = (np.inf, None, None)
+    for C in grid:
+        parts, loss = [], 0.0
         for train_idx, valid_idx in splits:
-            z = _linear_part(data, train_idx, C).decision_function(data.matrix[valid_idx])
+            parts.append(_linear_part(data, train_idx, C))
+            z = parts[-1].decision_function(data.matrix[valid_idx])
             y, w = data.y01[valid_idx], data.weight[valid_idx]
-            total += float(w @ (np.logaddexp(0.0, z) - y * z)) / float(w.sum())
-        return total / len(splits)
-
-    losses = [held_out_loss(C) for C in grid]
-    return float(grid[int(np.argmin(losses))])
+            loss += float(w @ (np.logaddexp(0.0, z) - y * z)) / float(w.sum())
+        if loss < best[0]:
+            best = (loss, float(C), parts)
+    return best[1], best[2]
 
 
 def _offset(part, data, idx):
@@ -246,8 +247,7 @@ def fit_holdout(data, settings, share, use_linear):
             "The hold-out split of RiskModel left one class out; use more rows or "
             "an int 'validation' (cross-fitting)."
         )
-    C = choose_linear_c(data, [(train_idx, valid_idx)]) if use_linear else None
-    part = _linear_part(data, train_idx, C)
+    part = choose_linear_c(data, [(train_idx, valid_idx)])[1][0] if use_linear else None
     dtrain = _dataset(data, settings, train_idx, part)
     booster = lgb.train(
         _params(data, settings, len(train_idx)),
@@ -279,9 +279,9 @@ def _fold_splits(data, n_folds):
     return list(splitter.split(data.matrix, data.y01, data.groups))
 
 
-def _boost_folds_in_step(data, settings, splits, params, C):
+def _boost_folds_in_step(data, settings, splits, params, parts):
     """``(best rounds, mean held-out loss, folds)`` of one candidate boosted on every fold
-    (started from a linear part of inverse L2 strength ``C``, or from nothing when None).
+    (started from that fold's linear part in ``parts``, or from nothing where it is None).
 
     All folds boost in step and stop on the mean held-out loss, which is far less
     noisy on small tables than stopping each fold on its own (as lightgbm.cv does;
@@ -290,8 +290,7 @@ def _boost_folds_in_step(data, settings, splits, params, C):
     import lightgbm as lgb
 
     folds = []
-    for train_idx, valid_idx in splits:
-        part = _linear_part(data, train_idx, C)
+    for (train_idx, valid_idx), part in zip(splits, parts):
         dtrain = _dataset(data, settings, train_idx, part)
         fold_booster = lgb.Booster(params, dtrain)
         fold_booster.add_valid(_dataset(data, settings, valid_idx, part, reference=dtrain), "holdout")
@@ -333,8 +332,8 @@ def fit_cross(data, settings, n_folds, candidates):
     k = int(min(n_folds, data.n_minority))
     splits = _fold_splits(data, k)
     params = _params(data, settings, int(n * (k - 1) / k))
-    linear_c = choose_linear_c(data, splits) if True in candidates else None
-    fits = {use: _boost_folds_in_step(data, settings, splits, params, linear_c if use else None)
+    linear_c, linear_parts = choose_linear_c(data, splits) if True in candidates else (None, None)
+    fits = {use: _boost_folds_in_step(data, settings, splits, params, linear_parts if use else [None] * k)
             for use in candidates}
     loss = {CANDIDATE_NAMES[use]: fit[1] for use, fit in fits.items()}
     use_linear = min(fits, key=lambda use: fits[use][1])

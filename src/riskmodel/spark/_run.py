@@ -179,11 +179,11 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
             with stages("score"):
                 scored = score(X, uri, n_reasons=cfg.n_reasons)
                 scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
-                scored, high = _tiered(scored, n, cfg.tiers)
-                scored = _shares(scored)
+                ranked, high = _tiered(scored, n, cfg.tiers)
+                ranked = _shares(ranked)
             allocation = None
             if cfg.allocate:
-                with stages("allocate"):
+                with stages("allocate"):  # from the scores: the candidates need no ranks
                     cand, support = collect_candidates(scored, X, frames, cfg, rules, as_of)
                     allocation, roster = plan_on_driver(cand, support, cfg, rules, as_of,
                                                         cfg.data)
@@ -208,7 +208,7 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
                                               "n_candidates": int(n_candidates)}
                 with atomic_output_dir(cfg.out) as tmp:
                     X.write.partitionBy("municipality_id").parquet(str(tmp / "features.parquet"))
-                    scored.write.partitionBy("municipality_id").parquet(
+                    ranked.write.partitionBy("municipality_id").parquet(
                         str(tmp / "scores.parquet"))
                     if allocation is not None:
                         write_plan_partitioned(allocation, tmp)

@@ -245,7 +245,10 @@ def main() -> None:
         def go(engine, data, name):
             cmd = [sys.executable, __file__, "--child", engine, str(data),
                    str(tmp / name), str(args.memory_gb)]
-            return run_measured(cmd, env=env)
+            res = run_measured(cmd, env=env)
+            print(f"  {engine} on {Path(data).name}: {res['n']:,} pupils, {res['wall_s']:.0f} s "
+                  f"(run {res['run_s']:.0f} s), peak {res['peak_gb']:.2f} GB", flush=True)
+            return res
 
         if args.part in ("all", "national"):
             local = go("local", tmp / "national", "out-local")

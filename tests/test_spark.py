@@ -201,7 +201,7 @@ def test_cli_score_engine_spark_equals_the_local_run(world, data_dir, registered
     out = tmp_path / "spark-run"
     code = main(["score", "--engine", "spark", "--spark-master", "local[2]",
                  "--data", str(data_dir), "--model", "models:/rm-spark/1", "--as-of",
-                 SCHOOL_DAY, "--no-allocate", "--monitor", "off", "--out", str(out)])
+                 SCHOOL_DAY, "--monitor", "off", "--out", str(out)])
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["engine"] == "spark" and manifest["model"]["version"] == "1"
@@ -214,8 +214,8 @@ def test_cli_score_engine_spark_equals_the_local_run(world, data_dir, registered
 
         assert file_sha256(out / rel) == sha
     got = pd.read_parquet(out / "scores.parquet").set_index("pupil_id")
-    local = score_run({"as_of": SCHOOL_DAY, "out": str(tmp_path / "local"), "allocate": False,
-                       "monitor": "off"}, tables=world.tables, model=model)
+    local = score_run({"as_of": SCHOOL_DAY, "out": str(tmp_path / "local"), "monitor": "off"},
+                      tables=world.tables, model=model)
     ref = pd.read_parquet(local.paths["scores"])
     assert len(got) == manifest["n_pupils"] == len(ref)
     got = got.reindex(ref.index)
@@ -233,6 +233,34 @@ def test_cli_score_engine_spark_equals_the_local_run(world, data_dir, registered
     feats = pd.read_parquet(out / "features.parquet").set_index("pupil_id")
     lib = pd.read_parquet(local.paths["features"])
     _assert_same(lib, feats[lib.columns])
+    # the allocation: the local run's plan, from the candidates collected to the driver
+    assert manifest["resources"] == local.manifest["resources"]
+    assert manifest["allocation"].pop("n_candidates") < len(ref)
+    value = manifest["allocation"].pop("objective_value")
+    assert value == pytest.approx(local.manifest["allocation"].pop("objective_value"), abs=1e-9)
+    assert manifest["allocation"] == local.manifest["allocation"]
+    for name in ("allocation", "ended", "waitlist"):
+        _assert_same_plan(pd.read_parquet(local.paths[name]),
+                          pd.read_parquet(out / f"{name}.parquet"), name)
+    # literacy reaches pupils below min_risk, mentors continue down to exit_level
+    plan = pd.read_parquet(local.paths["allocation"])
+    assert (plan["risk"] < 0.10).any() and len(plan) > 0
+
+
+def _assert_same_plan(local: pd.DataFrame, got: pd.DataFrame, name: str):
+    """The same rows (by pupil and kind), every column equal (floats to 1e-9)."""
+    assert len(got) == len(local), name
+    assert sorted(got.columns) == sorted(local.columns), name
+    key = ["pupil_id", "kind"]
+    local = local.sort_values(key).reset_index(drop=True)
+    got = got[local.columns].sort_values(key).reset_index(drop=True)
+    for c in local.columns:
+        a, b = local[c], got[c]
+        if a.dtype.kind == "f":
+            assert np.allclose(a.to_numpy(), b.to_numpy(), atol=1e-9, equal_nan=True), (name, c)
+        else:
+            assert a.astype(object).where(a.notna(), None).astype(str).tolist() == \
+                b.astype(object).where(b.notna(), None).astype(str).tolist(), (name, c)
 
 
 def test_spark_failures_are_typed_errors(spark, data_dir, registered, tmp_path, monkeypatch,
@@ -246,10 +274,14 @@ def test_spark_failures_are_typed_errors(spark, data_dir, registered, tmp_path, 
 
         with spark_errors("read_tables"):
             spark.read.parquet(str(tmp_path / "missing.parquet")).count()
-    # allocation is refused on Spark, not skipped (exit 2, nothing written)
+    # what the Spark run does not do yet is refused, not skipped (exit 2, nothing written)
     code = main(["score", "--engine", "spark", "--data", str(data_dir), "--model",
                  "models:/rm-spark/1", "--out", str(tmp_path / "o")])
-    assert code == 2 and "--no-allocate" in capsys.readouterr().err
+    assert code == 2 and "--monitor off" in capsys.readouterr().err
+    code = main(["score", "--engine", "spark", "--data", str(data_dir), "--model",
+                 "models:/rm-spark/1", "--monitor", "off", "--objective", "benefit",
+                 "--out", str(tmp_path / "o")])
+    assert code == 2 and "'benefit'" in capsys.readouterr().err
     # a model folder is not a pyfunc model
     code = main(["score", "--engine", "spark", "--data", str(data_dir), "--no-allocate",
                  "--monitor", "off", "--model", str(tmp_path), "--out", str(tmp_path / "o")])

@@ -3,8 +3,10 @@
 Reads the data folder's Parquet tables with Spark, builds the features
 (:func:`riskmodel.spark.build_features`), scores them with the registered pyfunc
 (:func:`riskmodel.spark.score`), ranks and tiers the whole cohort in Spark, and
-writes ``features.parquet`` and ``scores.parquet`` as Parquet datasets
-partitioned by ``municipality_id`` plus ``manifest.json`` into a temporary
+allocates support to the candidates collected on the driver
+(:mod:`riskmodel.spark._allocate`), and writes ``features.parquet``,
+``scores.parquet`` and the plan as Parquet datasets partitioned by
+``municipality_id`` plus ``manifest.json`` into a temporary
 folder that is renamed to ``out`` only when everything is written
 (:func:`riskmodel._atomic.atomic_output_dir`, as the local run).
 """
@@ -19,12 +21,13 @@ import pandas as pd
 from .._atomic import MANIFEST, atomic_output_dir, check_output_dir
 from .._checks import parse_as_of
 from .._run_config import ScoreConfig
-from .._run_io import MAX_DAYS_AFTER_DATA, Stages, write_manifest
+from .._run_io import MAX_DAYS_AFTER_DATA, Stages, resolve_rules, write_manifest
 from .._run_score import tier_cuts
 from .._util import file_sha256, jsonable, riskmodel_version
 from ..config import load_config
 from ..errors import ConfigError
 from ..vocab import DOMAINS
+from ._allocate import PLAN_FILES, collect_candidates, plan_on_driver, write_plan_partitioned
 from ._session import session, spark_errors
 
 #: what a Spark score run writes (Parquet datasets partitioned by municipality_id)
@@ -115,9 +118,16 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
     and ``manifest.json`` (engine, master, model URI and version, as_of, the
     cohort, the high tier, sha256 of every data file).
 
-    Not on Spark yet: the allocation (``allocate`` must be off), the monitor
-    (``monitor`` must be off), the score history and the report; the run refuses the
-    first three rather than skip them, and writes no report.
+    With ``allocate`` (the default), the allocation's candidates (the risk group,
+    the pupils eligible without it, those with ongoing support; see
+    :mod:`riskmodel.spark._allocate`) are collected to the driver and planned by the
+    library's allocation, as in the local run; ``allocation.parquet/``,
+    ``ended.parquet/`` and ``waitlist.parquet/`` are written partitioned by
+    ``municipality_id`` and the manifest has the roster and the plan's summary.
+
+    Not on Spark yet: the ``benefit`` objective, the monitor (``monitor`` must be
+    off), the score history and the report; the run refuses the first three rather
+    than skip them, and writes no report.
 
     Returns
     -------
@@ -127,9 +137,9 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
     from . import build_features, read_tables, score
 
     cfg = load_config(ScoreConfig, config)
-    if cfg.allocate:
-        raise ConfigError("--engine spark does not allocate yet: pass --no-allocate (the "
-                          "allocation runs on the scores with `riskmodel allocate`).")
+    if cfg.allocate and cfg.objective == "benefit":
+        raise ConfigError("--engine spark does not allocate by the 'benefit' objective yet: "
+                          "use objective 'fit' or 'risk', or pass --no-allocate.")
     if cfg.monitor == "on":
         raise ConfigError("--engine spark does not run the monitor yet: pass --monitor off "
                           "(run `riskmodel monitor` on the data beside it).")
@@ -139,7 +149,8 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
         raise ConfigError("Scoring needs a data folder: pass --data DIR (or set 'data' in "
                           "the config).")
     check_output_dir(cfg.out)
-    stages = Stages(["session", "model", "features", "score", "write"], progress,
+    rules = resolve_rules(cfg.rules) if cfg.allocate else None
+    stages = Stages(["session", "model", "features", "score", "allocate", "write"], progress,
                     desc="score (spark)")
     try:
         with stages("session"):
@@ -168,8 +179,16 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
             with stages("score"):
                 scored = score(X, uri, n_reasons=cfg.n_reasons)
                 scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
-                scored, high = _tiered(scored, n, cfg.tiers)
-                scored = _shares(scored)
+                ranked, high = _tiered(scored, n, cfg.tiers)
+                ranked = _shares(ranked)
+            allocation = None
+            if cfg.allocate:
+                with stages("allocate"):  # from the scores: the candidates need no ranks
+                    cand, support = collect_candidates(scored, X, frames, cfg, rules, as_of)
+                    allocation, roster = plan_on_driver(cand, support, cfg, rules, as_of,
+                                                        cfg.data)
+                    n_candidates = len(cand)
+                    del cand
             with stages("write"):
                 manifest = {
                     "kind": "score", "engine": "spark",
@@ -181,14 +200,23 @@ def spark_score_run(config: ScoreConfig | dict | str | os.PathLike | None = None
                     "partitioned_by": "municipality_id",
                     "config": jsonable(cfg.model_dump(mode="json", exclude={"out"})),
                 }
+                if allocation is not None:
+                    from .._run_benefit import allocation_manifest
+
+                    manifest["resources"] = roster
+                    manifest["allocation"] = {**allocation_manifest(allocation, None),
+                                              "n_candidates": int(n_candidates)}
                 with atomic_output_dir(cfg.out) as tmp:
                     X.write.partitionBy("municipality_id").parquet(str(tmp / "features.parquet"))
-                    scored.write.partitionBy("municipality_id").parquet(
+                    ranked.write.partitionBy("municipality_id").parquet(
                         str(tmp / "scores.parquet"))
+                    if allocation is not None:
+                        write_plan_partitioned(allocation, tmp)
                     manifest = write_manifest(tmp, manifest, files=_hashes(tmp))
                 X.unpersist()
         out = Path(cfg.out)
-        paths = {Path(f).stem: out / f for f in SPARK_SCORE_FILES}
+        files = SPARK_SCORE_FILES + (PLAN_FILES if cfg.allocate else ())
+        paths = {Path(f).stem: out / f for f in files if (out / f).exists()}
         return ScoreResult(out=out, paths=paths, manifest=manifest,
                            timings=dict(stages.timings))
     finally:

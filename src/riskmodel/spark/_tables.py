@@ -31,7 +31,8 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
 
 def write_plain(tables, folder) -> Path:
     """The present tables of a :class:`~riskmodel.SchoolTables` as ``<table>.parquet``
-    files with the data contract's plain types (ids and codes strings, dates dates)."""
+    files with the data contract's plain types (ids and codes strings, dates dates),
+    and the roster that came with them (``tables.resources``) as ``resources.parquet``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -41,6 +42,8 @@ def write_plain(tables, folder) -> Path:
         df = _plain(getattr(tables, name))
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False),
                        folder / f"{name}.parquet")
+    if getattr(tables, "resources", None) is not None:
+        tables.resources.to_parquet(folder / "resources.parquet", index=False)
     return folder
 
 

@@ -146,6 +146,9 @@ def read_tables(folder, *, format: str | None = None, encoding: str | None = Non
         # results, and errors, are taken in the order of the tables
         pending = {name: pool.submit(read_table_file, src[0], name, sheet=src[1], **options)
                    for name, src in sources.items() if name in TABLES}
+        if validate and "attendance" in pending:
+            # imports numba (~0.7 s of Python) on this thread while the files are read
+            from . import _duplicate_kernels  # noqa: F401
         try:
             for name in TABLES:
                 frames[name] = _table_frame(name, sources.get(name), pending.get(name))

@@ -326,9 +326,9 @@ def arrow_to_frame(arrow) -> pd.DataFrame:
 
 
 def _plain_index(arrow) -> bool:
-    """Whether ``arrow`` (a Table or a schema) converts to a frame with a RangeIndex and plain column names
-    (no index column stored, no MultiIndex of columns)."""
-    meta = getattr(arrow, "schema", arrow).pandas_metadata  # a Table or its schema
+    """Whether ``arrow`` (a Table or its schema) converts to a frame with a RangeIndex
+    and plain column names (no index column stored, no MultiIndex of columns)."""
+    meta = getattr(arrow, "schema", arrow).pandas_metadata
     if meta is None:
         return True
     return (all(isinstance(ix, dict) and ix.get("kind") == "range"

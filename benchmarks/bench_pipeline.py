@@ -23,7 +23,9 @@ How it runs (the figures say so too):
 Run ``python benchmarks/bench_pipeline.py`` (national) or ``--small``. With
 ``--keep DIR`` the model, the tables folder and the as_of date are saved in ``DIR``
 on the first run and reused by later ones (generating the national system takes
-minutes); delete ``DIR`` after changing the generator or ``write_tables``.
+minutes); delete ``DIR`` after changing the generator or ``write_tables``. With
+``--out DIR`` the scoring run's output folder is kept in ``DIR`` (it must not exist
+or be an earlier output), to compare two runs with ``compare_score_outputs.py``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def _saved(keep: Path | None, scale: str):
     return keep / "data", keep / "model", (keep / "as_of").read_text().strip()
 
 
-def main(scale: str = "national", keep: Path | None = None) -> dict:
+def main(scale: str = "national", keep: Path | None = None, out: Path | None = None) -> dict:
     import pandas as pd
 
     import riskmodel as rm
@@ -108,7 +110,8 @@ def main(scale: str = "national", keep: Path | None = None) -> dict:
 
         start = time.perf_counter()
         res = score_run({"data": str(data), "as_of": as_of, "model": str(model_dir),
-                         "out": str(work / "out"), "rules": None})
+                         "out": str(out if out is not None else work / "out"),
+                         "rules": None})
         total = time.perf_counter() - start
 
         X = pd.read_parquet(res.paths["features"])
@@ -149,7 +152,9 @@ if __name__ == "__main__":
     parser.add_argument("-v", "--verbose", action="store_true", help="log stage progress")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="save the model and tables in DIR, or reuse them from DIR")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="keep the scoring run's output folder in DIR")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    main("small" if args.small else "national", keep=args.keep)
+    main("small" if args.small else "national", keep=args.keep, out=args.out)

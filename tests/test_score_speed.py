@@ -202,6 +202,48 @@ def test_parquet_fast_read_edge_cases(tmp_path):
     _assert_same_frame(*_read_both(tmp_path / "odd.parquet"))
 
 
+def test_parquet_numbers_copied_batch_by_batch_read_as_pandas_does(tmp_path, monkeypatch):
+    """The columns of numbers and dates copied batch by batch (issue 21) give the frame
+    of pd.read_parquet, and columns with missing values, pandas dtypes of their own or
+    no statistics are converted by Arrow as before."""
+    import pyarrow.parquet as pq
+
+    import riskmodel._read_files as RF
+
+    monkeypatch.setattr(RF, "PARQUET_BATCH_ROWS", 700)  # batches across row groups
+    rng = np.random.default_rng(5)
+    n = 5000
+    df = pd.DataFrame({
+        "id": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+        "i8": rng.integers(-100, 100, n).astype("int8"),
+        "u64": rng.integers(0, 2**63, n, dtype=np.uint64),
+        "f32": rng.random(n).astype("float32"),
+        "date": np.datetime64("2024-01-01", "ns") + rng.integers(0, 300, n).astype(
+            "timedelta64[D]"),
+        "with_nan": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
+        "nat": pd.Series(pd.to_datetime("2024-02-01") + pd.to_timedelta(
+            rng.integers(0, 9, n), "D")).where(rng.random(n) > 0.1),
+        "nullable": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+    })
+    df.to_parquet(tmp_path / "t.parquet", index=False, row_group_size=1200)
+    with pq.ParquetFile(tmp_path / "t.parquet") as pf:
+        assert sorted(pf.schema_arrow.names[i] for i in RF._plain_numbers(pf)) == \
+            ["date", "f32", "i8", "u64"]
+    _assert_same_frame(*_read_both(tmp_path / "t.parquet"))
+    # no statistics: every column through Arrow
+    pq.write_table(pq.read_table(tmp_path / "t.parquet"), tmp_path / "nostats.parquet",
+                   write_statistics=False, row_group_size=1200)
+    with pq.ParquetFile(tmp_path / "nostats.parquet") as pf:
+        assert RF._plain_numbers(pf) == {}
+    _assert_same_frame(*_read_both(tmp_path / "nostats.parquet"))
+    # numbers only, with a named range index that does not start at 0
+    nums = df[["i8", "f32", "date"]].set_axis(pd.RangeIndex(10, 10 + n, name="r"))
+    nums.to_parquet(tmp_path / "nums.parquet", row_group_size=1200)
+    new, old = _read_both(tmp_path / "nums.parquet")
+    _assert_same_frame(new, old)
+    assert new.index.equals(pd.RangeIndex(10, 10 + n, name="r")) and new.index.name == "r"
+
+
 def test_parquet_layout_reads_the_same_tables(tmp_path):
     """write_tables' layout (large row groups, whole dictionaries) changes no value,
     and the fast reader gives the tables the default layout gives."""

@@ -95,17 +95,32 @@ def frame_digest(df: pd.DataFrame, cache: dict) -> bytes:
 
 
 def tables_fingerprint(tables) -> str:
-    """The sha256 hex digest of :meth:`riskmodel.SchoolTables.fingerprint`."""
+    """The sha256 hex digest of :meth:`riskmodel.SchoolTables.fingerprint`.
+
+    The tables' digests are computed two at a time (the numba kernels release the
+    GIL; issue 21) and enter the sha256 in the order of the tables.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     h = hashlib.sha256(b"riskmodel.SchoolTables/1")
+    frames = {name: getattr(tables, name) for name in vocab.TABLES}
     cache: dict = {}  # category hashes, shared by the pupil_id columns
-    for name in vocab.TABLES:
-        df = getattr(tables, name)
-        h.update(f"|{name}:".encode())
-        if df is None:
-            h.update(b"None")
-            continue
-        h.update(f"{len(df)}:{','.join(df.columns)}:".encode())
-        h.update(",".join(str(df[c].dtype if not isinstance(df[c].dtype, pd.CategoricalDtype)
-                              else "category") for c in df.columns).encode())
-        h.update(frame_digest(df, cache))
+    ids = [df["pupil_id"] for df in frames.values() if df is not None
+           and "pupil_id" in df.columns and isinstance(df["pupil_id"].dtype,
+                                                       pd.CategoricalDtype)]
+    if ids:  # the pupils' hashes are computed once, before the threads share them
+        _column_folder(ids[0], cache)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="riskmodel-hash") as pool:
+        digests = {name: pool.submit(frame_digest, df, cache)
+                   for name, df in frames.items() if df is not None}
+        for name, df in frames.items():
+            h.update(f"|{name}:".encode())
+            if df is None:
+                h.update(b"None")
+                continue
+            h.update(f"{len(df)}:{','.join(df.columns)}:".encode())
+            h.update(",".join(str(df[c].dtype if not isinstance(df[c].dtype,
+                                                                 pd.CategoricalDtype)
+                                  else "category") for c in df.columns).encode())
+            h.update(digests[name].result())
     return h.hexdigest()

@@ -122,10 +122,13 @@ def load_tables(data: str | os.PathLike | None = None, *, synthetic: SyntheticCo
 
 def data_end(tables) -> pd.Timestamp:
     """Last date anything was recorded (exclusive bound of what is known)."""
-    summary = tables.summary()
-    # records of what happened (not birth dates, nor planned ends of support)
-    events = summary["table"].isin(["enrolments", "attendance", "grades", "engagement"])
-    last = pd.to_datetime(summary.loc[events, "last_date"]).max()
+    from ._school_tables import table_dates
+
+    # records of what happened (not birth dates, nor planned ends of support); the
+    # last_date of tables.summary(), without its count of distinct pupils per table
+    last = pd.Series([table_dates(n, tables[n])[1] for n in
+                      ("enrolments", "attendance", "grades", "engagement")
+                      if tables[n] is not None], dtype="datetime64[ns]").max()
     if pd.isna(last):
         raise ConfigError("The data hold no dated records; cannot choose an as_of date.")
     return parse_as_of(last.normalize())

@@ -299,15 +299,7 @@ class SchoolTables:
                 pupils = _n_distinct_codes(df["pupil_id"].array.codes, n_pupils)
             else:
                 pupils = np.nan
-            col = V.date_column_of(name)
-            first = last = pd.NaT
-            if col is not None and len(df):
-                cols = [col, "end_date"] if name in ("enrolments", "support") else [col]
-                ranges = [_date_range(df[c].to_numpy()) for c in cols]
-                ranges = [r for r in ranges if r is not None]
-                if ranges:
-                    first = pd.Timestamp(min(r[0] for r in ranges))
-                    last = pd.Timestamp(max(r[1] for r in ranges))
+            first, last = table_dates(name, df)
             rows.append({"table": name, "rows": len(df), "pupils": pupils,
                          "first_date": first, "last_date": last})
         out = pd.DataFrame(rows, columns=["table", "rows", "pupils", "first_date", "last_date"])
@@ -397,6 +389,19 @@ def _cut_periods(df: pd.DataFrame, cut: np.datetime64) -> pd.DataFrame:
 
 
 _NAT = np.iinfo(np.int64).min
+
+
+def table_dates(name: str, df: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(first, last) date of the normalised table ``name`` (NaT, NaT when it has none):
+    the ``first_date`` and ``last_date`` of :meth:`SchoolTables.summary`."""
+    col = V.date_column_of(name)
+    if col is None or not len(df):
+        return pd.NaT, pd.NaT
+    cols = [col, "end_date"] if name in ("enrolments", "support") else [col]
+    ranges = [r for r in (_date_range(df[c].to_numpy()) for c in cols) if r is not None]
+    if not ranges:
+        return pd.NaT, pd.NaT
+    return pd.Timestamp(min(r[0] for r in ranges)), pd.Timestamp(max(r[1] for r in ranges))
 
 
 def _date_range(vals: np.ndarray):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +42,9 @@ _NEAR = 0.75
 ROSTER = "resources"
 _KNOWN = (*TABLES, ROSTER)
 _TABLE_FILES = frozenset(f"{t}.{fmt}" for t in _KNOWN for fmt in FORMATS)
+#: Table files read at a time by read_tables (issue 21: the national attendance and
+#: grades files decode side by side on two cores).
+READ_THREADS = 2
 #: How write_tables lays out a Parquet file (issue 21). Parquet keeps one dictionary per
 #: column and row group, and a writer falls back to plain values once a dictionary
 #: outgrows its page limit (1 MiB by default: some 80,000 pupil ids). A national
@@ -136,22 +140,21 @@ def read_tables(folder, *, format: str | None = None, encoding: str | None = Non
     options = {"encoding": encoding, "sep": sep, "decimal": decimal}
     sources = _find_sources(folder, format)
     frames: dict[str, pd.DataFrame | None] = {}
-    for name in TABLES:
-        src = sources.get(name)
-        if src is None:
-            frames[name] = None
-            continue
-        path, sheet = src
-        df = read_table_file(path, name, sheet=sheet, **options)
-        if len(df) == 0 and name in vocab.REQUIRED_TABLES:
-            where = f"{str(path)!r}" + (f" (sheet {sheet!r})" if sheet else "")
-            raise DataValidationError(
-                f"File {where} has a header but no rows; the {name} table is required "
-                "and may not be empty.",
-                [{"table": name, "column": None, "n_rows": 0, "examples": [path.name],
-                  "message": "required table has no rows"}],
-            )
-        frames[name] = df
+    with ThreadPoolExecutor(max_workers=READ_THREADS,
+                            thread_name_prefix="riskmodel-read") as pool:
+        # the files are read two at a time (Parquet decoding runs without the GIL);
+        # results, and errors, are taken in the order of the tables
+        pending = {name: pool.submit(read_table_file, src[0], name, sheet=src[1], **options)
+                   for name, src in sources.items() if name in TABLES}
+        if validate and "attendance" in pending:
+            # imports numba (~0.7 s of Python) on this thread while the files are read
+            from . import _duplicate_kernels  # noqa: F401
+        try:
+            for name in TABLES:
+                frames[name] = _table_frame(name, sources.get(name), pending.get(name))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # no file is read in vain
+            raise
     tables = SchoolTables(**frames, codes=codes, validate=validate, columns=columns,
                           date_format=date_format)
     if ROSTER in sources:
@@ -160,6 +163,23 @@ def read_tables(folder, *, format: str | None = None, encoding: str | None = Non
         path, sheet = sources[ROSTER]
         tables.resources = read_roster_file(path, sheet=sheet, **options)
     return tables
+
+
+def _table_frame(name: str, src, future) -> pd.DataFrame | None:
+    """The frame of table ``name`` read by ``future``; an empty required table is an error."""
+    if src is None:
+        return None
+    path, sheet = src
+    df = future.result()
+    if len(df) == 0 and name in vocab.REQUIRED_TABLES:
+        where = f"{str(path)!r}" + (f" (sheet {sheet!r})" if sheet else "")
+        raise DataValidationError(
+            f"File {where} has a header but no rows; the {name} table is required "
+            "and may not be empty.",
+            [{"table": name, "column": None, "n_rows": 0, "examples": [path.name],
+              "message": "required table has no rows"}],
+        )
+    return df
 
 
 def _no_folder(folder: Path) -> DataValidationError:

@@ -140,3 +140,21 @@ def test_a_score_run_predicts_each_cohort_once(world_model, tmp_path, monkeypatc
     expected = res.manifest["monitor"]["update"]
     if expected is None:  # the risks written are the model's own
         np.testing.assert_array_equal(scores["risk"].to_numpy(), predict(X)[:, 1])
+
+
+def test_a_reference_cohort_without_known_outcomes_is_a_note_not_a_warning(world_model, caplog):
+    """The demo's case: the reference cohort's outcome window closes after the data end."""
+    import logging
+
+    world, model = world_model
+    as_of = pd.Timestamp("2025-05-02")
+    caplog.set_level(logging.WARNING)
+    res = run_monitor(world.tables, as_of, model, top_fraction=0.05)
+    assert not [r for r in caplog.records if r.name == "riskmodel.labels"]
+    note = [n for n in res.report.notes if "are not known yet" in n]
+    assert note == [f"The outcomes of the reference cohort of {(as_of - YEAR).date()} are not "
+                    "known yet (its 363-day window and the re-enrolment grace period end after "
+                    "the data's last date); calibration was not checked."]
+    assert logging.getLogger("riskmodel.labels").level == logging.NOTSET  # restored
+    rm.make_labels(world.tables, as_of - YEAR, horizon_days=363)  # a direct call still warns
+    assert [r for r in caplog.records if r.name == "riskmodel.labels"]

@@ -33,6 +33,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -278,7 +279,15 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
         risks = (p_ref, p_cur)
     inputs = mon.check(X_ref, X_cur, model=model, thresholds=thresholds,
                        top_fraction=top_fraction, random_state=random_state, risks=risks)
-    y = make_labels(tables, ref_date, horizon_days=horizon).reindex(X_ref.index).dropna()
+    # a reference cohort whose outcome window has not closed yet is an expected case here,
+    # said in the report's notes below, not a warning of make_labels in the run's log
+    labels_log = logging.getLogger("riskmodel.labels")
+    level = labels_log.level
+    labels_log.setLevel(logging.ERROR)
+    try:
+        y = make_labels(tables, ref_date, horizon_days=horizon).reindex(X_ref.index).dropna()
+    finally:
+        labels_log.setLevel(level)
     outcomes, update = None, None
     n_pos = int((y == 1).sum())
     if min(n_pos, len(y) - n_pos) >= MIN_OUTCOMES:
@@ -291,7 +300,12 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
                                     thresholds=thresholds, random_state=random_state)
         outcomes.loc[outcomes["level"] == "outcome", "name"] = f"cohort {ref_date.date()}"
     report = _decide(inputs, outcomes, list(model.feature_names_), calibrated=True)
-    if outcomes is None:
+    if outcomes is None and len(y) == 0:
+        report.notes.append(f"The outcomes of the reference cohort of {ref_date.date()} are not "
+                            f"known yet (its {horizon}-day window and the re-enrolment grace "
+                            "period end after the data's last date); calibration was not "
+                            "checked.")
+    elif outcomes is None:
         report.notes.append(f"The reference cohort of {ref_date.date()} has {n_pos} leaver(s) "
                             f"among {len(y)} pupils with known outcomes; calibration was not "
                             f"checked (at least {MIN_OUTCOMES} of each needed).")

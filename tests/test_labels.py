@@ -113,6 +113,25 @@ def test_unobserved_window_is_left_out(tables, caplog):
     assert len(y) > 0
 
 
+def test_the_outcome_window_says_when_make_labels_has_labels(tables):
+    """``_outcome_window`` (asked by the monitor before make_labels) agrees with it:
+    closed exactly when labels come back, at the day the window needs."""
+    from riskmodel.labels import _outcome_window
+
+    last = pd.Timestamp("2026-03-01")  # the records' last date
+    for horizon, outcome, grace in [(365, "early_leaving", 30), (365, "repetition", 0)]:
+        # the last as_of whose window (and grace period) ends on the last date
+        edge = last - pd.Timedelta(days=horizon + grace)
+        for as_of, closed in [(edge, True), (edge + pd.Timedelta(days=1), False)]:
+            need, observed, is_closed = _outcome_window(tables, as_of, horizon, outcome,
+                                                        LabelConfig())
+            assert (need, observed, is_closed) == (
+                (as_of - pd.Timestamp(0)).days + horizon + grace,
+                (last - pd.Timestamp(0)).days, closed)
+            n = len(make_labels(tables, as_of, horizon_days=horizon, outcome=outcome))
+            assert (n > 0) == closed
+
+
 def test_liecība_at_the_end_of_the_records_is_left_out(tables, caplog):
     # window until 2025-06-28 (+30 days grace) is observed up to 2025-08-01, but
     # liec_stop's liecība of 2025-06-13 could still be followed by an enrolment

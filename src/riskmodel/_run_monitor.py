@@ -33,7 +33,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,7 +225,7 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
     from . import monitor as mon
     from ._checks import resolve_capacity
     from .features import build_features
-    from .labels import make_labels
+    from .labels import _outcome_window, make_labels
     from .monitor._check import outcome_findings
     from .monitor._score import logistic_recalibration
 
@@ -281,13 +280,10 @@ def run_monitor(tables, as_of, model, X=None, *, thresholds=None, top_fraction=0
                        top_fraction=top_fraction, random_state=random_state, risks=risks)
     # a reference cohort whose outcome window has not closed yet is an expected case here,
     # said in the report's notes below, not a warning of make_labels in the run's log
-    labels_log = logging.getLogger("riskmodel.labels")
-    level = labels_log.level
-    labels_log.setLevel(logging.ERROR)
-    try:
+    if _outcome_window(tables, ref_date, horizon)[2]:
         y = make_labels(tables, ref_date, horizon_days=horizon).reindex(X_ref.index).dropna()
-    finally:
-        labels_log.setLevel(level)
+    else:
+        y = pd.Series(np.zeros(0, dtype=np.int8), index=X_ref.index[:0], name="early_leaving")
     outcomes, update = None, None
     n_pos = int((y == 1).sum())
     if min(n_pos, len(y) - n_pos) >= MIN_OUTCOMES:

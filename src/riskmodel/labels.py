@@ -147,6 +147,27 @@ def _last_recorded_day(tables) -> int | None:
     return last
 
 
+def _observed_until(tables, cfg: LabelConfig) -> int | None:
+    """The last observed day: ``cfg.observed_until`` or the data's last date."""
+    if cfg.observed_until is not None:
+        return ts_day(pd.Timestamp(cfg.observed_until))
+    return _last_recorded_day(tables)
+
+
+def _outcome_window(tables, as_of, horizon_days: int, outcome: str = "early_leaving",
+                    cfg: LabelConfig | None = None) -> tuple[int, int | None, bool]:
+    """``(day the outcome window of as_of needs, last observed day, closed?)``.
+
+    An open window (it reaches past the data) gives no labels.  Callers that expect
+    one (the monitor's reference cohort) ask this first, instead of hearing
+    :func:`make_labels`' warning."""
+    cfg = LabelConfig() if cfg is None else cfg
+    observed = _observed_until(tables, cfg)
+    need = (ts_day(pd.Timestamp(as_of)) + horizon_days
+            + (cfg.reenrolment_grace_days if outcome == "early_leaving" else 0))
+    return need, observed, observed is not None and need <= observed
+
+
 def make_labels(
     tables, as_of, horizon_days: int = 365, outcome: str = "early_leaving", config=None
 ) -> pd.Series:
@@ -222,10 +243,8 @@ def make_labels(
     ids = tables.pupils["pupil_id"].astype("str").to_numpy()
     index = pd.Index(ids[rows], name="pupil_id", dtype="str")
 
-    observed = (ts_day(pd.Timestamp(cfg.observed_until)) if cfg.observed_until is not None
-                else _last_recorded_day(tables))
-    need = a + horizon + (cfg.reenrolment_grace_days if outcome == "early_leaving" else 0)
-    if observed is None or need > observed:
+    need, observed, closed = _outcome_window(tables, ts, horizon, outcome, cfg)
+    if not closed:
         logger.warning(
             "make_labels: the %s window of as_of=%s (%d days%s) reaches %s, after the last "
             "observed date %s; returning no labels.",

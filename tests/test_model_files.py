@@ -69,6 +69,41 @@ def test_save_writes_the_sha256_of_model_txt(folder):
     assert meta["files_sha256"] == {"model.txt": digest}
 
 
+def test_a_save_cut_short_leaves_the_earlier_model_as_it_was(fitted, folder, monkeypatch):
+    """Saving over an earlier model is all or nothing: an interrupt while writing
+    (here in the JSON, after model.txt) keeps the earlier folder, byte for byte."""
+    import riskmodel._model_io as io
+
+    X, model = fitted
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    y_other = (X["attendance_rate_28d"] < 0.5).astype(int)
+    other = rm.RiskModel(n_estimators=7, validation=3, random_state=1).fit(X, y_other)
+
+    def cut(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io.json, "dumps", cut)
+    with pytest.raises(KeyboardInterrupt):
+        other.save(folder)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in folder.parent.iterdir()] == ["model"]  # no temporary left
+    np.testing.assert_array_equal(rm.RiskModel.load(folder).predict_proba(X),
+                                  model.predict_proba(X))
+    # a save that completes replaces it whole
+    np.testing.assert_array_equal(rm.RiskModel.load(other.save(folder)).predict_proba(X),
+                                  other.predict_proba(X))
+
+
+def test_save_never_writes_into_a_folder_of_other_files(fitted, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me")
+    with pytest.raises(rm.ConfigError, match="notes.*not a riskmodel output .no riskmodel.json"):
+        fitted[1].save(notes)
+    assert [p.name for p in notes.iterdir()] == ["todo.txt"]
+
+
 def test_good_model_loads_and_predicts_identically(fitted, folder):
     X, model = fitted
     loaded = rm.RiskModel.load(folder)

@@ -32,7 +32,7 @@ from ._util import jsonable, library_versions
 from .errors import ModelFileError
 
 __all__ = ["FORMAT_VERSION", "META_FILE", "MODEL_FILE", "check_model_text", "load_model",
-           "save_model"]
+           "save_model", "write_model_folder"]
 
 # 1: the first format; 2: the linear start; 3: files_sha256, the sha256 of each file
 # beside the JSON, checked at loading (format 1 and 2 files still load, without hashes)
@@ -72,12 +72,8 @@ def save_model(model, path):
     >>> sorted(meta["files_sha256"])
     ['model.txt']
     """
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     # the bytes hashed are the bytes written (no newline translation, no second rendering)
     files = {MODEL_FILE: model.booster_.model_to_string().encode("utf-8")}
-    for name, data in files.items():
-        (path / name).write_bytes(data)
     params = model.get_params()
     if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
         params["random_state"] = None  # a RandomState cannot be written; the fitted model needs none
@@ -104,8 +100,25 @@ def save_model(model, path):
         # the monitor's thresholds (riskmodel.monitor; absent in older files)
         "monitor_thresholds": _thresholds_dict(getattr(model, "monitor_thresholds_", None)),
     }
-    # the JSON is written last: a save cut short leaves no JSON, or one whose hashes fail
-    (path / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+    return write_model_folder(path, files, META_FILE, meta)
+
+
+def write_model_folder(path, files: dict, meta_file: str, meta: dict) -> Path:
+    """Write ``files`` (name -> bytes) and the JSON ``meta`` as the folder ``path``, whole.
+
+    The folder is written beside ``path`` and swapped in (``riskmodel._atomic``): a
+    save cut short leaves an earlier model in ``path`` as it was.  ``path`` may be
+    absent, empty, or an earlier save (it holds ``meta_file``); a folder holding
+    anything else is a :class:`~riskmodel.ConfigError` and is left alone.
+    """
+    from ._atomic import atomic_output_dir
+
+    path = Path(path)
+    with atomic_output_dir(path, marker=meta_file) as tmp:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        (tmp / meta_file).write_text(json.dumps(meta, indent=1, ensure_ascii=False),
+                                     encoding="utf-8")
     return path
 
 

@@ -554,9 +554,13 @@ class RiskModel(TableInputMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         path : str or Path
-            Folder to create (or reuse); files ``model.txt`` and ``riskmodel.json``
+            Folder to create, or an empty one, or the folder of an earlier save
+            (replaced whole); files ``model.txt`` and ``riskmodel.json``
             (parameters, column schema, calibration, linear start and the versions
-            of the libraries used).
+            of the libraries used). The folder is written beside ``path`` and
+            swapped in: a save cut short leaves an earlier model as it was. A
+            folder that holds anything else raises :class:`~riskmodel.ConfigError`
+            and is left alone.
 
         Returns
         -------

@@ -304,10 +304,9 @@ class BenefitModel:
             from sklearn.exceptions import NotFittedError
 
             raise NotFittedError("This BenefitModel is not fitted yet; call fit first.")
+        from .._model_io import write_model_folder
         from .._util import jsonable, library_versions
 
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         files, models = {}, {}
         for k, boosters in self.boosters_.items():
             models[k] = []
@@ -315,16 +314,12 @@ class BenefitModel:
                 name = f"effect_{k}_{i}.txt"
                 files[name] = b.model_to_string().encode("utf-8")
                 models[k].append(name)
-        for name, data in files.items():
-            (path / name).write_bytes(data)
         meta = {"format_version": FORMAT_VERSION, "estimator": "BenefitModel",
                 "params": jsonable(self.get_params()), "kinds": self.kinds_,
                 "feature_names": self.feature_names_, "arms": jsonable(self.arms_),
                 "models": models, "versions": library_versions(),
                 "files_sha256": {n: _sha(d) for n, d in files.items()}}
-        (path / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False),
-                                      encoding="utf-8")
-        return path
+        return write_model_folder(path, files, META_FILE, meta)
 
     @classmethod
     def load(cls, path):

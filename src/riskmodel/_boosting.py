@@ -162,8 +162,8 @@ def _linear_part(data, idx, C):
     """The linear start fitted on rows ``idx`` with inverse L2 strength ``C`` (None: no start)."""
     if C is None:
         return None
-    return LinearScorecard(C=C, min_frequency=LINEAR_MIN_FREQUENCY).fit(data.matrix[idx], data.categorical, data.y01[idx], data.weight[idx],
-                                    data.monotone)
+    card = LinearScorecard(C=C, min_frequency=LINEAR_MIN_FREQUENCY)
+    return card.fit(data.matrix[idx], data.categorical, data.y01[idx], data.weight[idx], data.monotone)
 
 
 def choose_linear_c(data, splits, grid=LINEAR_C_GRID):

@@ -140,6 +140,62 @@ def survey_tables(n, seed=0):
     return out
 
 
+#: the questionnaire shape of :func:`questionnaire_table` (fixed before any model was run on it)
+QUESTIONNAIRE = {
+    "likert_items": 20,  # answers "1".."5" (text, as a form exports them), 4 % unanswered each
+    "outcome_items": 4,  # q01-q04 show the latent disengagement that drives the risk
+    "nominal": {"transport": 3, "home_language": 4, "parent_education": 6, "activity": 8, "municipality": 12},
+    "intercept": -3.1,  # about 8 % leavers (32 in 400 pupils)
+}
+
+
+def questionnaire_table(n=400, seed=0):
+    """A school questionnaire of a few hundred pupils: ``(X, y)``, mostly categorical answers.
+
+    The mechanism (parameters in :data:`QUESTIONNAIRE`; the same for every seed):
+
+    - a latent disengagement d ~ N(0, 1) shows through the Likert items q01-q04 (loadings
+      0.9, 0.8, 0.7, 0.6 plus N(0, 1) noise, cut at -1.3/-0.45/0.45/1.3 into "1".."5";
+      q02 and q04 reversed), through absences (negative binomial, more with d) and the
+      grade mean (lower with d);
+    - q05-q20 answer a second latent, school satisfaction s ~ N(0, 1), that has no effect on
+      leaving (correlated noise, as most of a real questionnaire is);
+    - five nominal questions of 3-12 levels: the 12 municipalities have their own effects
+      N(0, 0.5); the two lowest of the 6 parent-education levels add 0.6; transport, home
+      language and activity have none;
+    - numeric columns: absences, grade mean, age (no effect);
+    - log-odds = intercept + 1.0 d + municipality + parent education, about 8 % leavers.
+    """
+    cfg = QUESTIONNAIRE
+    rng = np.random.default_rng(seed)
+    d, s = rng.normal(size=n), rng.normal(size=n)
+    cols = {}
+    loadings = [0.9, 0.8, 0.7, 0.6]
+    for i in range(cfg["likert_items"]):
+        matters = i < cfg["outcome_items"]
+        signal = d * loadings[i] if matters else s * rng.uniform(0.3, 1.0)
+        if matters and i % 2:
+            signal = -signal
+        level = np.digitize(signal + rng.normal(size=n), [-1.3, -0.45, 0.45, 1.3]) + 1
+        answer = level.astype(str).astype(object)
+        answer[rng.random(n) < 0.04] = None
+        cols[f"q{i + 1:02d}"] = answer
+    effects = 0.0
+    for name, k in cfg["nominal"].items():
+        share = rng.dirichlet(np.full(k, 3.0))
+        code = rng.choice(k, n, p=share)
+        cols[name] = np.char.add(f"{name[:3]}_", code.astype(str)).astype(object)
+        if name == "municipality":
+            effects = effects + rng.normal(0, 0.5, k)[code]
+        elif name == "parent_education":
+            effects = effects + 0.6 * (code < 2)
+    cols["absences"] = rng.negative_binomial(2, 1 / (1 + 3.0 * np.exp(0.5 * d))).astype(float)
+    cols["grade_mean"] = np.round(np.clip(rng.normal(6.8 - 0.5 * d, 1.2), 1, 10), 1)
+    cols["age"] = rng.integers(14, 19, n).astype(float)
+    z = cfg["intercept"] + 1.0 * d + effects
+    return pd.DataFrame(cols), (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+
+
 def _ordinal_categories():
     from sklearn.compose import make_column_selector, make_column_transformer
     from sklearn.preprocessing import OrdinalEncoder
@@ -231,6 +287,8 @@ def table_cases(scale, seed_offset=0):
     for name in survey_tables(100, seed=0):
         tables = [survey_tables(300, seed=300 + seed_offset + i)[name] for i in range(n_small)]
         cases.append((f"{name} (300 x{n_small})", tables, 2))
+    tables = [questionnaire_table(400, seed=400 + seed_offset + i) for i in range(n_small)]
+    cases.append((f"questionnaire (400 x{n_small})", tables, 2))
     for n in sorted({5_000, cfg["table_rows"]}):
         for name, (Xt, yt) in varied_tables(n, seed=n + seed_offset).items():
             cases.append((f"{name} ({n})", [(Xt, yt)], 1))

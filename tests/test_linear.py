@@ -229,3 +229,34 @@ def test_a_column_with_a_direction_is_explained_in_its_direction():
     # without a direction the indicator stays and shifts the centre
     free = LinearScorecard().fit(matrix, categorical, y, weight)
     assert free.columns_[1]["missing"] != pytest.approx(free.columns_[1]["slope"] * np.nanmedian(x2))
+
+
+def _schools(n, seed, effects):
+    """60 schools with their own effects (about 8 pupils each in 500 rows) and one numeric column."""
+    rng = np.random.default_rng(seed)
+    school = rng.integers(0, 60, n)
+    X = pd.DataFrame({"school": np.char.add("s", school.astype(str)).astype(object), "x": rng.normal(size=n)})
+    z = -1.5 + effects[school] + 0.5 * X["x"]
+    return X, (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+
+
+def test_the_linear_start_keeps_every_level_of_a_many_level_column():
+    # pooling the levels seen fewer than 10 times pooled nearly the whole column; every level
+    # its own (penalised) coefficient ranks new pupils better (measured ROC AUC 0.671-0.703
+    # against 0.627-0.654 pooled, at the same C), and the explanation names the column
+    from sklearn.metrics import roc_auc_score
+
+    for seed in range(2):
+        effects = np.random.default_rng(100 + seed).normal(0, 0.8, 60)
+        X, y = _schools(500, seed, effects)
+        X_new, y_new = _schools(20_000, 50 + seed, effects)
+        model = RiskModel(random_state=0, linear=True, n_estimators=5).fit(X, y)
+        values = model.linear_.columns_[0]["values"]
+        assert len(set(np.round(values, 12))) == 60
+        matrix, new = model._booster_matrix(X), model._booster_matrix(X_new)
+        pooled = LinearScorecard(C=model.linear_.C, min_frequency=10).fit(
+            matrix, [True, False], y.astype(float), np.ones(len(y)))
+        auc = roc_auc_score(y_new, model.linear_.decision_function(new))
+        assert auc > roc_auc_score(y_new, pooled.decision_function(new)) + 0.03
+        explanation = model.explain(X_new.head(2_000))
+        assert explanation.values["school"].std() > explanation.values["x"].std()

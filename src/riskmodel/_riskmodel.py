@@ -136,9 +136,9 @@ class RiskModel(TableInputMixin, ClassifierMixin, BaseEstimator):
     linear : "auto", True or False, default="auto"
         Start the boosting from a linear part: an L2-penalised logistic regression
         (on standardised numeric columns, with missing-value indicators for
-        columns without a direction, values clipped to the training range; one-hot
-        categories) whose numeric coefficients
-        keep the signs of ``monotone``. Its inverse penalty C (``linear_.C``) is the
+        columns without a direction, values clipped to the training range; one
+        indicator per category level seen in training, shrunk by the same penalty)
+        whose numeric coefficients keep the signs of ``monotone``. Its inverse penalty C (``linear_.C``) is the
         one of 0.01, 0.03, 0.1, 0.3 and 1 with the lowest mean held-out log-loss on
         the same folds (or hold-out) the trees are stopped on: on a few hundred rows
         with many columns C = 1 was overconfident, and "auto" then dropped a linear

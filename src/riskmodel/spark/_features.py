@@ -89,24 +89,45 @@ def _output_schema(columns: list[str]):
 
 
 def _union(frames: dict, n_parts: int):
-    """The event tables as one frame (``_table`` plus ``<table>__<column>``),
-    repartitioned by ``pupil_id``: a partition holds all records of its pupils."""
+    """The event tables as one frame, repartitioned by ``pupil_id``: a partition holds
+    all records of its pupils.
+
+    Columns: ``pupil_id``, ``_table`` (the table's code) and typed slots ``_v<i>``
+    shared by the tables (a table's k-th column of a type goes to that type's k-th
+    slot), so an attendance row carries about ten fields, not every table's columns
+    as nulls. Returns the frame and ``{table: (code, [(column, slot), ...])}``.
+    """
     from pyspark.sql import functions as F
 
-    parts, columns = [], {}
-    for name in P.EVENT_TABLES:
+    slots, layout = [], {}  # slots: [(name, Spark type)]
+    for code, name in enumerate(P.EVENT_TABLES):
         df = frames.get(name)
         if df is None:
             continue
-        cols = list(df.columns)
-        columns[name] = cols
-        parts.append(df.select(
-            F.col("pupil_id").cast("string").alias("pupil_id"), F.lit(name).alias("_table"),
-            *[F.col(c).alias(f"{name}{P.SEP}{c}") for c in cols]))
+        used, cols = set(), []
+        for field in df.schema.fields:
+            if field.name == "pupil_id":
+                cols.append(("pupil_id", "pupil_id"))
+                continue
+            slot = next((s for s, t in slots if t == field.dataType and s not in used), None)
+            if slot is None:
+                slot = f"_v{len(slots)}"
+                slots.append((slot, field.dataType))
+            used.add(slot)
+            cols.append((field.name, slot))
+        layout[name] = (code, cols)
+    parts = []
+    for name, (code, cols) in layout.items():
+        slot_of = {slot: col for col, slot in cols}
+        parts.append(frames[name].select(
+            F.col("pupil_id").cast("string").alias("pupil_id"),
+            F.lit(code).cast("byte").alias("_table"),
+            *[(F.col(slot_of[s]) if s in slot_of else F.lit(None).cast(t)).alias(s)
+              for s, t in slots]))
     union = parts[0]
     for p in parts[1:]:
-        union = union.unionByName(p, allowMissingColumns=True)
-    return union.repartition(n_parts, "pupil_id"), columns
+        union = union.union(p)
+    return union.repartition(n_parts, "pupil_id"), layout
 
 
 class _Whole:
@@ -185,7 +206,7 @@ def _panel(tables, dates: list[pd.Timestamp], config, func: str,
         return None, whole, []
 
     # 2. features per pupil partition (the library's code)
-    union, table_cols = _union(frames, n_parts)
+    union, layout = _union(frames, n_parts)
     present = {name: frames[name].limit(1).count() > 0 if name in frames else False
                for name in P.EVENT_TABLES}
     schools = frames["schools"].toPandas() if "schools" in frames else None
@@ -195,21 +216,27 @@ def _panel(tables, dates: list[pd.Timestamp], config, func: str,
     schema = _output_schema(columns)
     names = schema.fieldNames()
 
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    arrow_schema = to_arrow_schema(schema)
+
     def features(batches):
-        pdf = pd.concat(list(batches), ignore_index=True)
-        if len(pdf) == 0:
-            return
-        parts = P.split_union(pdf, table_cols)
-        if len(parts["pupils"]) == 0:
+        import pyarrow as pa
+
+        parts = P.split_batches(batches, layout)
+        if parts is None or len(parts["pupils"]) == 0:
             return
         t = P.partition_tables(parts, schools, present)
+        del parts
         out = P.partition_features(t, cfg, kept, whole_d, columns)
         if len(out):
-            yield P.arrow_safe(out.reindex(columns=names))
+            yield from pa.Table.from_pandas(out.reindex(columns=names),
+                                            schema=arrow_schema,
+                                            preserve_index=False).to_batches()
 
     from pyspark import StorageLevel
 
-    rows = union.mapInPandas(features, schema).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = union.mapInArrow(features, schema).persist(StorageLevel.MEMORY_AND_DISK)
 
     # 3. school and municipality context of the whole system, broadcast-joined
     pupils = rows.filter(F.col("_kind") == 0).drop("_kind", "_att", "_tot", "_n")

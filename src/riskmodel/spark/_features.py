@@ -31,9 +31,12 @@ from ._session import spark_errors
 
 logger = logging.getLogger(__name__)
 
-#: pupils per partition of the feature step (about 0.5 GB of pandas frames at the
-#: generator's record density: 180 attendance, 120 grade, 60 engagement rows a year)
-PUPILS_PER_PARTITION = 20_000
+#: pupils per partition of the feature step. A task's Python worker holds its partition
+#: (Arrow, then pandas, then the feature arrays): measured at the generator's record
+#: density (2 years: ~330 attendance, ~200 grade, ~100 engagement rows per pupil) about
+#: 0.3 GB plus 0.08 GB per 1,000 pupils, so 0.7 GB at 5,000 (docs/spark.md). The
+#: worker's memory does not depend on the system's size, only on this.
+PUPILS_PER_PARTITION = 5_000
 
 
 def _frames(tables, func: str) -> dict:
@@ -241,26 +244,33 @@ def _panel(tables, dates: list[pd.Timestamp], config, func: str,
     # 3. school and municipality context of the whole system, broadcast-joined
     pupils = rows.filter(F.col("_kind") == 0).drop("_kind", "_att", "_tot", "_n")
     if "context" in cfg.domains:
-        school_ctx = (rows.filter(F.col("_kind") == 1).groupBy("as_day", "school_id")
-                      .agg(F.sum("_att").alias("_att"), F.sum("_tot").alias("_tot"),
-                           F.sum("_n").alias("_n")))
-        school_ctx = school_ctx.select(
-            "as_day", "school_id",
-            F.when(F.col("_tot") > 0, F.col("_att") / F.col("_tot"))
-            .alias("school_attendance_rate_90d"),
-            F.col("_n").cast("double").alias("school_enrolled_pupils"))
+        # the per-school sums are small (schools x dates): collected, they are one more
+        # table of the driver; a broadcast join of the Spark aggregate would compute the
+        # feature step a second time (the broadcast job runs beside the main one)
+        ctx = (rows.filter(F.col("_kind") == 1).groupBy("as_day", "school_id")
+               .agg(F.sum("_att").alias("_att"), F.sum("_tot").alias("_tot"),
+                    F.sum("_n").alias("_n")).toPandas())
+        tot = ctx["_tot"].to_numpy(dtype=float)
+        # Spark's order: NaN > 0 (a school without attendance sums gives NaN/NaN)
+        ctx["school_attendance_rate_90d"] = np.where((tot > 0) | np.isnan(tot),
+                                                     ctx["_att"] / ctx["_tot"], np.nan)
+        ctx["school_enrolled_pupils"] = ctx["_n"].astype(float)
         r = whole.rates
         sch = r[r["kind"] == "school"][["as_day", "key", "rate"]].rename(
             columns={"key": "school_id", "rate": "school_leaving_rate_3y"})
         mun = r[r["kind"] == "municipality"][["as_day", "key", "rate"]].rename(
             columns={"key": "municipality_id", "rate": "municipality_leaving_rate_3y"})
+        sch = ctx[["as_day", "school_id", "school_attendance_rate_90d",
+                   "school_enrolled_pupils"]].merge(sch, on=["as_day", "school_id"],
+                                                    how="outer")
         sch_df = spark.createDataFrame(sch, "as_day long, school_id string, "
+                                            "school_attendance_rate_90d double, "
+                                            "school_enrolled_pupils double, "
                                             "school_leaving_rate_3y double")
         mun_df = spark.createDataFrame(mun, "as_day long, municipality_id string, "
                                             "municipality_leaving_rate_3y double")
         pupils = pupils.drop(*P.GLOBAL_CONTEXT)
-        pupils = (pupils.join(F.broadcast(school_ctx), ["as_day", "school_id"], "left")
-                  .join(F.broadcast(sch_df), ["as_day", "school_id"], "left")
+        pupils = (pupils.join(F.broadcast(sch_df), ["as_day", "school_id"], "left")
                   .join(F.broadcast(mun_df), ["as_day", "municipality_id"], "left"))
     out = pupils.select(F.date_from_unix_date("as_day").alias("as_of"), "pupil_id",
                         "school_id", "municipality_id", *columns)
@@ -279,7 +289,7 @@ def build_features(tables, as_of, config=None, *, pupils_per_partition=None):
     as_of : date
     config : FeatureConfig, mapping, path or None
     pupils_per_partition : int, optional
-        Pupils per partition of the feature step (default 20,000).
+        Pupils per partition of the feature step (default 5,000).
 
     Returns
     -------

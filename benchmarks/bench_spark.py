@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,29 +44,39 @@ import psutil
 AS_OF = "2023-03-01"
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def _tree_rss(proc: psutil.Process) -> tuple[int, int, int]:
+    """RSS of the whole process tree, of its JVM, and of its largest Python worker."""
+    total = jvm = worker = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            rss = p.memory_info().rss
+            name = p.name()
         except psutil.Error:
-            pass
-    return total
+            continue
+        total += rss
+        if p.pid == proc.pid:
+            continue
+        if "java" in name:
+            jvm += rss
+        elif "python" in name:
+            worker = max(worker, rss)
+    return total, jvm, worker
 
 
 def run_measured(cmd: list[str], env=None) -> dict:
-    """Run ``cmd``; its JSON result plus wall time and the peak RSS of its process tree."""
+    """Run ``cmd``; its JSON result plus wall time and the peak RSS of its process tree
+    (and the peaks of its JVM and of its largest Python worker)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
     ps = psutil.Process(proc.pid)
-    peak = [0]
+    peak = [0, 0, 0]
     done = threading.Event()
 
     def sample():
         while not done.is_set():
             try:
-                peak[0] = max(peak[0], _tree_rss(ps))
+                peak[:] = [max(a, b) for a, b in zip(peak, _tree_rss(ps))]
             except psutil.Error:
                 pass
             done.wait(0.2)
@@ -80,7 +91,9 @@ def run_measured(cmd: list[str], env=None) -> dict:
         sys.stderr.write(err[-4000:])
         raise SystemExit(f"{cmd[2:5]} failed with exit code {proc.returncode}")
     result = json.loads(out.strip().splitlines()[-1])
-    return {**result, "wall_s": wall, "peak_gb": peak[0] / 1e9}
+    stages = dict(re.findall(r"INFO riskmodel\._run_io: (\w+): ([\d.]+) s", err))
+    return {**result, "stages": {k: float(v) for k, v in stages.items()}, "wall_s": wall,
+            "peak_gb": peak[0] / 1e9, "jvm_gb": peak[1] / 1e9, "worker_gb": peak[2] / 1e9}
 
 
 # ----------------------------------------------------------------------------- data
@@ -175,7 +188,7 @@ def child(engine: str, data: str, out: str, memory_gb: float) -> None:
     from riskmodel.cli import main
 
     argv = ["score", "--data", data, "--model", "models:/rm-bench/1", "--as-of", AS_OF,
-            "--no-allocate", "--monitor", "off", "--out", out, "-q"]
+            "--no-allocate", "--monitor", "off", "--out", out, "-v"]  # -v: stage times
     if engine == "spark":
         from riskmodel import spark as rs
 
@@ -247,7 +260,11 @@ def main() -> None:
                    str(tmp / name), str(args.memory_gb)]
             res = run_measured(cmd, env=env)
             print(f"  {engine} on {Path(data).name}: {res['n']:,} pupils, {res['wall_s']:.0f} s "
-                  f"(run {res['run_s']:.0f} s), peak {res['peak_gb']:.2f} GB", flush=True)
+                  f"(run {res['run_s']:.0f} s), peak {res['peak_gb']:.2f} GB"
+                  + (f" (JVM {res['jvm_gb']:.2f} GB, largest Python worker "
+                     f"{res['worker_gb']:.2f} GB)" if engine == "spark" else ""), flush=True)
+            print("    stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in res["stages"].items()),
+                  flush=True)
             return res
 
         if args.part in ("all", "national"):

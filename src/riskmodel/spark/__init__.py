@@ -6,7 +6,7 @@ Needs the ``spark`` extra (``pip install "riskmodel[spark]"``: pyspark) and Java
 - :func:`build_features`, :func:`build_feature_panel`: point-in-time features of
   Spark DataFrames with the data contract's columns, equal to the library's. The
   event tables are repartitioned by pupil and each partition runs the library's
-  own feature code (``mapInPandas``); the school and municipality context is
+  own feature code (``mapInArrow``); the school and municipality context is
   summed over the whole system in Spark and broadcast-joined.
 - :func:`score`: risk, reasons (Latvian, English) and domain contributions with
   ``mlflow.pyfunc.spark_udf`` on the registered pyfunc model.

@@ -31,9 +31,12 @@ from ._session import spark_errors
 
 logger = logging.getLogger(__name__)
 
-#: pupils per partition of the feature step (about 0.5 GB of pandas frames at the
-#: generator's record density: 180 attendance, 120 grade, 60 engagement rows a year)
-PUPILS_PER_PARTITION = 20_000
+#: pupils per partition of the feature step. A task's Python worker holds its partition
+#: (Arrow, then pandas, then the feature arrays): measured at the generator's record
+#: density (2 years: ~330 attendance, ~200 grade, ~100 engagement rows per pupil) about
+#: 0.3 GB plus 0.08 GB per 1,000 pupils, so 0.7 GB at 5,000 (docs/spark.md). The
+#: worker's memory does not depend on the system's size, only on this.
+PUPILS_PER_PARTITION = 5_000
 
 
 def _frames(tables, func: str) -> dict:
@@ -89,24 +92,45 @@ def _output_schema(columns: list[str]):
 
 
 def _union(frames: dict, n_parts: int):
-    """The event tables as one frame (``_table`` plus ``<table>__<column>``),
-    repartitioned by ``pupil_id``: a partition holds all records of its pupils."""
+    """The event tables as one frame, repartitioned by ``pupil_id``: a partition holds
+    all records of its pupils.
+
+    Columns: ``pupil_id``, ``_table`` (the table's code) and typed slots ``_v<i>``
+    shared by the tables (a table's k-th column of a type goes to that type's k-th
+    slot), so an attendance row carries about ten fields, not every table's columns
+    as nulls. Returns the frame and ``{table: (code, [(column, slot), ...])}``.
+    """
     from pyspark.sql import functions as F
 
-    parts, columns = [], {}
-    for name in P.EVENT_TABLES:
+    slots, layout = [], {}  # slots: [(name, Spark type)]
+    for code, name in enumerate(P.EVENT_TABLES):
         df = frames.get(name)
         if df is None:
             continue
-        cols = list(df.columns)
-        columns[name] = cols
-        parts.append(df.select(
-            F.col("pupil_id").cast("string").alias("pupil_id"), F.lit(name).alias("_table"),
-            *[F.col(c).alias(f"{name}{P.SEP}{c}") for c in cols]))
+        used, cols = set(), []
+        for field in df.schema.fields:
+            if field.name == "pupil_id":
+                cols.append(("pupil_id", "pupil_id"))
+                continue
+            slot = next((s for s, t in slots if t == field.dataType and s not in used), None)
+            if slot is None:
+                slot = f"_v{len(slots)}"
+                slots.append((slot, field.dataType))
+            used.add(slot)
+            cols.append((field.name, slot))
+        layout[name] = (code, cols)
+    parts = []
+    for name, (code, cols) in layout.items():
+        slot_of = {slot: col for col, slot in cols}
+        parts.append(frames[name].select(
+            F.col("pupil_id").cast("string").alias("pupil_id"),
+            F.lit(code).cast("byte").alias("_table"),
+            *[(F.col(slot_of[s]) if s in slot_of else F.lit(None).cast(t)).alias(s)
+              for s, t in slots]))
     union = parts[0]
     for p in parts[1:]:
-        union = union.unionByName(p, allowMissingColumns=True)
-    return union.repartition(n_parts, "pupil_id"), columns
+        union = union.union(p)
+    return union.repartition(n_parts, "pupil_id"), layout
 
 
 class _Whole:
@@ -185,7 +209,7 @@ def _panel(tables, dates: list[pd.Timestamp], config, func: str,
         return None, whole, []
 
     # 2. features per pupil partition (the library's code)
-    union, table_cols = _union(frames, n_parts)
+    union, layout = _union(frames, n_parts)
     present = {name: frames[name].limit(1).count() > 0 if name in frames else False
                for name in P.EVENT_TABLES}
     schools = frames["schools"].toPandas() if "schools" in frames else None
@@ -195,45 +219,58 @@ def _panel(tables, dates: list[pd.Timestamp], config, func: str,
     schema = _output_schema(columns)
     names = schema.fieldNames()
 
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    arrow_schema = to_arrow_schema(schema)
+
     def features(batches):
-        pdf = pd.concat(list(batches), ignore_index=True)
-        if len(pdf) == 0:
-            return
-        parts = P.split_union(pdf, table_cols)
-        if len(parts["pupils"]) == 0:
+        import pyarrow as pa
+
+        parts = P.split_batches(batches, layout)
+        if parts is None or len(parts["pupils"]) == 0:
             return
         t = P.partition_tables(parts, schools, present)
+        del parts
         out = P.partition_features(t, cfg, kept, whole_d, columns)
         if len(out):
-            yield P.arrow_safe(out.reindex(columns=names))
+            yield from pa.Table.from_pandas(out.reindex(columns=names),
+                                            schema=arrow_schema,
+                                            preserve_index=False).to_batches()
 
     from pyspark import StorageLevel
 
-    rows = union.mapInPandas(features, schema).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = union.mapInArrow(features, schema).persist(StorageLevel.MEMORY_AND_DISK)
 
     # 3. school and municipality context of the whole system, broadcast-joined
     pupils = rows.filter(F.col("_kind") == 0).drop("_kind", "_att", "_tot", "_n")
     if "context" in cfg.domains:
-        school_ctx = (rows.filter(F.col("_kind") == 1).groupBy("as_day", "school_id")
-                      .agg(F.sum("_att").alias("_att"), F.sum("_tot").alias("_tot"),
-                           F.sum("_n").alias("_n")))
-        school_ctx = school_ctx.select(
-            "as_day", "school_id",
-            F.when(F.col("_tot") > 0, F.col("_att") / F.col("_tot"))
-            .alias("school_attendance_rate_90d"),
-            F.col("_n").cast("double").alias("school_enrolled_pupils"))
+        # the per-school sums are small (schools x dates): collected, they are one more
+        # table of the driver; a broadcast join of the Spark aggregate would compute the
+        # feature step a second time (the broadcast job runs beside the main one)
+        ctx = (rows.filter(F.col("_kind") == 1).groupBy("as_day", "school_id")
+               .agg(F.sum("_att").alias("_att"), F.sum("_tot").alias("_tot"),
+                    F.sum("_n").alias("_n")).toPandas())
+        tot = ctx["_tot"].to_numpy(dtype=float)
+        # Spark's order: NaN > 0 (a school without attendance sums gives NaN/NaN)
+        ctx["school_attendance_rate_90d"] = np.where((tot > 0) | np.isnan(tot),
+                                                     ctx["_att"] / ctx["_tot"], np.nan)
+        ctx["school_enrolled_pupils"] = ctx["_n"].astype(float)
         r = whole.rates
         sch = r[r["kind"] == "school"][["as_day", "key", "rate"]].rename(
             columns={"key": "school_id", "rate": "school_leaving_rate_3y"})
         mun = r[r["kind"] == "municipality"][["as_day", "key", "rate"]].rename(
             columns={"key": "municipality_id", "rate": "municipality_leaving_rate_3y"})
+        sch = ctx[["as_day", "school_id", "school_attendance_rate_90d",
+                   "school_enrolled_pupils"]].merge(sch, on=["as_day", "school_id"],
+                                                    how="outer")
         sch_df = spark.createDataFrame(sch, "as_day long, school_id string, "
+                                            "school_attendance_rate_90d double, "
+                                            "school_enrolled_pupils double, "
                                             "school_leaving_rate_3y double")
         mun_df = spark.createDataFrame(mun, "as_day long, municipality_id string, "
                                             "municipality_leaving_rate_3y double")
         pupils = pupils.drop(*P.GLOBAL_CONTEXT)
-        pupils = (pupils.join(F.broadcast(school_ctx), ["as_day", "school_id"], "left")
-                  .join(F.broadcast(sch_df), ["as_day", "school_id"], "left")
+        pupils = (pupils.join(F.broadcast(sch_df), ["as_day", "school_id"], "left")
                   .join(F.broadcast(mun_df), ["as_day", "municipality_id"], "left"))
     out = pupils.select(F.date_from_unix_date("as_day").alias("as_of"), "pupil_id",
                         "school_id", "municipality_id", *columns)
@@ -252,7 +289,7 @@ def build_features(tables, as_of, config=None, *, pupils_per_partition=None):
     as_of : date
     config : FeatureConfig, mapping, path or None
     pupils_per_partition : int, optional
-        Pupils per partition of the feature step (default 20,000).
+        Pupils per partition of the feature step (default 5,000).
 
     Returns
     -------

@@ -24,7 +24,6 @@ from ..features._build import AsOfContext, _NoPupils, _Prepared
 #: is small and given whole to every partition)
 EVENT_TABLES = ("pupils", "enrolments", "attendance", "grades", "engagement")
 DATE_COLUMNS = ("birth_date", "start_date", "end_date", "date")
-SEP = "__"  # table and column in the union frame's column names: "grades__grade"
 
 #: context features that need the whole system (replaced after the partition step)
 GLOBAL_CONTEXT = ("school_attendance_rate_90d", "school_leaving_rate_3y",
@@ -53,13 +52,35 @@ def _dates(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def split_union(pdf: pd.DataFrame, columns: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
-    """The union frame of a partition back as one pandas frame per table."""
+def split_batches(batches, layout: dict) -> dict[str, pd.DataFrame] | None:
+    """The union frame of a partition (Arrow record batches) back as one pandas frame
+    per table; None when the partition is empty.
+
+    ``layout`` is ``{table: (code, [(column, slot), ...])}`` (see
+    :func:`riskmodel.spark._features._union`): the rows of a table are those whose
+    ``_table`` is its code, its columns are its slots. Only those rows and columns are
+    converted; strings become categoricals (one code per row, as the library's reader
+    gives dictionary columns), dates datetime64.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    batches = [b for b in batches if b.num_rows]
+    if not batches:
+        return None
+    union = pa.Table.from_batches(batches)
+    del batches
+    codes = union.column("_table")
     out = {}
-    for name, cols in columns.items():
-        part = pdf[pdf["_table"] == name]
-        df = pd.DataFrame({c: part[f"{name}{SEP}{c}"].to_numpy() for c in cols})
-        out[name] = _dates(df.reset_index(drop=True))
+    for name, (code, cols) in layout.items():
+        part = union.select([slot for _, slot in cols]).filter(pc.equal(codes, code))
+        arrays = {}
+        for (col, _), arr in zip(cols, part.columns):
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                arr = pc.dictionary_encode(arr)
+            arrays[col] = arr
+        df = pa.table(arrays).to_pandas(date_as_object=False)
+        out[name] = _dates(df)
     return out
 
 

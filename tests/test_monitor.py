@@ -52,6 +52,28 @@ def test_psi_and_js_by_hand():
     assert psi(rc, rc) == 0.0 and js_distance(rc, rc) == 0.0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bin_counts_sorts_once_yet_cuts_as_the_separate_steps(seed):
+    """bin_counts sorts the reference once and takes all its quantiles in one call
+    (issue 21); its cuts and width are exactly those of _cuts and resolution, whose
+    own quantile calls see the unsorted values: ties, lattices, signed zeros, NaN."""
+    from riskmodel.monitor._drift import _cuts, _cuts_and_width, _sorted_values, resolution
+
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    columns = [rng.normal(size=n), rng.integers(0, 20, n) / 19.0,
+               np.where(rng.random(n) < 0.3, np.nan, rng.exponential(size=n)),
+               np.full(n, 2.5), np.where(rng.random(n) < 0.5, 0.0, -0.0),
+               rng.normal(size=3), np.full(4, np.nan)]
+    for ref in columns:
+        for n_bins in (2, 10):
+            cuts, width = _cuts_and_width(_sorted_values(ref), n_bins, soft=True)
+            assert np.array_equal(cuts, _cuts(ref, n_bins))
+            assert width == resolution(ref, n_bins)
+            hard, zero = _cuts_and_width(_sorted_values(ref), n_bins, soft=False)
+            assert np.array_equal(hard, cuts) and zero == 0.0
+
+
 def test_out_of_range_and_missing_share():
     ref = pd.DataFrame({"a": np.arange(100.0)})
     cur = pd.DataFrame({"a": np.r_[np.arange(80.0), np.full(10, 500.0), np.full(10, np.nan)]})

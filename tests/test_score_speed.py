@@ -99,6 +99,16 @@ def test_joined_reasons_equals_joining_row_by_row():
     ref = pd.Series(["; ".join(v for v in row if v) for row in rows], dtype="str")
     pd.testing.assert_series_equal(joined_reasons(df, 3), ref)
     assert joined_reasons(df, 3).tolist() == ["a; b", "c; e", "d", "x; y", ""]
+    # joined in Arrow: the same texts from object, categorical and all-missing columns
+    # (Spark's frames), and from an index that is not a range
+    for cast in (object, "category"):
+        other = df.astype(cast).set_axis(list("vwxyz"))
+        other["reason_3_lv"] = None
+        got = joined_reasons(other, 3)
+        assert got.dtype == ref.dtype and got.index.tolist() == list("vwxyz")
+        assert got.tolist() == ["a; b", "c", "d", "x", ""]
+    assert joined_reasons(df.iloc[:0], 3).tolist() == []
+    assert joined_reasons(df[[]], 3).tolist() == [""] * 5
 
 
 # ------------------------------------------------------- Parquet reading (issue 21)

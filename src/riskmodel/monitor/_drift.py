@@ -105,11 +105,26 @@ def _cuts(ref_col: np.ndarray, n_bins: int) -> np.ndarray:
     >>> _cuts(np.array([17, 18, 18, 19, 19, 19]) / 19, 2).round(4).tolist()
     [0.9737]
     """
-    v = ref_col[~np.isnan(ref_col)]
+    return _cuts_of_sorted(_sorted_values(ref_col), n_bins)
+
+
+def _sorted_values(col: np.ndarray) -> np.ndarray:
+    """The non-missing values of ``col``, sorted."""
+    return np.sort(col[~np.isnan(col)])
+
+
+def _inner_quantiles(n_bins: int) -> np.ndarray:
+    return np.linspace(0, 1, n_bins + 1)[1:-1]
+
+
+def _cuts_of_sorted(v: np.ndarray, n_bins: int, q: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_cuts` of the sorted non-missing values ``v`` (``q``: their inner quantiles,
+    when known)."""
     if len(v) == 0:
         return np.empty(0)
-    u = np.unique(v)
-    q = np.quantile(v, np.linspace(0, 1, n_bins + 1)[1:-1])
+    u = v[np.r_[True, v[1:] != v[:-1]]]  # np.unique of sorted values
+    if q is None:
+        q = np.quantile(v, _inner_quantiles(n_bins))
     hi_i = np.searchsorted(u, q, side="left")
     hi = u[hi_i]
     lo = u[np.maximum(hi_i - 1, 0)]
@@ -141,6 +156,18 @@ def resolution(ref_col: np.ndarray, n_bins: int = N_BINS) -> float:
         return 0.0
     q10, q90 = np.quantile(v, [0.1, 0.9])
     return float(q90 - q10) / n_bins
+
+
+def _cuts_and_width(v: np.ndarray, n_bins: int, soft: bool) -> tuple[np.ndarray, float]:
+    """:func:`_cuts` and (with ``soft``) :func:`resolution` of the sorted non-missing
+    reference values ``v``: the same numbers, from one call of ``np.quantile`` (issue 21:
+    each quantile is interpolated between the same two order statistics either way)."""
+    inner = _inner_quantiles(n_bins)
+    if len(v) == 0:
+        return np.empty(0), 0.0
+    q = np.quantile(v, np.r_[inner, 0.1, 0.9] if soft else inner)
+    cuts = _cuts_of_sorted(v, n_bins, q[:len(inner)])
+    return cuts, (float(q[-1] - q[-2]) / n_bins if soft else 0.0)
 
 
 def _soft_below(sorted_x: np.ndarray, csum: np.ndarray, cuts: np.ndarray, width: float):
@@ -185,14 +212,15 @@ def bin_counts(ref_col: np.ndarray, cur_col: np.ndarray, n_bins: int = N_BINS, *
     >>> r.round(6).tolist(), c.round(6).tolist()  # resolution 1.2: 1.8 over [1.2, 2.4]
     ([2.0, 2.0, 0.0], [0.25, 1.75, 0.0])
     """
-    cuts = _cuts(ref_col, n_bins)
-    width = resolution(ref_col, n_bins) if soft else 0.0
+    ref_sorted = _sorted_values(ref_col)  # sorted once for the cuts and the counts
+    cuts, width = _cuts_and_width(ref_sorted, n_bins, soft)
     if soft:
         cuts = _merged(cuts, width)
     out = []
-    for col in (ref_col, cur_col):
+    for col, x in ((ref_col, ref_sorted), (cur_col, None)):
         miss = np.isnan(col)
-        x = np.sort(col[~miss])
+        if x is None:
+            x = np.sort(col[~miss])
         csum = np.concatenate([[0.0], np.cumsum(x)])
         below = np.concatenate([[0.0], _soft_below(x, csum, cuts, width), [float(len(x))]])
         out.append(np.append(np.diff(below), float(miss.sum())))

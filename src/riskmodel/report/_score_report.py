@@ -26,6 +26,14 @@ __all__ = ["score_report_html", "MIN_CELL"]  # MIN_CELL: kept importable for one
 
 
 def _png(fig) -> str:
+    # fig.tight_layout() has placed the axes and left a placeholder layout engine
+    # behind, which makes savefig draw the whole figure once more (without rendering)
+    # before drawing it; the figure has no engine from here on, so it is drawn once
+    # (issue 21), to the same pixels
+    from matplotlib import rc_context
+
+    with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)  # None: no engine (the rc could name one)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -6,14 +6,13 @@ CDN. Only aggregates are shown; a cell of fewer than ``MIN_CELL`` pupils is blan
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import numpy as np
 import pandas as pd
 
 from .._suppression import MIN_CELL, blank_small
+from ..report._format import figure_png
 
 __all__ = ["monitor_html", "rules_only_html"]
 
@@ -27,9 +26,7 @@ MAX_PLOTS = 8
 
 
 def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return figure_png(fig, dpi=90)
 
 
 def _table(df: pd.DataFrame) -> str:

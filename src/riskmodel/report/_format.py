@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSING", "is_missing", "markdown_cell", "markdown_table", "html_cell", "render"]
+__all__ = ["MISSING", "figure_png", "is_missing", "markdown_cell", "markdown_table", "html_cell",
+           "render"]
 
 #: how every report shows a missing or suppressed value
 MISSING = "–"
@@ -121,3 +122,24 @@ def render(template: str, **context) -> str:
     True
     """
     return _environment().get_template(template).render(**context)
+
+
+def figure_png(fig, dpi: int) -> str:
+    """``fig`` as a ``data:image/png;base64`` URI, drawn once.
+
+    ``fig.tight_layout()`` places the axes and leaves a placeholder layout engine
+    behind, which makes ``savefig`` draw the whole figure once more (without
+    rendering) before drawing it; the engine is removed first, so the figure is
+    drawn once (issue 21), to the same pixels.  The PNG carries no software tag,
+    so the same figure gives the same bytes.
+    """
+    import base64
+    import io
+
+    from matplotlib import rc_context
+
+    with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)  # None: no engine (the rc could name one)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -13,30 +13,18 @@ same bytes.
 
 from __future__ import annotations
 
-import base64
-import io
 
 import numpy as np
 import pandas as pd
 
 from .._suppression import MIN_CELL, blank_small
-from ._format import render
+from ._format import figure_png, render
 
 __all__ = ["score_report_html", "MIN_CELL"]  # MIN_CELL: kept importable for one release
 
 
 def _png(fig) -> str:
-    # fig.tight_layout() has placed the axes and left a placeholder layout engine
-    # behind, which makes savefig draw the whole figure once more (without rendering)
-    # before drawing it; the figure has no engine from here on, so it is drawn once
-    # (issue 21), to the same pixels
-    from matplotlib import rc_context
-
-    with rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-        fig.set_layout_engine(None)  # None: no engine (the rc could name one)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return figure_png(fig, dpi=100)
 
 
 def _img(fig, alt: str) -> dict:
